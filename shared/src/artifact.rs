@@ -1,0 +1,1 @@
+//! artifact (being written).
