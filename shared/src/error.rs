@@ -19,7 +19,10 @@ pub enum Error {
     EmptyCsv,
 
     #[error("csv has no `{column}` column (header: {header})")]
-    MissingColumn { column: &'static str, header: String },
+    MissingColumn {
+        column: &'static str,
+        header: String,
+    },
 
     #[error("csv row {row}: {message}")]
     CsvRow { row: u64, message: String },
@@ -37,7 +40,10 @@ pub enum Error {
     },
 
     #[error("invalid setting `{field}`: {message}")]
-    InvalidConfig { field: &'static str, message: String },
+    InvalidConfig {
+        field: &'static str,
+        message: String,
+    },
 
     #[error("invalid settings json: {0}")]
     ConfigJson(String),
@@ -53,18 +59,27 @@ pub enum Error {
     },
 
     #[error("artifact is not a tagger model (magic bytes {found:?}, expected {expected:?})")]
-    BadMagic { found: Vec<u8>, expected: &'static [u8] },
+    BadMagic {
+        found: Vec<u8>,
+        expected: &'static [u8],
+    },
 
     #[error("artifact format version {found} is newer than this build ({supported}): upgrade tagger to load it")]
     VersionTooNew { found: u32, supported: u32 },
 
     #[error("artifact format version {found} is no longer supported (this build reads {min} to {supported}): retrain the model")]
-    VersionTooOld { found: u32, min: u32, supported: u32 },
+    VersionTooOld {
+        found: u32,
+        min: u32,
+        supported: u32,
+    },
 
     #[error("artifact is truncated: {len} bytes, at least {needed} expected")]
     Truncated { len: usize, needed: usize },
 
-    #[error("artifact checksum mismatch (stored {stored}, computed {computed}): the file is corrupt")]
+    #[error(
+        "artifact checksum mismatch (stored {stored}, computed {computed}): the file is corrupt"
+    )]
     Checksum { stored: String, computed: String },
 
     #[error("artifact payload cannot be decoded: {0}")]
@@ -73,7 +88,9 @@ pub enum Error {
     #[error("question is empty")]
     EmptyQuestion,
 
-    #[error("model has no explainer background rows: retrain it with this version to get explanations")]
+    #[error(
+        "model has no explainer background rows: retrain it with this version to get explanations"
+    )]
     NoBackground,
 
     #[error("{0}")]
@@ -100,15 +117,27 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     pub fn config(field: &'static str, message: impl Into<String>) -> Self {
-        Error::InvalidConfig { field, message: message.into() }
+        Error::InvalidConfig {
+            field,
+            message: message.into(),
+        }
     }
 
     /// Faults worth retrying later (storage hiccups); everything else is permanent for this input.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Store { retryable: true, .. } | Error::Io { .. })
+        matches!(
+            self,
+            Error::Store {
+                retryable: true,
+                ..
+            } | Error::Io { .. }
+        )
     }
 }

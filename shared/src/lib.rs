@@ -4,21 +4,17 @@
 //! tags above their thresholds -> (on request) DeepSHAP word attributions, and all of a trained
 //! model travels as one versioned, checksummed artifact.
 
-pub mod error;
-pub mod sparse;
-pub mod text;
-pub mod tokenizer;
 pub mod dataset;
-pub mod labels;
-pub mod model;
-pub mod train;
-pub mod thresholds;
-pub mod metrics;
+pub mod error;
 pub mod explain;
-pub mod config;
-pub mod artifact;
-pub mod pipeline;
-pub mod predictor;
+pub mod labels;
+pub mod metrics;
+pub mod model;
+pub mod sparse;
 pub mod store;
+pub mod text;
+pub mod thresholds;
+pub mod tokenizer;
+pub mod train;
 
 pub use error::{Error, Result};

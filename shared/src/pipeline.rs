@@ -1,1 +1,285 @@
-//! pipeline (being written).
+//! From loaded CSV rows to a finished artifact and its run report: normalise and mask the text,
+//! split (seeded), fit labels and vocabulary, train, calibrate thresholds on the validation
+//! split, evaluate on the test split, and pick the explainer background.
+
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::artifact::{Artifact, Provenance, RowCounts};
+use crate::config::{BackgroundMode, Settings};
+use crate::dataset::{Example, LoadReport};
+use crate::error::{Error, Result};
+use crate::labels::LabelSet;
+use crate::metrics::{self, Report};
+use crate::sparse::SparseRows;
+use crate::text::{self, Masker};
+use crate::thresholds::{self, ThresholdStrategy, Thresholds};
+use crate::tokenizer::Tokenizer;
+use crate::train::{self, EpochStats};
+
+/// Training rows and where they came from.
+#[derive(Clone, Debug)]
+pub struct TrainData {
+    pub examples: Vec<Example>,
+    pub load: LoadReport,
+    /// Human-readable origin (`s3://bucket/data/x.csv`, a path).
+    pub source: String,
+    /// SHA-256 (hex) of the bytes the rows were read from.
+    pub sha256: String,
+}
+
+/// A separate test set (otherwise `Settings::test_split` of the training rows is held out).
+#[derive(Clone, Debug)]
+pub struct TestData {
+    pub examples: Vec<Example>,
+    pub load: LoadReport,
+}
+
+/// Everything about one training run, written as `metrics.json` beside the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub version: String,
+    pub source: String,
+    pub created_at: String,
+    pub rows: RowCounts,
+    pub labels: usize,
+    pub features: usize,
+    pub train_load: LoadReport,
+    pub test_load: Option<LoadReport>,
+    /// Test tag occurrences whose tag never appears in training (they count as misses).
+    pub unknown_test_tags: u64,
+    pub metrics: Option<Report>,
+    pub history: Vec<EpochStats>,
+    pub best_epoch: usize,
+    pub timings: Timings,
+    pub settings: Settings,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub prepare_seconds: f64,
+    pub fit_seconds: f64,
+    pub calibrate_seconds: f64,
+    pub evaluate_seconds: f64,
+    pub total_seconds: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Trained {
+    pub artifact: Artifact,
+    pub report: RunReport,
+    /// The raw test rows, so a caller can score another model on exactly the same data.
+    pub test_examples: Vec<Example>,
+}
+
+/// Scores `artifact` on raw rows with its own normalisation, vocabulary, labels and thresholds.
+pub fn evaluate(artifact: &Artifact, examples: &[Example]) -> Report {
+    let texts: Vec<String> = examples.iter().map(|e| prepare_text(&artifact.masker, &e.text)).collect();
+    let x = artifact.tokenizer.encode_all(texts.iter().map(String::as_str));
+    let labels: Vec<Vec<u32>> = examples.iter().map(|e| artifact.labels.encode(&e.tags)).collect();
+    let y: SparseRows = labels.iter().map(Vec::as_slice).collect();
+    metrics::evaluate(&artifact.model.predict_proba_batch(&x), &y, &artifact.thresholds, artifact.labels.names())
+}
+
+/// The model version: derived from the data and the settings only, so a repeated upload of the
+/// same file with the same settings maps to the same version.
+pub fn version_id(data_sha256: &str, settings: &Settings) -> String {
+    let mut h = Sha256::new();
+    h.update(data_sha256.as_bytes());
+    h.update(serde_json::to_vec(settings).unwrap_or_default());
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    hex::encode(&h.finalize()[..8])
+}
+
+/// SHA-256 (hex) of a byte slice.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The masker the settings ask for, knowing the tag names.
+pub fn masker_for(settings: &Settings, labels: &LabelSet) -> Masker {
+    let mut words: Vec<String> = settings.mask.words.clone();
+    if settings.mask.tag_names {
+        words.extend(labels.names().iter().cloned());
+    }
+    if words.is_empty() {
+        Masker::none()
+    } else {
+        Masker::new(words, &settings.mask.replacement)
+    }
+}
+
+fn prepare_text(masker: &Masker, raw: &str) -> String {
+    let plain = text::normalise(raw);
+    masker.mask(&plain).into_owned()
+}
+
+/// Trains on `data` (and evaluates on `test` or a held-out split). `created_at` is recorded as
+/// given: pass a fixed value to get byte-identical artifacts from identical inputs.
+pub fn train(
+    data: TrainData,
+    test: Option<TestData>,
+    settings: &Settings,
+    created_at: &str,
+    on_epoch: &mut dyn FnMut(&EpochStats),
+) -> Result<Trained> {
+    let started = Instant::now();
+    settings.validate()?;
+    let TrainData { examples, load, source, sha256 } = data;
+    let mut rng = ChaCha8Rng::seed_from_u64(settings.seed());
+
+    // Shuffle (seeded) as the origin did, then hold out the test split when none was given.
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    order.shuffle(&mut rng);
+    let (train_idx, test_rows, test_load) = match test {
+        Some(t) => (order, t.examples, Some(t.load)),
+        None => {
+            let n_test = (examples.len() as f64 * settings.test_split).round() as usize;
+            let n_train = examples.len() - n_test.min(examples.len());
+            let test_idx = order.split_off(n_train);
+            let test_rows = test_idx.iter().map(|&i| examples[i].clone()).collect();
+            (order, test_rows, None)
+        }
+    };
+    if train_idx.is_empty() {
+        return Err(Error::Training(format!("no training rows left after holding out the test split ({} rows in all)", examples.len())));
+    }
+
+    let labels = LabelSet::fit(train_idx.iter().map(|&i| examples[i].tags.as_slice()));
+    if labels.len() < 2 {
+        let only = labels.names().first().cloned().unwrap_or_default();
+        return Err(Error::Training(format!(
+            "every training row has the single tag {only:?}: at least two distinct tags are needed to learn anything"
+        )));
+    }
+    let masker = masker_for(settings, &labels);
+
+    let train_texts: Vec<String> = train_idx.iter().map(|&i| prepare_text(&masker, &examples[i].text)).collect();
+    let tokenizer = Tokenizer::fit(&settings.tokenizer, train_texts.iter().map(String::as_str))?;
+    if tokenizer.n_features() == 0 {
+        return Err(Error::Training("the training text has no usable words".into()));
+    }
+    let x_all = tokenizer.encode_all(train_texts.iter().map(String::as_str));
+    drop(train_texts);
+    let y_all: SparseRows = train_idx.iter().map(|&i| labels.encode(&examples[i].tags)).collect::<Vec<_>>().iter().map(Vec::as_slice).collect();
+
+    // Validation = the last fraction of the (shuffled) training rows, as Keras' validation_split.
+    let n = train_idx.len();
+    let n_val = ((n as f64) * settings.validation_split).floor() as usize;
+    let fit_rows: Vec<usize> = (0..n - n_val).collect();
+    let val_rows: Vec<usize> = (n - n_val..n).collect();
+    let (x_fit, y_fit) = (x_all.select(&fit_rows), y_all.select(&fit_rows));
+    let (x_val, y_val) = (x_all.select(&val_rows), y_all.select(&val_rows));
+    drop((x_all, y_all));
+
+    let test_examples = test_rows.clone();
+    let mut unknown_test_tags = 0u64;
+    let test_texts: Vec<String> = test_rows.iter().map(|e| prepare_text(&masker, &e.text)).collect();
+    let x_test = tokenizer.encode_all(test_texts.iter().map(String::as_str));
+    let y_test: SparseRows = test_rows
+        .iter()
+        .map(|e| {
+            let enc = labels.encode(&e.tags);
+            unknown_test_tags += (e.tags.len() - enc.len()) as u64;
+            enc
+        })
+        .collect::<Vec<_>>()
+        .iter()
+        .map(Vec::as_slice)
+        .collect();
+    drop(test_rows);
+    drop(examples);
+    let prepare_seconds = started.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let validation = (!x_val.is_empty()).then_some((&x_val, &y_val));
+    let fitted = train::fit(&x_fit, &y_fit, tokenizer.n_features(), labels.len(), &settings.train, validation, on_epoch)?;
+    let fit_seconds = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let thresholds = match (&settings.thresholds, x_val.is_empty()) {
+        (ThresholdStrategy::Fixed(v), _) => Thresholds::fixed(*v, labels.len()),
+        // Nothing to calibrate on: the conventional midpoint.
+        (_, true) => Thresholds::fixed(0.5, labels.len()),
+        (strategy, false) => thresholds::calibrate(&fitted.model.predict_proba_batch(&x_val), &y_val, strategy),
+    };
+    let calibrate_seconds = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let metrics = (!x_test.is_empty())
+        .then(|| metrics::evaluate(&fitted.model.predict_proba_batch(&x_test), &y_test, &thresholds, labels.names()));
+    let evaluate_seconds = t.elapsed().as_secs_f64();
+
+    let k = settings.background_rows.min(x_fit.len());
+    let mut bg_rows: Vec<usize> = match settings.background_mode {
+        BackgroundMode::First => (0..k).collect(),
+        BackgroundMode::Sample => rand::seq::index::sample(&mut rng, x_fit.len(), k).into_vec(),
+    };
+    bg_rows.sort_unstable();
+    let background = x_fit.select(&bg_rows);
+
+    let version = version_id(&sha256, settings);
+    let rows = RowCounts { train: x_fit.len(), validation: x_val.len(), test: x_test.len() };
+    let mut stored_history = fitted.history.clone();
+    for e in &mut stored_history {
+        e.seconds = 0.0;
+    }
+    let artifact = Artifact {
+        provenance: Provenance {
+            version: version.clone(),
+            created_at: created_at.to_owned(),
+            crate_version: env!("CARGO_PKG_VERSION").to_owned(),
+            source: source.clone(),
+            data_sha256: sha256,
+            rows: rows.clone(),
+            train_load: load.clone(),
+        },
+        settings: settings.clone(),
+        masker,
+        labels: labels.clone(),
+        model: fitted.model,
+        thresholds,
+        background,
+        metrics: metrics.clone(),
+        history: stored_history,
+        tokenizer,
+    };
+    let report = RunReport {
+        version,
+        source,
+        created_at: created_at.to_owned(),
+        rows,
+        labels: labels.len(),
+        features: artifact.tokenizer.n_features(),
+        train_load: load,
+        test_load,
+        unknown_test_tags,
+        metrics,
+        history: fitted.history,
+        best_epoch: fitted.best_epoch,
+        timings: Timings {
+            prepare_seconds,
+            fit_seconds,
+            calibrate_seconds,
+            evaluate_seconds,
+            total_seconds: started.elapsed().as_secs_f64(),
+        },
+        settings: settings.clone(),
+    };
+    Ok(Trained { artifact, report, test_examples })
+}
+
+/// RFC 3339 UTC time now, or `SOURCE_DATE_EPOCH` when set (reproducible artifacts).
+pub fn now_rfc3339() -> String {
+    let t = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
+        .unwrap_or_else(time::OffsetDateTime::now_utc);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}

@@ -14,13 +14,19 @@ pub struct SparseRows {
 
 impl SparseRows {
     pub fn new() -> Self {
-        Self { indptr: vec![0], indices: Vec::new() }
+        Self {
+            indptr: vec![0],
+            indices: Vec::new(),
+        }
     }
 
     pub fn with_capacity(rows: usize, nnz: usize) -> Self {
         let mut indptr = Vec::with_capacity(rows + 1);
         indptr.push(0);
-        Self { indptr, indices: Vec::with_capacity(nnz) }
+        Self {
+            indptr,
+            indices: Vec::with_capacity(nnz),
+        }
     }
 
     /// Appends a row; the indices are sorted and de-duplicated here so callers need not.
