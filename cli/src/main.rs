@@ -1,1 +1,219 @@
-fn main() {}
+//! `tagger`: the whole job on one machine, with a local folder in place of the bucket.
+//!
+//! `tagger quickstart` trains on the embedded sample questions and serves them; `train`, `eval`,
+//! `predict`, `explain`, `info`, `serve` and `bench` do one step each. Models live in a folder laid
+//! out like the bucket's `models/` prefix (`<version>/model.bin`, `latest.json`).
+
+mod bench;
+mod explain;
+mod commands;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "tagger", version, about = "Stack Overflow tag prediction: train, evaluate, predict, explain, serve")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train on a CSV (`tags,text`) and publish the model into a folder.
+    Train(TrainArgs),
+    /// Score a published model on a labelled CSV.
+    Eval(EvalArgs),
+    /// Predict tags for questions given as arguments or one per stdin line.
+    Predict(PredictArgs),
+    /// Which words drove each predicted tag (DeepSHAP), or a summary over a CSV.
+    Explain(ExplainArgs),
+    /// Describe a published model: version, labels, thresholds, metrics.
+    Info(InfoArgs),
+    /// Serve the prediction API (the same handler as the Lambda function) over HTTP.
+    Serve(ServeArgs),
+    /// Measure training and prediction speed on the real datasets.
+    Bench(bench::BenchArgs),
+    /// Train on the embedded sample questions, evaluate, answer a few questions, then serve.
+    Quickstart(QuickstartArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TrainSettingsArgs {
+    /// `default` (quality-tuned) or `seed` (the origin talk's pipeline).
+    #[arg(long)]
+    preset: Option<String>,
+    /// A JSON file of settings overrides (the same format as a bucket sidecar `data/<name>.json`).
+    #[arg(long)]
+    settings: Option<PathBuf>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Hidden layer sizes, comma-separated (e.g. `512` or `50,25`).
+    #[arg(long, value_delimiter = ',')]
+    hidden: Option<Vec<usize>>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long)]
+    learning_rate: Option<f32>,
+    #[arg(long)]
+    dropout: Option<f32>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Use the Keras tokenizer with this many words.
+    #[arg(long)]
+    num_words: Option<usize>,
+    #[arg(long)]
+    max_features: Option<usize>,
+    #[arg(long)]
+    min_count: Option<usize>,
+    /// One fixed threshold for every tag instead of calibrated ones.
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// Mask tag names in the text (the origin's giveaway-word masking).
+    #[arg(long)]
+    mask_tags: bool,
+    /// Tag separator inside the `tags` column.
+    #[arg(long)]
+    tag_separator: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Training CSV.
+    #[arg(long)]
+    data: PathBuf,
+    /// Separate test CSV (otherwise a seeded 20% of the training rows is held out).
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// Model folder to publish into (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    settings: TrainSettingsArgs,
+    /// Print the run report as JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Model folder (with latest.json) or a model.bin file.
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    #[arg(long)]
+    model: PathBuf,
+    /// Questions; when none are given, one question per stdin line.
+    text: Vec<String>,
+    /// One JSON object per question.
+    #[arg(long)]
+    json: bool,
+    /// Include every tag's probability.
+    #[arg(long)]
+    scores: bool,
+    /// Override every tag's threshold.
+    #[arg(long)]
+    threshold: Option<f32>,
+    #[arg(long)]
+    top_k: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    #[arg(long)]
+    model: PathBuf,
+    text: Vec<String>,
+    #[arg(long)]
+    json: bool,
+    /// Write the question(s) with coloured words as HTML.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Words per direction and tag.
+    #[arg(long, default_value_t = 5)]
+    top: usize,
+    /// Rank every vocabulary word, not only those present in the question (the origin's view).
+    #[arg(long)]
+    all_words: bool,
+    /// Summarise mean |attribution| per word and tag over a CSV instead.
+    #[arg(long)]
+    summary: bool,
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Questions sampled from --data for the summary.
+    #[arg(long, default_value_t = 200)]
+    sample: usize,
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    #[arg(long)]
+    png: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Model folder (file path or file:// URI) or s3://bucket/prefix.
+    #[arg(long)]
+    model: String,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+}
+
+#[derive(Args, Debug)]
+pub struct QuickstartArgs {
+    /// Working folder (the local "bucket" goes in `<dir>/bucket`).
+    #[arg(long, default_value = "target/tagger-quickstart")]
+    dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    /// Stop after training and the sample answers.
+    #[arg(long)]
+    no_serve: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Train(a) => commands::train(&a),
+        Command::Eval(a) => commands::eval(&a),
+        Command::Predict(a) => commands::predict(&a),
+        Command::Explain(a) => commands::explain(&a),
+        Command::Info(a) => commands::info(&a),
+        Command::Serve(a) => serve::run(&a.model, &a.host, a.port),
+        Command::Bench(a) => bench::run(&a),
+        Command::Quickstart(a) => commands::quickstart(&a),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

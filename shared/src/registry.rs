@@ -32,6 +32,10 @@ pub struct Pointer {
     pub sha256: String,
     pub created_at: String,
     pub source: String,
+    /// S3 event sequencer of the upload that produced this version (hex, comparable after
+    /// left-padding): a late, older upload must not replace a newer one.
+    #[serde(default)]
+    pub sequencer: Option<String>,
     pub metrics: Option<PointerMetrics>,
 }
 
@@ -136,6 +140,7 @@ impl<'a> Registry<'a> {
             sha256: Artifact::sha256_hex(&stored.body),
             created_at: published.provenance.created_at.clone(),
             source: published.provenance.source.clone(),
+            sequencer: None,
             metrics: published.metrics.as_ref().map(PointerMetrics::from),
         })
     }

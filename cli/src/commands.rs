@@ -1,0 +1,333 @@
+//! The one-step commands. Each reads its inputs, calls the library, and prints a table or JSON.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+use tagger_shared::artifact::Artifact;
+use tagger_shared::config::{Overrides, Preset, Settings};
+use tagger_shared::dataset::{self, CsvOptions, Example, LoadReport};
+use tagger_shared::pipeline::{self, TestData, TrainData, Trained};
+use tagger_shared::predictor::PredictOptions;
+use tagger_shared::registry::{Pointer, Registry};
+use tagger_shared::store::LocalStore;
+use tagger_shared::train::EpochStats;
+
+use crate::{EvalArgs, ExplainArgs, InfoArgs, PredictArgs, QuickstartArgs, TrainArgs, TrainSettingsArgs};
+
+/// The sample questions `quickstart` trains on (written for this project; see assets/README.md).
+pub const SAMPLE_CSV: &str = include_str!("../assets/questions.csv");
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+/// Settings from the preset, then the `--settings` JSON, then individual flags (later wins).
+pub fn settings_from(args: &TrainSettingsArgs) -> Result<Settings> {
+    let mut overrides = Overrides::default();
+    if let Some(path) = &args.settings {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read settings {}", path.display()))?;
+        overrides = Overrides::from_json(&bytes).with_context(|| format!("settings file {}", path.display()))?;
+    }
+    let flags = Overrides {
+        preset: args.preset.as_deref().map(str::parse::<Preset>).transpose()?,
+        epochs: args.epochs,
+        hidden: args.hidden.clone(),
+        batch_size: args.batch_size,
+        learning_rate: args.learning_rate,
+        dropout: args.dropout,
+        seed: args.seed,
+        num_words: args.num_words,
+        max_features: args.max_features,
+        min_count: args.min_count,
+        threshold: args.threshold,
+        mask_tags: args.mask_tags.then_some(true),
+        tag_separator: args.tag_separator.clone(),
+        ..Default::default()
+    };
+    Ok(Settings::default().apply(&overrides.merged(&flags))?)
+}
+
+/// Hashes bytes as the CSV reader pulls them, so the data is read once.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Rows of a CSV, its load report and the SHA-256 of its bytes.
+pub fn read_csv_hashed(reader: impl Read, opts: &CsvOptions) -> Result<(Vec<Example>, LoadReport, String)> {
+    let mut hashing = HashingReader { inner: reader, hasher: Sha256::new() };
+    let (rows, report) = dataset::read_csv(&mut hashing, opts)?;
+    // The CSV reader may stop before EOF (it does not at present); hash any rest so the digest
+    // always covers the whole input.
+    std::io::copy(&mut hashing, &mut std::io::sink())?;
+    Ok((rows, report, hex::encode(hashing.hasher.finalize())))
+}
+
+fn open_csv(path: &Path) -> Result<File> {
+    File::open(path).with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// A model folder (with `latest.json`) or a `model.bin` file.
+pub fn load_model(path: &Path) -> Result<Artifact> {
+    if path.is_file() {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        return Artifact::from_bytes(&bytes).with_context(|| format!("cannot load model {}", path.display()));
+    }
+    if !path.is_dir() {
+        bail!("no model at {}: expected a model folder (with latest.json) or a model.bin file", path.display());
+    }
+    let store = LocalStore::new(path);
+    runtime()?.block_on(async {
+        let registry = Registry::new(&store, "");
+        let Some((pointer, _)) = registry.latest().await? else {
+            bail!("{} has no latest.json: train a model into it first (tagger train --out {})", path.display(), path.display());
+        };
+        Ok(registry.load(&pointer).await.with_context(|| format!("cannot load model {} from {}", pointer.version, path.display()))?)
+    })
+}
+
+fn progress_bar(epochs: usize, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(epochs as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} training [{bar:30}] epoch {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn epoch_line(e: &EpochStats) -> String {
+    let mut line = format!("loss {:.4}", e.train_loss);
+    if let Some(v) = e.val_loss {
+        line += &format!(" val_loss {v:.4}");
+    }
+    if let Some(f) = e.val_micro_f1 {
+        line += &format!(" val_micro_f1 {f:.3}");
+    }
+    line
+}
+
+/// Trains and publishes into `out` (a local "models" folder); returns the run and its pointer.
+pub fn train_and_publish(
+    data: TrainData,
+    test: Option<TestData>,
+    settings: &Settings,
+    out: &Path,
+    quiet: bool,
+) -> Result<(Trained, Pointer)> {
+    let bar = progress_bar(settings.train.epochs, quiet);
+    let trained = pipeline::train(data, test, settings, &pipeline::now_rfc3339(), &mut |e| {
+        bar.set_position(e.epoch as u64);
+        bar.set_message(epoch_line(e));
+        if !quiet {
+            bar.println(format!("epoch {:>3}: {} ({:.2}s)", e.epoch, epoch_line(e), e.seconds));
+        }
+    })?;
+    bar.finish_and_clear();
+    let store = LocalStore::new(out);
+    let pointer = runtime()?.block_on(async {
+        let registry = Registry::new(&store, "");
+        let report = serde_json::to_vec_pretty(&trained.report)?;
+        let source = serde_json::to_vec_pretty(&serde_json::json!({
+            "source": trained.report.source,
+            "sha256": trained.artifact.provenance.data_sha256,
+            "settings": settings,
+        }))?;
+        let pointer = registry.write_version(&trained.artifact, &report, &source).await?;
+        let current = registry.latest().await?;
+        registry.promote(&pointer, current.as_ref().map(|(_, etag)| etag.as_str())).await?;
+        anyhow::Ok(pointer)
+    })?;
+    Ok((trained, pointer))
+}
+
+pub fn train(args: &TrainArgs) -> Result<()> {
+    let settings = settings_from(&args.settings)?;
+    let (examples, load, sha256) = read_csv_hashed(open_csv(&args.data)?, &settings.csv)
+        .with_context(|| format!("cannot use {}", args.data.display()))?;
+    let data = TrainData { examples, load, source: args.data.display().to_string(), sha256 };
+    let test = match &args.test {
+        Some(path) => {
+            let (examples, load) = dataset::read_csv(open_csv(path)?, &settings.csv)
+                .with_context(|| format!("cannot use {}", path.display()))?;
+            Some(TestData { examples, load })
+        }
+        None => None,
+    };
+    let (trained, pointer) = train_and_publish(data, test, &settings, &args.out, args.quiet || args.json)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&trained.report)?);
+        return Ok(());
+    }
+    print_run(&trained, &pointer, &args.out);
+    Ok(())
+}
+
+fn print_run(trained: &Trained, pointer: &Pointer, out: &Path) {
+    let r = &trained.report;
+    println!(
+        "rows: {} train, {} validation, {} test; {} tags; {} features",
+        r.rows.train, r.rows.validation, r.rows.test, r.labels, r.features
+    );
+    if !r.train_load.skipped.is_empty() {
+        println!("skipped rows: {}", r.train_load.summary());
+    }
+    if r.unknown_test_tags > 0 {
+        println!("test tags never seen in training: {} occurrences (counted as misses)", r.unknown_test_tags);
+    }
+    println!(
+        "time: {:.2}s total ({:.2}s prepare, {:.2}s fit, best epoch {})",
+        r.timings.total_seconds, r.timings.prepare_seconds, r.timings.fit_seconds, r.best_epoch
+    );
+    if let Some(m) = &r.metrics {
+        println!("{}", m.table(15));
+    }
+    println!("published version {} -> {}", pointer.version, out.join(&pointer.key).display());
+}
+
+pub fn eval(args: &EvalArgs) -> Result<()> {
+    let artifact = load_model(&args.model)?;
+    let (examples, load) = dataset::read_csv(open_csv(&args.data)?, &artifact.settings.csv)
+        .with_context(|| format!("cannot use {}", args.data.display()))?;
+    let report = pipeline::evaluate(&artifact, &examples);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "load": load, "metrics": report }))?);
+    } else {
+        if !load.skipped.is_empty() {
+            println!("skipped rows: {}", load.summary());
+        }
+        println!("{}", report.table(20));
+    }
+    Ok(())
+}
+
+fn questions(args_text: &[String]) -> Box<dyn Iterator<Item = std::io::Result<String>>> {
+    if args_text.is_empty() {
+        Box::new(BufReader::new(std::io::stdin()).lines())
+    } else {
+        Box::new(args_text.to_vec().into_iter().map(Ok))
+    }
+}
+
+pub fn predict(args: &PredictArgs) -> Result<()> {
+    let artifact = load_model(&args.model)?;
+    let opts = PredictOptions { threshold: args.threshold, top_k: args.top_k, scores: args.scores };
+    let mut failures = 0usize;
+    for (n, question) in questions(&args.text).enumerate() {
+        let question = question?;
+        match artifact.predict(&question, &opts) {
+            Ok(p) if args.json => println!("{}", serde_json::to_string(&p)?),
+            Ok(p) => {
+                let tags: Vec<String> =
+                    p.tags.iter().zip(&p.probabilities).map(|(t, pr)| format!("{t} ({pr:.2})")).collect();
+                println!("{}", if tags.is_empty() { "(no confident tag)".to_owned() } else { tags.join(", ") });
+                if let Some(scores) = &p.scores {
+                    let mut all: Vec<_> = scores.iter().collect();
+                    all.sort_by(|a, b| b.1.total_cmp(a.1));
+                    for (tag, s) in all.iter().take(10) {
+                        println!("    {tag:<24} {s:.3}");
+                    }
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                if args.json {
+                    println!("{}", serde_json::json!({ "error": e.to_string(), "line": n + 1 }));
+                } else {
+                    eprintln!("question {}: {e}", n + 1);
+                }
+            }
+        }
+    }
+    if failures > 0 {
+        bail!("{failures} question(s) could not be answered");
+    }
+    Ok(())
+}
+
+pub fn explain(args: &ExplainArgs) -> Result<()> {
+    crate::explain::run(args)
+}
+
+pub fn info(args: &InfoArgs) -> Result<()> {
+    let a = load_model(&args.model)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "provenance": a.provenance,
+                "settings": a.settings,
+                "labels": a.labels.names(),
+                "thresholds": a.thresholds,
+                "features": a.tokenizer.n_features(),
+                "background_rows": a.background.len(),
+                "metrics": a.metrics,
+            }))?
+        );
+        return Ok(());
+    }
+    let p = &a.provenance;
+    println!("version:     {}", p.version);
+    println!("created at:  {}", p.created_at);
+    println!("trained by:  tagger {}", p.crate_version);
+    println!("data:        {} (sha256 {})", p.source, &p.data_sha256[..p.data_sha256.len().min(16)]);
+    println!("rows:        {} train, {} validation, {} test", p.rows.train, p.rows.validation, p.rows.test);
+    println!("preset:      {:?}; tokenizer {:?}", a.settings.preset, a.settings.tokenizer);
+    println!("network:     {} -> {:?} -> {}", a.model.n_inputs(), a.settings.train.hidden, a.model.n_outputs());
+    println!("background:  {} rows", a.background.len());
+    println!("tags and thresholds:");
+    for (i, name) in a.labels.names().iter().enumerate() {
+        println!("    {name:<28} {:.2}", a.thresholds.get(i));
+    }
+    if let Some(m) = &a.metrics {
+        println!("{}", m.table(10));
+    }
+    Ok(())
+}
+
+/// Writes the sample into a local bucket, trains it like an upload would be, answers a few
+/// questions, then (unless told not to) serves the model.
+pub fn quickstart(args: &QuickstartArgs) -> Result<()> {
+    let bucket = args.dir.join("bucket");
+    let data_key = PathBuf::from("data").join("questions.csv");
+    let data_path = bucket.join(&data_key);
+    std::fs::create_dir_all(data_path.parent().unwrap_or(&bucket))?;
+    std::fs::write(&data_path, SAMPLE_CSV)?;
+    println!("sample data: {} ({} bytes)", data_path.display(), SAMPLE_CSV.len());
+    let settings = Settings::default();
+    let (examples, load, sha256) = read_csv_hashed(SAMPLE_CSV.as_bytes(), &settings.csv)?;
+    let data = TrainData { examples, load, source: data_path.display().to_string(), sha256 };
+    let models = bucket.join("models");
+    let (trained, pointer) = train_and_publish(data, None, &settings, &models, false)?;
+    print_run(&trained, &pointer, &models);
+    let artifact = &trained.artifact;
+    println!("\nsample answers:");
+    for q in [
+        "How do I plot two lines with different y axes in the same figure?",
+        "<p>My <code>df.groupby('city').mean()</code> drops the date column. How do I keep it?</p>",
+        "ValueError: Input 0 of layer sequential is incompatible with the layer: expected ndim=3, found ndim=2",
+    ] {
+        let p = artifact.predict(q, &PredictOptions::default())?;
+        println!("  {q}\n    -> {:?}", p.tags);
+    }
+    if args.no_serve {
+        return Ok(());
+    }
+    println!("\ntry: curl -s -X POST http://{}:{}/predict -H 'content-type: application/json' -d '{{\"question\": \"How do I merge two DataFrames on a column?\"}}'", args.host, args.port);
+    crate::serve::run(&models.display().to_string(), &args.host, args.port)
+}
