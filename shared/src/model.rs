@@ -67,8 +67,8 @@ impl Mlp {
         let first = &self.layers[0];
         let mut h = first.bias.clone();
         for &i in features {
-            if let Some(row) = (i as usize < first.weights.nrows()).then(|| first.weights.row(i as usize)) {
-                h += &row;
+            if (i as usize) < first.weights.nrows() {
+                h += &first.weights.row(i as usize);
             }
         }
         for layer in &self.layers[1..] {
