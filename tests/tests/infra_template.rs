@@ -26,8 +26,8 @@ const WRITE_ACTIONS: &[&str] = &[
 ];
 
 fn template() -> Value {
-    let text = std::fs::read_to_string(TEMPLATE)
-        .unwrap_or_else(|e| panic!("cannot read {TEMPLATE}: {e}"));
+    let text =
+        std::fs::read_to_string(TEMPLATE).unwrap_or_else(|e| panic!("cannot read {TEMPLATE}: {e}"));
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{TEMPLATE} is not YAML: {e}"))
 }
 
@@ -72,8 +72,9 @@ fn intrinsic(v: &Value) -> Option<(String, &Value)> {
 /// A policy resource as a string: literals as-is, `!Ref X` as `${X}`, `!GetAtt X.Arn` as
 /// `${X.Arn}`, `!Sub` as its template string, `!Join` joined. Enough to see which keys it covers.
 fn render(v: &Value) -> String {
-    if let Some(s) = v.as_str() {
-        return s.to_string();
+    // Intrinsics first: serde_yaml's `as_str` looks through tags (`!Ref X` would read as "X").
+    if let (Value::String(s), None) = (v, intrinsic(v)) {
+        return s.clone();
     }
     match intrinsic(v) {
         Some((f, arg)) if f == "Ref" => format!("${{{}}}", arg.as_str().unwrap_or("?")),
@@ -354,7 +355,10 @@ fn train_trigger_watches_the_data_prefix_and_csv_suffix_only() {
         .and_then(|e| e.get("Variables"))
         .and_then(|v| str_at(v, "DATA_PREFIX"))
         .expect("TrainFunction sets DATA_PREFIX");
-    assert_eq!(data_prefix, "data/", "the bucket layout puts uploads under data/");
+    assert_eq!(
+        data_prefix, "data/",
+        "the bucket layout puts uploads under data/"
+    );
 
     let events = train
         .get("Events")
@@ -364,10 +368,17 @@ fn train_trigger_watches_the_data_prefix_and_csv_suffix_only() {
         .values()
         .filter(|e| str_at(e, "Type") == Some("S3"))
         .collect();
-    assert_eq!(s3_events.len(), 1, "exactly one S3 trigger on TrainFunction");
+    assert_eq!(
+        s3_events.len(),
+        1,
+        "exactly one S3 trigger on TrainFunction"
+    );
     let p = s3_events[0].get("Properties").expect("S3 event Properties");
     assert_eq!(render(p.get("Bucket").expect("Bucket")), "${DataBucket}");
-    let kinds: Vec<String> = one_or_many(p.get("Events")).into_iter().map(render).collect();
+    let kinds: Vec<String> = one_or_many(p.get("Events"))
+        .into_iter()
+        .map(render)
+        .collect();
     assert_eq!(kinds, ["s3:ObjectCreated:*"]);
 
     let rules = p
@@ -382,8 +393,16 @@ fn train_trigger_watches_the_data_prefix_and_csv_suffix_only() {
             .find(|r| str_at(r, "Name").map(str::to_ascii_lowercase).as_deref() == Some(name))
             .and_then(|r| str_at(r, "Value"))
     };
-    assert_eq!(rule("prefix"), Some(data_prefix), "prefix filter = DATA_PREFIX");
-    assert_eq!(rule("suffix"), Some(".csv"), "settings .json uploads must not trigger");
+    assert_eq!(
+        rule("prefix"),
+        Some(data_prefix),
+        "prefix filter = DATA_PREFIX"
+    );
+    assert_eq!(
+        rule("suffix"),
+        Some(".csv"),
+        "settings .json uploads must not trigger"
+    );
 }
 
 #[test]
@@ -416,7 +435,11 @@ fn train_writes_only_models_and_reports_never_data() {
     assert!(allows(&statements, "s3:GetObject", "data/questions.csv"));
     assert!(allows(&statements, "s3:GetObject", "models/latest.json"));
     assert!(allows(&statements, "s3:PutObject", "models/v1/model.bin"));
-    assert!(allows(&statements, "s3:PutObject", "reports/data/questions.csv.json"));
+    assert!(allows(
+        &statements,
+        "s3:PutObject",
+        "reports/data/questions.csv.json"
+    ));
     assert!(!allows(&statements, "s3:PutObject", "data/questions.csv"));
 }
 
@@ -442,7 +465,10 @@ fn provisioned_concurrency_sits_on_the_predict_alias() {
     let tpl = template();
     let predict = props(&tpl, "PredictFunction");
     let alias = str_at(predict, "AutoPublishAlias").unwrap_or("");
-    assert!(!alias.is_empty(), "provisioned concurrency needs AutoPublishAlias");
+    assert!(
+        !alias.is_empty(),
+        "provisioned concurrency needs AutoPublishAlias"
+    );
 
     let pcc = predict
         .get("ProvisionedConcurrencyConfig")
@@ -497,8 +523,14 @@ fn both_functions_are_arm64_al2023_cargo_lambda_builds() {
             .collect();
         assert_eq!(arch, ["arm64"], "{function}");
         let meta = resource(&tpl, function).get("Metadata").expect("Metadata");
-        assert_eq!(str_at(meta, "BuildMethod"), Some("rust-cargolambda"), "{function}");
-        let built = meta.get("BuildProperties").and_then(|b| str_at(b, "Binary"));
+        assert_eq!(
+            str_at(meta, "BuildMethod"),
+            Some("rust-cargolambda"),
+            "{function}"
+        );
+        let built = meta
+            .get("BuildProperties")
+            .and_then(|b| str_at(b, "Binary"));
         assert_eq!(built, Some(binary), "{function}");
     }
 }
@@ -551,7 +583,10 @@ fn bucket_refuses_plain_http() {
                 .map(|v| v.as_str() == Some("false") || v.as_bool() == Some(false))
                 .unwrap_or(false)
     });
-    assert!(denies_http, "bucket policy must deny aws:SecureTransport=false");
+    assert!(
+        denies_http,
+        "bucket policy must deny aws:SecureTransport=false"
+    );
 }
 
 #[test]
