@@ -195,16 +195,12 @@ fn function_statements(tpl: &Value, function: &str) -> Vec<Statement> {
     let mut out = Vec::new();
     for policy in one_or_many(props(tpl, function).get("Policies")) {
         match policy {
-            Value::String(name) => {
-                // A managed policy: only read-only ones are acceptable here, model them as S3 writes otherwise.
-                if !name.contains("ReadOnly") {
-                    out.push(Statement {
-                        effect: "Allow".into(),
-                        actions: vec![format!("managed:{name}"), "s3:*".into()],
-                        resources: vec!["*".into()],
-                    });
-                }
-            }
+            // A managed policy: only read-only ones are acceptable here, model others as S3 writes.
+            Value::String(name) if !name.contains("ReadOnly") => out.push(Statement {
+                effect: "Allow".into(),
+                actions: vec![format!("managed:{name}"), "s3:*".into()],
+                resources: vec!["*".into()],
+            }),
             Value::Mapping(m) if m.contains_key("Statement") => out.extend(statements_of(policy)),
             Value::Mapping(m) => {
                 // SAM policy templates, e.g. S3CrudPolicy: {BucketName: ..}.
