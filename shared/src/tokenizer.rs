@@ -602,9 +602,10 @@ pub(crate) fn keras_word_counts(chunks: &[&[&str]]) -> Vec<(String, u64)> {
     ranked.into_iter().map(|(w, (c, _, _))| (w.to_string(), c)).collect()
 }
 
+/// In how many texts a token occurs: `see` it once per token occurrence, with the text's number.
 #[derive(Clone, Copy)]
 struct DocCount {
-    docs: u64,
+    docs: u32,
     last_doc: u32,
 }
 
@@ -619,7 +620,7 @@ impl DocCount {
 }
 
 struct WordCounts<'a> {
-    /// token -> (document count, id within this chunk)
+    /// token -> (document count, id within this chunk, in first-seen order)
     words: FxHashMap<Cow<'a, str>, (DocCount, u32)>,
     /// (id1, id2) -> document count
     pairs: FxHashMap<u64, DocCount>,
@@ -658,47 +659,85 @@ fn count_words<'a>(chunk: &[&'a str], bigrams: bool) -> WordCounts<'a> {
     WordCounts { words, pairs }
 }
 
+/// A vocabulary candidate's name without building the bigram string: `"a b"` is `Bi(a, b)`.
+#[derive(Clone, Copy)]
+enum Name<'a> {
+    Uni(&'a str),
+    Bi(&'a str, &'a str),
+}
+
+impl Name<'_> {
+    fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        let (a, b) = match *self {
+            Name::Uni(a) => (a, None),
+            Name::Bi(a, b) => (a, Some(b)),
+        };
+        a.bytes().chain(b.into_iter().flat_map(|b| std::iter::once(b' ').chain(b.bytes())))
+    }
+
+    /// Byte order of the joined names, which is `str`'s order.
+    fn cmp(&self, other: &Name<'_>) -> std::cmp::Ordering {
+        match (self, other) {
+            (Name::Uni(a), Name::Uni(b)) => a.cmp(b),
+            _ => self.bytes().cmp(other.bytes()),
+        }
+    }
+
+    fn into_string(self) -> String {
+        match self {
+            Name::Uni(a) => a.to_string(),
+            Name::Bi(a, b) => format!("{a} {b}"),
+        }
+    }
+}
+
 fn words_vocabulary(chunks: &[&[&str]], min_count: u64, max_features: usize, bigrams: bool) -> Vec<String> {
-    let counts = per_chunk(chunks, |chunk| count_words(chunk, bigrams));
-    // Merge: token -> (documents, global id); chunk-local ids -> global ids for the bigrams.
+    let (word_maps, mut pair_maps): (Vec<_>, Vec<_>) =
+        per_chunk(chunks, |chunk| count_words(chunk, bigrams)).into_iter().map(|c| (c.words, c.pairs)).unzip();
+    // Merge into the first chunk's numbering: global id = first chunk's id for its tokens (so
+    // its bigram map is reused as is), then new ids for tokens the others add.
+    let mut names: Vec<&str> = Vec::new();
     let mut merged: FxHashMap<&str, (u64, u32)> = FxHashMap::default();
-    let mut local_to_global: Vec<Vec<u32>> = Vec::with_capacity(counts.len());
-    for c in &counts {
-        let mut map = vec![0u32; c.words.len()];
-        for (word, &(count, local)) in &c.words {
-            let next = merged.len() as u32;
-            let e = merged.entry(word.as_ref()).or_insert((0, next));
-            e.0 += count.docs;
-            map[local as usize] = e.1;
+    let mut local_to_global: Vec<Vec<u32>> = Vec::with_capacity(word_maps.len());
+    for words in &word_maps {
+        let mut by_local: Vec<(&str, u64, u32)> =
+            words.iter().map(|(w, &(count, local))| (w.as_ref(), u64::from(count.docs), local)).collect();
+        by_local.sort_unstable_by_key(|&(_, _, local)| local);
+        let mut map = Vec::with_capacity(by_local.len());
+        for (word, docs, _) in by_local {
+            let e = merged.entry(word).or_insert_with(|| {
+                names.push(word);
+                (0, names.len() as u32 - 1)
+            });
+            e.0 += docs;
+            map.push(e.1);
         }
         local_to_global.push(map);
     }
-    let mut candidates: Vec<(u64, Cow<'_, str>)> =
-        merged.iter().filter(|(_, &(d, _))| d >= min_count).map(|(&w, &(d, _))| (d, Cow::Borrowed(w))).collect();
+    let mut candidates: Vec<(u64, Name<'_>)> =
+        merged.iter().filter(|(_, &(d, _))| d >= min_count).map(|(&w, &(d, _))| (d, Name::Uni(w))).collect();
     if bigrams {
-        let mut pair_docs: FxHashMap<u64, u64> = FxHashMap::default();
-        for (c, map) in counts.iter().zip(&local_to_global) {
-            for (&key, count) in &c.pairs {
+        let (first, rest) = pair_maps.split_at_mut(1);
+        let pair_docs = &mut first[0];
+        for (pairs, map) in rest.iter().zip(&local_to_global[1..]) {
+            for (&key, count) in pairs {
                 let (a, b) = ((key >> 32) as usize, (key & 0xffff_ffff) as usize);
-                *pair_docs.entry(pair_key(map[a], map[b])).or_default() += count.docs;
+                let e = pair_docs.entry(pair_key(map[a], map[b])).or_insert(DocCount { docs: 0, last_doc: 0 });
+                e.docs = e.docs.saturating_add(count.docs);
             }
         }
-        let mut names: Vec<&str> = vec![""; merged.len()];
-        for (&w, &(_, id)) in &merged {
-            names[id as usize] = w;
-        }
-        candidates.extend(pair_docs.into_iter().filter(|&(_, d)| d >= min_count).map(|(key, d)| {
+        candidates.extend(pair_docs.iter().filter(|(_, c)| u64::from(c.docs) >= min_count).map(|(&key, c)| {
             let (a, b) = ((key >> 32) as usize, (key & 0xffff_ffff) as usize);
-            (d, Cow::Owned(format!("{} {}", names[a], names[b])))
+            (u64::from(c.docs), Name::Bi(names[a], names[b]))
         }));
     }
-    let order = |a: &(u64, Cow<'_, str>), b: &(u64, Cow<'_, str>)| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1));
+    let order = |a: &(u64, Name<'_>), b: &(u64, Name<'_>)| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1));
     if candidates.len() > max_features {
         candidates.select_nth_unstable_by(max_features, order);
         candidates.truncate(max_features);
     }
     candidates.sort_unstable_by(order);
-    candidates.into_iter().map(|(_, w)| w.into_owned()).collect()
+    candidates.into_iter().map(|(_, w)| w.into_string()).collect()
 }
 
 #[cfg(test)]

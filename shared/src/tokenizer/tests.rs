@@ -288,6 +288,17 @@ proptest! {
 
 // ----- timing (not a test of speed: prints figures) -----------------------------------------
 
+/// CPU seconds (user + system) this process has used so far, from /proc (Linux); the machine
+/// is shared, so wall time alone over-states the cost when other builds run.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name; 100 ticks/s.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// `cargo test --release -p tagger-shared --lib -- --ignored --nocapture tokenizer_timing_on_scale_csv`
 /// after `python3 ../shared/tools/make-scale-csv -o /tmp/scale.csv`.
 #[test]
@@ -304,16 +315,17 @@ fn tokenizer_timing_on_scale_csv() {
     println!("read_csv: {:.2} s, {} ({} MB of text)", started.elapsed().as_secs_f64(), report, bytes >> 20);
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
     for config in [TokenizerConfig::default(), TokenizerConfig::origin(), words(2, 20_000, true)] {
-        let t0 = Instant::now();
+        let (t0, c0) = (Instant::now(), cpu_seconds());
         let t = Tokenizer::fit(&config, texts.iter().copied()).unwrap();
-        let fit = t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
+        let (fit, fit_cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
+        let (t1, c1) = (Instant::now(), cpu_seconds());
         let rows = t.encode_all(texts.iter().copied());
-        let enc = t1.elapsed().as_secs_f64();
+        let (enc, enc_cpu) = (t1.elapsed().as_secs_f64(), cpu_seconds() - c1);
         assert_eq!(rows.len(), texts.len());
         println!(
-            "{config:?}: fit {fit:.3} s + encode_all {enc:.3} s = {:.3} s ({} features, {} nnz)",
+            "{config:?}: fit {fit:.3} s + encode_all {enc:.3} s = {:.3} s wall, {:.2} s cpu ({} features, {} nnz)",
             fit + enc,
+            fit_cpu + enc_cpu,
             t.n_features(),
             rows.nnz()
         );
