@@ -27,6 +27,9 @@ pub enum Error {
     #[error("csv row {row}: {message}")]
     CsvRow { row: u64, message: String },
 
+    #[error("csv row {row}: a quoted field is never closed, so the rest of the file ({lines} more lines) was read as one field; check the quotes in that row")]
+    UnclosedQuote { row: u64, lines: u64 },
+
     #[error("csv has no usable rows ({total} data rows read; skipped: {skipped})")]
     NoUsableRows { total: u64, skipped: String },
 
