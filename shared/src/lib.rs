@@ -4,12 +4,17 @@
 //! tags above their thresholds -> (on request) DeepSHAP word attributions, and all of a trained
 //! model travels as one versioned, checksummed artifact.
 
+pub mod artifact;
+pub mod config;
 pub mod dataset;
 pub mod error;
 pub mod explain;
 pub mod labels;
 pub mod metrics;
 pub mod model;
+pub mod pipeline;
+pub mod predictor;
+pub mod registry;
 pub mod sparse;
 pub mod store;
 pub mod text;
