@@ -67,7 +67,7 @@ impl Mlp {
         let first = &self.layers[0];
         let mut h = first.bias.clone();
         for &i in features {
-            if let Some(row) = (i as usize < first.weights.nrows()).then(|| first.weights.row(i as usize)) {
+            if let Some(row) = ((i as usize) < first.weights.nrows()).then(|| first.weights.row(i as usize)) {
                 h += &row;
             }
         }
