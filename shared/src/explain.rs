@@ -1,1 +1,631 @@
-//! explain (being written).
+//! DeepSHAP word attributions for the tag model: which words pushed a tag's probability up or down.
+//!
+//! This is the algorithm of shap's `DeepExplainer` for a dense ReLU network ending in a sigmoid,
+//! explaining the sigmoid probability (Lundberg & Lee 2017, DeepLIFT's rescale rule of Shrikumar
+//! et al. 2017). For every background row `r`, the question `x` and `r` are run forward; the
+//! multiplier of each output is back-propagated through the transposed weights, and every
+//! nonlinearity `f` (ReLU, final sigmoid) scales it by `(f(z_x) - f(z_r)) / (z_x - z_r)`, or by the
+//! derivative `f'(z_x)` when `|z_x - z_r| < 1e-6` (shap's threshold). Feature `i` then gets
+//! `multiplier_i * (x_i - r_i)`, averaged over the background rows. Because the rescale rule sums
+//! to the difference, the attributions of one output add up to `probability - expected_value`,
+//! where the expected value is the mean background probability.
+//!
+//! Inputs are binary bags of words given by the indices of their ones, so only the features where
+//! `x` and `r` differ contribute, and the first-layer multiplier is computed for those alone.
+//! Every requested output is back-propagated at once (a `hidden x outputs` multiplier matrix per
+//! background row), so explaining all predicted tags costs little more than explaining one.
+//! Weights are `f32`; the arithmetic here is `f64`, which keeps additivity at rounding level.
+//!
+//! ```
+//! use ndarray::{array, Array1};
+//! use tagger_shared::explain::shap_values;
+//! use tagger_shared::model::{Dense, Mlp};
+//! use tagger_shared::sparse::SparseRows;
+//!
+//! let model = Mlp::from_layers(vec![
+//!     Dense { weights: array![[0.5f32], [1.0], [-2.0]], bias: Array1::zeros(1) },
+//!     Dense { weights: array![[1.5f32]], bias: array![-0.5] },
+//! ])?;
+//! let background: SparseRows = [&[0u32][..], &[2]].into_iter().collect();
+//! let attr = &shap_values(&model, &background, &[1], &[0])?[0];
+//! let total: f64 = attr.features.iter().map(|&(_, v)| v).sum();
+//! assert!((total - (attr.probability - attr.expected_value)).abs() < 1e-12);
+//! # Ok::<(), tagger_shared::Error>(())
+//! ```
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::Mlp;
+use crate::sparse::SparseRows;
+
+/// Below this input difference a nonlinearity's rescale ratio is replaced by its derivative
+/// (shap's `nonlinearity_1d` handler uses the same threshold).
+const RESCALE_EPS: f64 = 1e-6;
+
+/// The attributions of one model output for one question.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attribution {
+    /// Index of the explained output (tag).
+    pub output: usize,
+    /// The model's probability for this output on the question.
+    pub probability: f64,
+    /// Mean probability over the background rows: the baseline the attributions start from.
+    pub expected_value: f64,
+    /// `(feature, attribution)` for every feature with a nonzero attribution, by feature index.
+    /// The values add up to `probability - expected_value`.
+    pub features: Vec<(u32, f64)>,
+}
+
+impl Attribution {
+    /// The attribution of `feature` (0 when it has none).
+    pub fn value(&self, feature: u32) -> f64 {
+        self.features
+            .binary_search_by_key(&feature, |&(f, _)| f)
+            .map_or(0.0, |i| self.features[i].1)
+    }
+}
+
+/// Explains one question against a background; see [`Explainer`] to explain many questions.
+///
+/// Errors: [`Error::NoBackground`] when `background` has no rows, [`Error::OutputOutOfRange`]
+/// when an output index is not one of the model's outputs.
+pub fn shap_values(
+    model: &Mlp,
+    background: &SparseRows,
+    x: &[u32],
+    outputs: &[usize],
+) -> Result<Vec<Attribution>> {
+    Explainer::new(model, background)?.shap_values(x, outputs)
+}
+
+/// A dense layer converted to `f64`, weights row-major `(inputs, outputs)` like Keras's kernel.
+#[derive(Clone, Debug)]
+struct Layer64 {
+    weights: Vec<f64>,
+    bias: Vec<f64>,
+    n_in: usize,
+    n_out: usize,
+}
+
+/// The background's forward pass, done once, for explaining any number of questions.
+///
+/// Keeps a borrow of the model: only the first layer's rows of differing features are read
+/// from it, so a large vocabulary is never copied; the small deeper layers are held in `f64`.
+#[derive(Clone, Debug)]
+pub struct Explainer<'m> {
+    model: &'m Mlp,
+    first_bias: Vec<f64>,
+    /// Layers 1.. of the model.
+    deep: Vec<Layer64>,
+    /// Background rows restricted to the model's input range (other indices carry no weight).
+    background: SparseRows,
+    /// Sorted union of all background features.
+    background_features: Vec<u32>,
+    /// Per layer, the background's pre-activations, row-major `(rows, width)`.
+    background_pre: Vec<Vec<f64>>,
+    expected: Vec<f64>,
+}
+
+impl<'m> Explainer<'m> {
+    /// Runs the background forward. [`Error::NoBackground`] when it has no rows.
+    pub fn new(model: &'m Mlp, background: &SparseRows) -> Result<Self> {
+        if background.is_empty() {
+            return Err(Error::NoBackground);
+        }
+        let first = &model.layers[0];
+        let first_bias = first.bias.iter().map(|&b| f64::from(b)).collect();
+        let deep = model.layers[1..]
+            .iter()
+            .map(|layer| Layer64 {
+                weights: layer.weights.iter().map(|&w| f64::from(w)).collect(),
+                bias: layer.bias.iter().map(|&b| f64::from(b)).collect(),
+                n_in: layer.weights.nrows(),
+                n_out: layer.weights.ncols(),
+            })
+            .collect();
+        let n_in = model.n_inputs();
+        let mut rows = SparseRows::with_capacity(background.len(), background.nnz());
+        let mut row = Vec::new();
+        for r in background.iter() {
+            row.clear();
+            row.extend(r.iter().copied().filter(|&i| (i as usize) < n_in));
+            rows.push_row(&row);
+        }
+        let mut features: Vec<u32> = rows.iter().flatten().copied().collect();
+        features.sort_unstable();
+        features.dedup();
+
+        let mut explainer = Explainer {
+            model,
+            first_bias,
+            deep,
+            background: SparseRows::new(),
+            background_features: features,
+            background_pre: Vec::new(),
+            expected: Vec::new(),
+        };
+        let n_layers = model.layers.len();
+        let mut pre: Vec<Vec<f64>> = (0..n_layers)
+            .map(|l| Vec::with_capacity(rows.len() * model.layers[l].bias.len()))
+            .collect();
+        for r in rows.iter() {
+            for (l, z) in explainer.forward(r).into_iter().enumerate() {
+                pre[l].extend_from_slice(&z);
+            }
+        }
+        let n_out = model.n_outputs();
+        let mut expected = vec![0.0; n_out];
+        for z in pre[n_layers - 1].chunks_exact(n_out) {
+            for (e, &v) in expected.iter_mut().zip(z) {
+                *e += sigmoid64(v);
+            }
+        }
+        let n_bg = rows.len() as f64;
+        expected.iter_mut().for_each(|e| *e /= n_bg);
+        explainer.background = rows;
+        explainer.background_pre = pre;
+        explainer.expected = expected;
+        Ok(explainer)
+    }
+
+    /// Mean background probability per output: shap's `expected_value`.
+    pub fn expected_values(&self) -> &[f64] {
+        &self.expected
+    }
+
+    pub fn background_len(&self) -> usize {
+        self.background.len()
+    }
+
+    /// The model's probability for each output, in `f64`.
+    pub fn probabilities(&self, x: &[u32]) -> Vec<f64> {
+        let x = self.clean_input(x);
+        let pre = self.forward(&x);
+        pre[pre.len() - 1].iter().map(|&z| sigmoid64(z)).collect()
+    }
+
+    /// Attributions of `outputs` (in that order) for the question with features `x`.
+    /// Feature indices outside the model's input range are ignored, as the model ignores them.
+    pub fn shap_values(&self, x: &[u32], outputs: &[usize]) -> Result<Vec<Attribution>> {
+        let n_out = self.model.n_outputs();
+        if let Some(&output) = outputs.iter().find(|&&o| o >= n_out) {
+            return Err(Error::OutputOutOfRange { output, n_outputs: n_out });
+        }
+        let m = outputs.len();
+        let x = self.clean_input(x);
+        let zx = self.forward(&x);
+        let last = zx.len() - 1;
+        let union = sorted_union(&x, &self.background_features);
+        let mut acc = vec![0.0f64; union.len() * m];
+
+        let first = &self.model.layers[0].weights;
+        let max_width = self.model.layers.iter().map(|l| l.bias.len()).max().unwrap_or(0);
+        // Scratch, reused across background rows: multipliers `(width, m)` row-major.
+        let mut cur = vec![0.0f64; max_width * m];
+        let mut next = vec![0.0f64; max_width * m];
+        let mut out_mult = vec![0.0f64; m];
+        let mut contrib = vec![0.0f64; m];
+        let mut active: Vec<usize> = Vec::with_capacity(max_width);
+        let mut diff: Vec<(u32, f64)> = Vec::new();
+
+        for (r, row) in self.background.iter().enumerate() {
+            differing(&x, row, &mut diff);
+            if diff.is_empty() {
+                continue; // x == r: every (x_i - r_i) is zero
+            }
+            let zr_last = self.pre(last, r);
+            for (k, &j) in outputs.iter().enumerate() {
+                out_mult[k] = rescale(zx[last][j], zr_last[j], sigmoid64, sigmoid_derivative);
+            }
+            if last == 0 {
+                // Logistic regression: the input multiplier is the weight times the output's.
+                for &(i, sign) in &diff {
+                    let w = first.row(i as usize);
+                    let slot = slot_of(&union, i);
+                    for (k, &j) in outputs.iter().enumerate() {
+                        acc[slot * m + k] += sign * f64::from(w[j]) * out_mult[k];
+                    }
+                }
+                continue;
+            }
+            // Multiplier w.r.t. the last hidden activation: column j of the last kernel, scaled.
+            let top = &self.deep[last - 1];
+            for g in 0..top.n_in {
+                let w = &top.weights[g * top.n_out..(g + 1) * top.n_out];
+                for (k, &j) in outputs.iter().enumerate() {
+                    cur[g * m + k] = w[j] * out_mult[k];
+                }
+            }
+            for l in (0..last).rev() {
+                let zr = self.pre(l, r);
+                active.clear();
+                for (h, (&a, &b)) in zx[l].iter().zip(zr).enumerate() {
+                    let s = rescale(a, b, relu, relu_derivative);
+                    if s != 0.0 {
+                        active.push(h);
+                        cur[h * m..(h + 1) * m].iter_mut().for_each(|c| *c *= s);
+                    }
+                }
+                if l == 0 {
+                    break;
+                }
+                // Through layer l's kernel (n_in x n_out), transposed, over active units only.
+                let layer = &self.deep[l - 1];
+                next[..layer.n_in * m].fill(0.0);
+                for g in 0..layer.n_in {
+                    let w = &layer.weights[g * layer.n_out..(g + 1) * layer.n_out];
+                    let out = &mut next[g * m..(g + 1) * m];
+                    for &h in &active {
+                        let wv = w[h];
+                        for (o, &c) in out.iter_mut().zip(&cur[h * m..(h + 1) * m]) {
+                            *o += wv * c;
+                        }
+                    }
+                }
+                std::mem::swap(&mut cur, &mut next);
+            }
+            // First layer: only the rows of features where x and r differ are read.
+            for &(i, sign) in &diff {
+                let w = first.row(i as usize);
+                contrib.fill(0.0);
+                for &h in &active {
+                    let wv = f64::from(w[h]);
+                    for (c, &mu) in contrib.iter_mut().zip(&cur[h * m..(h + 1) * m]) {
+                        *c += wv * mu;
+                    }
+                }
+                let slot = slot_of(&union, i);
+                for (a, &c) in acc[slot * m..(slot + 1) * m].iter_mut().zip(&contrib) {
+                    *a += sign * c;
+                }
+            }
+        }
+
+        let n_bg = self.background.len() as f64;
+        Ok(outputs
+            .iter()
+            .enumerate()
+            .map(|(k, &j)| Attribution {
+                output: j,
+                probability: sigmoid64(zx[last][j]),
+                expected_value: self.expected[j],
+                features: union
+                    .iter()
+                    .enumerate()
+                    .map(|(s, &f)| (f, acc[s * m + k] / n_bg))
+                    .filter(|&(_, v)| v != 0.0)
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Background pre-activations of layer `l`, row `r`.
+    fn pre(&self, l: usize, r: usize) -> &[f64] {
+        let width = self.model.layers[l].bias.len();
+        &self.background_pre[l][r * width..(r + 1) * width]
+    }
+
+    /// Sorted, de-duplicated, in-range copy of a question's features.
+    fn clean_input(&self, x: &[u32]) -> Vec<u32> {
+        let n_in = self.model.n_inputs();
+        let mut out: Vec<u32> = x.iter().copied().filter(|&i| (i as usize) < n_in).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Pre-activations of every layer, in f64, for in-range sorted features.
+    fn forward(&self, x: &[u32]) -> Vec<Vec<f64>> {
+        let first = &self.model.layers[0].weights;
+        let mut z = self.first_bias.clone();
+        for &i in x {
+            for (zh, &w) in z.iter_mut().zip(first.row(i as usize)) {
+                *zh += f64::from(w);
+            }
+        }
+        let mut all = Vec::with_capacity(self.deep.len() + 1);
+        for layer in &self.deep {
+            let mut next = layer.bias.clone();
+            for (g, &v) in z.iter().enumerate() {
+                let a = relu(v);
+                if a != 0.0 {
+                    let w = &layer.weights[g * layer.n_out..(g + 1) * layer.n_out];
+                    next.iter_mut().zip(w).for_each(|(n, &w)| *n += a * w);
+                }
+            }
+            all.push(std::mem::replace(&mut z, next));
+        }
+        all.push(z);
+        all
+    }
+}
+
+/// DeepLIFT's rescale multiplier of a 1-D nonlinearity, with shap's derivative fallback.
+#[inline]
+fn rescale(zx: f64, zr: f64, f: fn(f64) -> f64, df: fn(f64) -> f64) -> f64 {
+    let dz = zx - zr;
+    if dz.abs() < RESCALE_EPS {
+        df(zx)
+    } else {
+        (f(zx) - f(zr)) / dz
+    }
+}
+
+#[inline]
+fn relu(z: f64) -> f64 {
+    z.max(0.0)
+}
+
+/// TensorFlow's ReLU gradient: 0 at and below zero.
+#[inline]
+fn relu_derivative(z: f64) -> f64 {
+    if z > 0.0 {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// Logistic function that never overflows (`exp` only sees a non-positive argument).
+#[inline]
+fn sigmoid64(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+#[inline]
+fn sigmoid_derivative(z: f64) -> f64 {
+    let s = sigmoid64(z);
+    s * (1.0 - s)
+}
+
+/// Features where two sorted binary rows differ, with `x_i - r_i` (+1 only in x, -1 only in r).
+fn differing(x: &[u32], r: &[u32], out: &mut Vec<(u32, f64)>) {
+    out.clear();
+    let (mut a, mut b) = (0, 0);
+    while a < x.len() && b < r.len() {
+        match x[a].cmp(&r[b]) {
+            Ordering::Less => {
+                out.push((x[a], 1.0));
+                a += 1;
+            }
+            Ordering::Greater => {
+                out.push((r[b], -1.0));
+                b += 1;
+            }
+            Ordering::Equal => {
+                a += 1;
+                b += 1;
+            }
+        }
+    }
+    out.extend(x[a..].iter().map(|&i| (i, 1.0)));
+    out.extend(r[b..].iter().map(|&i| (i, -1.0)));
+}
+
+fn sorted_union(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    out.extend_from_slice(a);
+    out.extend_from_slice(b);
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Position of a feature known to be in `union` (every differing feature is in x or a background row).
+#[inline]
+fn slot_of(union: &[u32], feature: u32) -> usize {
+    union.binary_search(&feature).unwrap_or_else(|insert| insert)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Word level
+
+/// One word and its attribution (or, in a [`Summary`], its mean absolute attribution).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WordAttribution {
+    pub word: String,
+    pub value: f64,
+}
+
+/// The words that pushed one tag's probability up (`positive`, strongest first) and down
+/// (`negative`, most negative first).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TagExplanation {
+    pub tag: String,
+    pub probability: f64,
+    pub expected_value: f64,
+    pub positive: Vec<WordAttribution>,
+    pub negative: Vec<WordAttribution>,
+}
+
+/// How many words to name per direction, and whether to name only words in the question.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WordOptions {
+    /// Words per direction (default 5).
+    pub k: usize,
+    /// Only words present in the question (default). The origin ranked all features, so an
+    /// absent word whose absence mattered could be named; `false` keeps that behaviour.
+    pub present_only: bool,
+}
+
+impl Default for WordOptions {
+    fn default() -> Self {
+        WordOptions { k: 5, present_only: true }
+    }
+}
+
+/// Top-k positive and negative words of one attribution. `present` holds the question's features
+/// (any order); features `feature_name` cannot name are left out. Ties go to the lower feature index.
+pub fn explain_words(
+    attribution: &Attribution,
+    tag: impl Into<String>,
+    feature_name: impl Fn(u32) -> Option<String>,
+    present: &[u32],
+    opts: &WordOptions,
+) -> TagExplanation {
+    let mut present: Cow<'_, [u32]> = Cow::Borrowed(present);
+    if !present.is_sorted() {
+        present.to_mut().sort_unstable();
+    }
+    let candidates = attribution
+        .features
+        .iter()
+        .filter(|&&(f, _)| !opts.present_only || present.binary_search(&f).is_ok());
+    let mut pos: Vec<(u32, f64)> = candidates.clone().filter(|&&(_, v)| v > 0.0).copied().collect();
+    let mut neg: Vec<(u32, f64)> = candidates.filter(|&&(_, v)| v < 0.0).copied().collect();
+    pos.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    neg.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    let name = |list: Vec<(u32, f64)>| -> Vec<WordAttribution> {
+        list.into_iter()
+            .filter_map(|(f, value)| feature_name(f).map(|word| WordAttribution { word, value }))
+            .take(opts.k)
+            .collect()
+    };
+    TagExplanation {
+        tag: tag.into(),
+        probability: attribution.probability,
+        expected_value: attribution.expected_value,
+        positive: name(pos),
+        negative: name(neg),
+    }
+}
+
+/// [`explain_words`] for each attribution, naming tags with `tag_name(output)`.
+pub fn explain_tags(
+    attributions: &[Attribution],
+    tag_name: impl Fn(usize) -> String,
+    feature_name: impl Fn(u32) -> Option<String>,
+    present: &[u32],
+    opts: &WordOptions,
+) -> Vec<TagExplanation> {
+    attributions
+        .iter()
+        .map(|a| explain_words(a, tag_name(a.output), &feature_name, present, opts))
+        .collect()
+}
+
+/// Each token of a question with its feature's attribution (0 for tokens that are no feature),
+/// for [`crate::plot::html_question`] and [`crate::plot::ansi_question`].
+/// `feature_of` maps a token to its feature index (the tokenizer's vocabulary lookup).
+pub fn token_values<S: AsRef<str>>(
+    tokens: &[S],
+    attribution: &Attribution,
+    feature_of: impl Fn(&str) -> Option<u32>,
+) -> Vec<(String, f64)> {
+    tokens
+        .iter()
+        .map(|t| {
+            let t = t.as_ref();
+            (t.to_string(), feature_of(t).map_or(0.0, |f| attribution.value(f)))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Global summary
+
+/// Mean absolute attribution of the most important words over a sample of questions, like the
+/// data behind shap's summary bar plot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Number of questions averaged over.
+    pub questions: usize,
+    /// Tag names, one per summarised output.
+    pub tags: Vec<String>,
+    /// The most important words over all tags (by the sum of their per-tag means), strongest first.
+    pub features: Vec<FeatureImportance>,
+    /// Per tag, its most important words, strongest first.
+    pub per_tag: Vec<TagImportance>,
+}
+
+/// One word's mean absolute attribution to each summarised tag (aligned with [`Summary::tags`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeatureImportance {
+    pub feature: u32,
+    pub word: String,
+    pub mean_abs: Vec<f64>,
+}
+
+impl FeatureImportance {
+    pub fn total(&self) -> f64 {
+        self.mean_abs.iter().sum()
+    }
+}
+
+/// A tag's most important words; `value` is the mean absolute attribution.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TagImportance {
+    pub tag: String,
+    pub words: Vec<WordAttribution>,
+}
+
+/// Mean |attribution| per word and tag over the questions in `rows`, keeping the `top_n` words
+/// overall and per tag. Words `feature_name` cannot name are left out; ties go to the lower index.
+pub fn summary(
+    model: &Mlp,
+    background: &SparseRows,
+    rows: &SparseRows,
+    outputs: &[usize],
+    tag_name: impl Fn(usize) -> String,
+    feature_name: impl Fn(u32) -> Option<String>,
+    top_n: usize,
+) -> Result<Summary> {
+    let explainer = Explainer::new(model, background)?;
+    let m = outputs.len();
+    // BTreeMap: deterministic order, and only features that ever contribute are held.
+    let mut totals: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
+    for x in rows.iter() {
+        for (k, attr) in explainer.shap_values(x, outputs)?.iter().enumerate() {
+            for &(f, v) in &attr.features {
+                totals.entry(f).or_insert_with(|| vec![0.0; m])[k] += v.abs();
+            }
+        }
+    }
+    let n = rows.len().max(1) as f64;
+    let named: Vec<FeatureImportance> = totals
+        .into_iter()
+        .filter_map(|(feature, sums)| {
+            feature_name(feature).map(|word| FeatureImportance {
+                feature,
+                word,
+                mean_abs: sums.into_iter().map(|s| s / n).collect(),
+            })
+        })
+        .collect();
+
+    let mut overall: Vec<&FeatureImportance> = named.iter().collect();
+    overall.sort_by(|a, b| b.total().total_cmp(&a.total()).then(a.feature.cmp(&b.feature)));
+    let features = overall.into_iter().take(top_n).cloned().collect();
+
+    let tags: Vec<String> = outputs.iter().map(|&o| tag_name(o)).collect();
+    let per_tag = tags
+        .iter()
+        .enumerate()
+        .map(|(k, tag)| {
+            let mut ranked: Vec<&FeatureImportance> =
+                named.iter().filter(|f| f.mean_abs[k] > 0.0).collect();
+            ranked.sort_by(|a, b| {
+                b.mean_abs[k].total_cmp(&a.mean_abs[k]).then(a.feature.cmp(&b.feature))
+            });
+            TagImportance {
+                tag: tag.clone(),
+                words: ranked
+                    .into_iter()
+                    .take(top_n)
+                    .map(|f| WordAttribution { word: f.word.clone(), value: f.mean_abs[k] })
+                    .collect(),
+            }
+        })
+        .collect();
+    Ok(Summary { questions: rows.len(), tags, features, per_tag })
+}

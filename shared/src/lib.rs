@@ -15,6 +15,7 @@ pub mod train;
 pub mod thresholds;
 pub mod metrics;
 pub mod explain;
+pub mod plot;
 pub mod config;
 pub mod artifact;
 pub mod pipeline;
