@@ -83,10 +83,12 @@ pub fn shap_values(
     Explainer::new(model, background)?.shap_values(x, outputs)
 }
 
-/// A dense layer converted to `f64`, weights row-major `(inputs, outputs)` like Keras's kernel.
+/// A dense layer converted to `f64`: weights row-major `(inputs, outputs)` like Keras's kernel
+/// for the forward pass, and transposed `(outputs, inputs)` for back-propagation.
 #[derive(Clone, Debug)]
 struct Layer64 {
     weights: Vec<f64>,
+    weights_t: Vec<f64>,
     bias: Vec<f64>,
     n_in: usize,
     n_out: usize,
@@ -99,6 +101,8 @@ struct Layer64 {
 #[derive(Clone, Debug)]
 pub struct Explainer<'m> {
     model: &'m Mlp,
+    /// First-layer kernel, row-major `(inputs, hidden)` (borrowed when already contiguous).
+    first: Cow<'m, [f32]>,
     first_bias: Vec<f64>,
     /// Layers 1.. of the model.
     deep: Vec<Layer64>,
@@ -119,10 +123,15 @@ impl<'m> Explainer<'m> {
         }
         let first = &model.layers[0];
         let first_bias = first.bias.iter().map(|&b| f64::from(b)).collect();
+        let first_weights = match first.weights.as_slice() {
+            Some(slice) => Cow::Borrowed(slice),
+            None => Cow::Owned(first.weights.iter().copied().collect()),
+        };
         let deep = model.layers[1..]
             .iter()
             .map(|layer| Layer64 {
                 weights: layer.weights.iter().map(|&w| f64::from(w)).collect(),
+                weights_t: layer.weights.t().iter().map(|&w| f64::from(w)).collect(),
                 bias: layer.bias.iter().map(|&b| f64::from(b)).collect(),
                 n_in: layer.weights.nrows(),
                 n_out: layer.weights.ncols(),
@@ -142,6 +151,7 @@ impl<'m> Explainer<'m> {
 
         let mut explainer = Explainer {
             model,
+            first: first_weights,
             first_bias,
             deep,
             background: SparseRows::new(),
@@ -203,15 +213,16 @@ impl<'m> Explainer<'m> {
         let union = sorted_union(&x, &self.background_features);
         let mut acc = vec![0.0f64; union.len() * m];
 
-        let first = &self.model.layers[0].weights;
         let max_width = self.model.layers.iter().map(|l| l.bias.len()).max().unwrap_or(0);
-        // Scratch, reused across background rows: multipliers `(width, m)` row-major.
-        let mut cur = vec![0.0f64; max_width * m];
-        let mut next = vec![0.0f64; max_width * m];
-        let mut out_mult = vec![0.0f64; m];
-        let mut contrib = vec![0.0f64; m];
+        // Scratch reused across background rows. Multipliers are output-major, `(m, width)`, so
+        // every inner loop runs over a contiguous hidden-unit row and vectorises.
+        let mut cur = vec![0.0f64; m * max_width];
+        let mut next = vec![0.0f64; m * max_width];
+        let mut scale = vec![0.0f64; max_width];
         let mut active: Vec<usize> = Vec::with_capacity(max_width);
+        let mut out_mult = vec![0.0f64; m];
         let mut diff: Vec<(u32, f64)> = Vec::new();
+        let n0 = self.first_bias.len();
 
         for (r, row) in self.background.iter().enumerate() {
             differing(&x, row, &mut diff);
@@ -222,66 +233,62 @@ impl<'m> Explainer<'m> {
             for (k, &j) in outputs.iter().enumerate() {
                 out_mult[k] = rescale(zx[last][j], zr_last[j], sigmoid64, sigmoid_derivative);
             }
-            if last == 0 {
-                // Logistic regression: the input multiplier is the weight times the output's.
-                for &(i, sign) in &diff {
-                    let w = first.row(i as usize);
-                    let slot = slot_of(&union, i);
-                    for (k, &j) in outputs.iter().enumerate() {
-                        acc[slot * m + k] += sign * f64::from(w[j]) * out_mult[k];
+            let mut width = if last == 0 {
+                // Logistic regression: the multiplier w.r.t. the logit is the output's own.
+                cur[..m * n0].fill(0.0);
+                for (k, &j) in outputs.iter().enumerate() {
+                    cur[k * n0 + j] = out_mult[k];
+                }
+                n0
+            } else {
+                // W.r.t. the last hidden activation: column j of the last kernel, scaled.
+                let top = &self.deep[last - 1];
+                for (k, &j) in outputs.iter().enumerate() {
+                    let col = &top.weights_t[j * top.n_in..(j + 1) * top.n_in];
+                    for (c, &w) in cur[k * top.n_in..(k + 1) * top.n_in].iter_mut().zip(col) {
+                        *c = w * out_mult[k];
                     }
                 }
-                continue;
-            }
-            // Multiplier w.r.t. the last hidden activation: column j of the last kernel, scaled.
-            let top = &self.deep[last - 1];
-            for g in 0..top.n_in {
-                let w = &top.weights[g * top.n_out..(g + 1) * top.n_out];
-                for (k, &j) in outputs.iter().enumerate() {
-                    cur[g * m + k] = w[j] * out_mult[k];
-                }
-            }
+                top.n_in
+            };
             for l in (0..last).rev() {
+                // ReLU rescale at layer l; inactive units get exactly zero.
                 let zr = self.pre(l, r);
                 active.clear();
-                for (h, (&a, &b)) in zx[l].iter().zip(zr).enumerate() {
-                    let s = rescale(a, b, relu, relu_derivative);
-                    if s != 0.0 {
+                for (h, ((s, &a), &b)) in scale.iter_mut().zip(&zx[l]).zip(zr).enumerate() {
+                    *s = rescale(a, b, relu, relu_derivative);
+                    if *s != 0.0 {
                         active.push(h);
-                        cur[h * m..(h + 1) * m].iter_mut().for_each(|c| *c *= s);
                     }
+                }
+                for k in 0..m {
+                    let row = &mut cur[k * width..(k + 1) * width];
+                    row.iter_mut().zip(&scale[..width]).for_each(|(c, &s)| *c *= s);
                 }
                 if l == 0 {
                     break;
                 }
-                // Through layer l's kernel (n_in x n_out), transposed, over active units only.
+                // Through layer l's kernel, transposed: next[k] = sum over active h of cur[k][h] * W[:, h].
                 let layer = &self.deep[l - 1];
-                next[..layer.n_in * m].fill(0.0);
-                for g in 0..layer.n_in {
-                    let w = &layer.weights[g * layer.n_out..(g + 1) * layer.n_out];
-                    let out = &mut next[g * m..(g + 1) * m];
+                let n_in = layer.n_in;
+                next[..m * n_in].fill(0.0);
+                for k in 0..m {
+                    let out = &mut next[k * n_in..(k + 1) * n_in];
                     for &h in &active {
-                        let wv = w[h];
-                        for (o, &c) in out.iter_mut().zip(&cur[h * m..(h + 1) * m]) {
-                            *o += wv * c;
-                        }
+                        let c = cur[k * width + h];
+                        let col = &layer.weights_t[h * n_in..(h + 1) * n_in];
+                        out.iter_mut().zip(col).for_each(|(o, &w)| *o += c * w);
                     }
                 }
                 std::mem::swap(&mut cur, &mut next);
+                width = n_in;
             }
-            // First layer: only the rows of features where x and r differ are read.
+            // First layer: only the weight rows of features where x and r differ are read.
             for &(i, sign) in &diff {
-                let w = first.row(i as usize);
-                contrib.fill(0.0);
-                for &h in &active {
-                    let wv = f64::from(w[h]);
-                    for (c, &mu) in contrib.iter_mut().zip(&cur[h * m..(h + 1) * m]) {
-                        *c += wv * mu;
-                    }
-                }
+                let w = &self.first[i as usize * n0..(i as usize + 1) * n0];
                 let slot = slot_of(&union, i);
-                for (a, &c) in acc[slot * m..(slot + 1) * m].iter_mut().zip(&contrib) {
-                    *a += sign * c;
+                for k in 0..m {
+                    acc[slot * m + k] += sign * dot(w, &cur[k * n0..(k + 1) * n0]);
                 }
             }
         }
@@ -321,10 +328,10 @@ impl<'m> Explainer<'m> {
 
     /// Pre-activations of every layer, in f64, for in-range sorted features.
     fn forward(&self, x: &[u32]) -> Vec<Vec<f64>> {
-        let first = &self.model.layers[0].weights;
+        let n0 = self.first_bias.len();
         let mut z = self.first_bias.clone();
         for &i in x {
-            for (zh, &w) in z.iter_mut().zip(first.row(i as usize)) {
+            for (zh, &w) in z.iter_mut().zip(&self.first[i as usize * n0..(i as usize + 1) * n0]) {
                 *zh += f64::from(w);
             }
         }
@@ -386,6 +393,21 @@ fn sigmoid64(z: f64) -> f64 {
 fn sigmoid_derivative(z: f64) -> f64 {
     let s = sigmoid64(z);
     s * (1.0 - s)
+}
+
+/// `a . b` with four independent accumulators, so the reduction vectorises (a single running sum
+/// would pin the additions to one order).
+#[inline]
+fn dot(a: &[f32], b: &[f64]) -> f64 {
+    let mut lanes = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| f64::from(x) * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..4 {
+            lanes[l] += f64::from(x[l]) * y[l];
+        }
+    }
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + tail
 }
 
 /// Features where two sorted binary rows differ, with `x_i - r_i` (+1 only in x, -1 only in r).

@@ -123,7 +123,7 @@ fn draw_summary<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Summary) 
     root.draw(&Text::new(
         format!("mean |SHAP value| over {} questions", s.questions),
         (LABEL_WIDTH, TOP / 2),
-        font(16).pos(Pos::new(HPos::Left, VPos::Center)),
+        font(19).pos(Pos::new(HPos::Left, VPos::Center)),
     ))
     .map_err(plot_err)?;
 
@@ -140,7 +140,7 @@ fn draw_summary<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Summary) 
         root.draw(&Text::new(
             truncate(&f.word, 28),
             (x0 - 8, mid),
-            font(14).pos(Pos::new(HPos::Right, VPos::Center)),
+            font(17).pos(Pos::new(HPos::Right, VPos::Center)),
         ))
         .map_err(plot_err)?;
         let mut acc = 0.0;
@@ -169,14 +169,14 @@ fn draw_summary<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Summary) 
         root.draw(&Text::new(
             format_tick(v, step),
             (x, bottom + 8),
-            font(12).pos(Pos::new(HPos::Center, VPos::Top)),
+            font(15).pos(Pos::new(HPos::Center, VPos::Top)),
         ))
         .map_err(plot_err)?;
     }
     root.draw(&Text::new(
         "mean(|SHAP value|) (average impact on tag probability)",
         ((x0 + x1) / 2, bottom + 34),
-        font(13).pos(Pos::new(HPos::Center, VPos::Top)),
+        font(16).pos(Pos::new(HPos::Center, VPos::Top)),
     ))
     .map_err(plot_err)?;
 
@@ -192,7 +192,7 @@ fn draw_summary<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Summary) 
         root.draw(&Text::new(
             truncate(tag, 22),
             (lx + 20, y + 10),
-            font(13).pos(Pos::new(HPos::Left, VPos::Center)),
+            font(16).pos(Pos::new(HPos::Left, VPos::Center)),
         ))
         .map_err(plot_err)?;
     }
@@ -299,4 +299,87 @@ pub fn ansi_question<S: AsRef<str>>(tokens: &[(S, f64)]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explain::{FeatureImportance, TagImportance, WordAttribution};
+
+    fn sample() -> Summary {
+        let features = vec![
+            FeatureImportance { feature: 7, word: "pandas".into(), mean_abs: vec![0.30, 0.05] },
+            FeatureImportance { feature: 3, word: "<script>".into(), mean_abs: vec![0.02, 0.12] },
+            FeatureImportance { feature: 9, word: "list".into(), mean_abs: vec![0.0, 0.04] },
+        ];
+        Summary {
+            questions: 25,
+            tags: vec!["pandas".into(), "python".into()],
+            features,
+            per_tag: vec![
+                TagImportance { tag: "pandas".into(), words: vec![WordAttribution { word: "pandas".into(), value: 0.3 }] },
+                TagImportance { tag: "python".into(), words: vec![WordAttribution { word: "<script>".into(), value: 0.12 }] },
+            ],
+        }
+    }
+
+    #[test]
+    fn summary_plot_writes_svg_and_png_naming_the_top_word() {
+        let dir = tempfile::tempdir().unwrap();
+        let svg_path = dir.path().join("summary.svg");
+        write_summary_svg(&sample(), &svg_path).unwrap();
+        let svg = std::fs::read_to_string(&svg_path).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(80)]);
+        assert!(svg.contains("\npandas\n</text>"), "{svg}");
+        // Words are escaped inside the SVG, never raw markup.
+        assert!(svg.contains("&lt;script&gt;") && !svg.contains("<script>"));
+        // One bar segment per nonzero (word, tag) pair, in its tag's colour.
+        assert!(svg.contains("#1F77B4") || svg.contains("#1f77b4"));
+
+        let png_path = dir.path().join("summary.png");
+        match write_summary_png(&sample(), &png_path) {
+            Ok(()) => {
+                let png = std::fs::read(&png_path).unwrap();
+                assert!(png.len() > 1000 && png.starts_with(b"\x89PNG"));
+            }
+            Err(Error::NoFont { .. }) => eprintln!("skipping png check: no font on this machine"),
+            Err(e) => panic!("png failed: {e}"),
+        }
+    }
+
+    #[test]
+    fn svg_needs_no_font_and_handles_empty_summary() {
+        let empty = Summary { questions: 0, tags: vec![], features: vec![], per_tag: vec![] };
+        let svg = summary_svg(&empty).unwrap();
+        assert!(svg.contains("over 0 questions"));
+    }
+
+    #[test]
+    fn nice_axis_covers_the_maximum() {
+        for max in [0.0004, 0.013, 0.35, 0.9, 1.0, 7.3] {
+            let (step, top) = nice_axis(max);
+            assert!(top >= max && top - max <= step + 1e-12, "max {max}: step {step} top {top}");
+            assert!((top / step).round() <= 10.0);
+        }
+        assert_eq!(nice_axis(0.0), (0.2, 1.0));
+    }
+
+    #[test]
+    fn html_question_escapes_and_colours_by_sign() {
+        let html = html_question(&[("how", 0.0), ("<b>pandas</b>", 0.4), ("list", -0.2)]);
+        assert!(html.contains("&lt;b&gt;pandas&lt;/b&gt;") && !html.contains("<b>"));
+        // Strongest positive is the deepest red, the negative half as strong is a pale blue.
+        assert!(html.contains("background-color:#ff3333\" title=\"+0.4000\""), "{html}");
+        assert!(html.contains("background-color:#9999ff\" title=\"-0.2000\">list</span>"), "{html}");
+        assert!(html.starts_with("<p class=\"tagger-question\">how <span"), "{html}");
+    }
+
+    #[test]
+    fn ansi_question_colours_and_strips_control_characters() {
+        let out = ansi_question(&[("ok", 0.0), ("bad\x1b[2J", 1.0), ("neg", -1.0)]);
+        assert!(out.starts_with("ok "));
+        assert!(out.contains("\x1b[30;48;2;255;51;51mbad\u{fffd}[2J\x1b[0m"), "{out:?}");
+        assert!(out.contains("\x1b[30;48;2;51;51;255mneg\x1b[0m"));
+        assert_eq!(out.matches('\x1b').count(), 4);
+    }
 }

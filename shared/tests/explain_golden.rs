@@ -112,3 +112,40 @@ fn matches_shap_deep_explainer_on_synthetic() {
         assert!(e.additivity < 1e-9, "additivity {}", e.additivity);
     }
 }
+
+/// The vocabulary behind the golden model's columns (column i = vocab[i - 1]; column 0 unused).
+fn vocab(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("tokenizer_vocab.json")).expect("vocab");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("vocab json");
+    json["vocab"].as_array().expect("vocab array").iter().map(|w| w.as_str().expect("word").to_string()).collect()
+}
+
+#[test]
+fn summary_plot_of_so_titles_names_its_top_word() {
+    let Some(dir) = folder("so-titles") else { return };
+    let model = load_model(&dir);
+    let background = sparse(&read_npy(dir.join("background.npy")).expect("background"));
+    let inputs = sparse(&read_npy(dir.join("explain_inputs.npy")).expect("inputs"));
+    let words = vocab(&dir);
+    let name = |f: u32| (f as usize).checked_sub(1).and_then(|i| words.get(i)).cloned();
+    let outputs = [0, 1, 2, 3, 4];
+    let summary = tagger_shared::explain::summary(&model, &background, &inputs, &outputs, |o| format!("tag {o}"), name, 20)
+        .expect("summary");
+    assert_eq!(summary.features.len(), 20);
+    assert!(summary.features.windows(2).all(|w| w[0].total() >= w[1].total()));
+    let top = summary.features[0].word.clone();
+
+    // Kept under target/tmp for a look; overwritten on every run.
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let svg_path = out.join("so-titles-summary.svg");
+    tagger_shared::plot::write_summary_svg(&summary, &svg_path).expect("svg");
+    let svg = std::fs::read_to_string(&svg_path).expect("svg written");
+    assert!(svg.contains(&format!("\n{top}\n</text>")), "top word {top:?} missing");
+    let png_path = out.join("so-titles-summary.png");
+    match tagger_shared::plot::write_summary_png(&summary, &png_path) {
+        Ok(()) => assert!(std::fs::metadata(&png_path).expect("png written").len() > 1000),
+        Err(tagger_shared::Error::NoFont { .. }) => eprintln!("skipping png: no font on this machine"),
+        Err(e) => panic!("png: {e}"),
+    }
+    eprintln!("wrote {} and {} (top word {top:?})", svg_path.display(), png_path.display());
+}
