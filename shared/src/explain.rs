@@ -37,6 +37,7 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
+use ndarray::{Array2, ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -160,14 +161,29 @@ impl<'m> Explainer<'m> {
             expected: Vec::new(),
         };
         let n_layers = model.layers.len();
-        let mut pre: Vec<Vec<f64>> = (0..n_layers)
-            .map(|l| Vec::with_capacity(rows.len() * model.layers[l].bias.len()))
-            .collect();
-        for r in rows.iter() {
-            for (l, z) in explainer.forward(r).into_iter().enumerate() {
-                pre[l].extend_from_slice(&z);
+        // The whole background at once: a sparse gather for the first layer, then matrix
+        // products (gemm) for the deeper ones.
+        let n0 = explainer.first_bias.len();
+        let mut z = Array2::<f64>::zeros((rows.len(), n0));
+        for (mut zr, r) in z.rows_mut().into_iter().zip(rows.iter()) {
+            zr.iter_mut().zip(&explainer.first_bias).for_each(|(v, &b)| *v = b);
+            for &i in r {
+                let w = &explainer.first[i as usize * n0..(i as usize + 1) * n0];
+                zr.iter_mut().zip(w).for_each(|(v, &w)| *v += f64::from(w));
             }
         }
+        let mut pre: Vec<Vec<f64>> = Vec::with_capacity(n_layers);
+        for layer in &explainer.deep {
+            let w = ArrayView2::from_shape((layer.n_in, layer.n_out), &layer.weights).map_err(|e| Error::Shape {
+                what: "explainer layer",
+                expected: format!("{} x {}", layer.n_in, layer.n_out),
+                found: e.to_string(),
+            })?;
+            let mut next = z.mapv(relu).dot(&w);
+            next.rows_mut().into_iter().for_each(|mut row| row += &ArrayView1::from(&layer.bias));
+            pre.push(std::mem::replace(&mut z, next).iter().copied().collect());
+        }
+        pre.push(z.iter().copied().collect());
         let n_out = model.n_outputs();
         let mut expected = vec![0.0; n_out];
         for z in pre[n_layers - 1].chunks_exact(n_out) {
