@@ -19,7 +19,12 @@ const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/golden/s
 fn sparse(dense: &Array2<f32>) -> SparseRows {
     let mut rows = SparseRows::new();
     for row in dense.rows() {
-        let ones: Vec<u32> = row.iter().enumerate().filter(|&(_, &v)| v != 0.0).map(|(i, _)| i as u32).collect();
+        let ones: Vec<u32> = row
+            .iter()
+            .enumerate()
+            .filter(|&(_, &v)| v != 0.0)
+            .map(|(i, _)| i as u32)
+            .collect();
         rows.push_row(&ones);
     }
     rows
@@ -35,7 +40,8 @@ fn load(name: &str) -> Option<(Mlp, SparseRows, SparseRows)> {
         weights: read_npy::<_, Array2<f32>>(dir.join(format!("{n}_kernel.npy"))).expect("kernel"),
         bias: read_npy::<_, Array1<f32>>(dir.join(format!("{n}_bias.npy"))).expect("bias"),
     };
-    let model = Mlp::from_layers(vec![layer("dense"), layer("dense_1"), layer("dense_2")]).expect("layers chain");
+    let model = Mlp::from_layers(vec![layer("dense"), layer("dense_1"), layer("dense_2")])
+        .expect("layers chain");
     let background = sparse(&read_npy(dir.join("background.npy")).expect("background"));
     let inputs = sparse(&read_npy(dir.join("explain_inputs.npy")).expect("inputs"));
     Some((model, background, inputs))
@@ -46,7 +52,10 @@ fn predicted(model: &Mlp, x: &[u32]) -> Vec<usize> {
     let p = model.predict_proba(x);
     let above: Vec<usize> = (0..p.len()).filter(|&j| p[j] > 0.8).collect();
     if above.is_empty() {
-        (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).into_iter().collect()
+        (0..p.len())
+            .max_by(|&a, &b| p[a].total_cmp(&p[b]))
+            .into_iter()
+            .collect()
     } else {
         above
     }
@@ -54,12 +63,19 @@ fn predicted(model: &Mlp, x: &[u32]) -> Vec<usize> {
 
 fn bench(c: &mut Criterion) {
     for name in ["so-titles", "synthetic"] {
-        let Some((model, background, inputs)) = load(name) else { continue };
-        let questions: Vec<(Vec<u32>, Vec<usize>)> =
-            inputs.iter().map(|x| (x.to_vec(), predicted(&model, x))).collect();
+        let Some((model, background, inputs)) = load(name) else {
+            continue;
+        };
+        let questions: Vec<(Vec<u32>, Vec<usize>)> = inputs
+            .iter()
+            .map(|x| (x.to_vec(), predicted(&model, x)))
+            .collect();
         let all: Vec<usize> = (0..model.n_outputs()).collect();
         let n_predicted: usize = questions.iter().map(|(_, o)| o.len()).sum();
-        eprintln!("{name}: {} questions, {n_predicted} predicted tags in all", questions.len());
+        eprintln!(
+            "{name}: {} questions, {n_predicted} predicted tags in all",
+            questions.len()
+        );
 
         let mut group = c.benchmark_group(format!("explain-{name}"));
         let mut i = 0;

@@ -166,7 +166,9 @@ impl<'m> Explainer<'m> {
         let n0 = explainer.first_bias.len();
         let mut z = Array2::<f64>::zeros((rows.len(), n0));
         for (mut zr, r) in z.rows_mut().into_iter().zip(rows.iter()) {
-            zr.iter_mut().zip(&explainer.first_bias).for_each(|(v, &b)| *v = b);
+            zr.iter_mut()
+                .zip(&explainer.first_bias)
+                .for_each(|(v, &b)| *v = b);
             for &i in r {
                 let w = &explainer.first[i as usize * n0..(i as usize + 1) * n0];
                 zr.iter_mut().zip(w).for_each(|(v, &w)| *v += f64::from(w));
@@ -174,13 +176,18 @@ impl<'m> Explainer<'m> {
         }
         let mut pre: Vec<Vec<f64>> = Vec::with_capacity(n_layers);
         for layer in &explainer.deep {
-            let w = ArrayView2::from_shape((layer.n_in, layer.n_out), &layer.weights).map_err(|e| Error::Shape {
-                what: "explainer layer",
-                expected: format!("{} x {}", layer.n_in, layer.n_out),
-                found: e.to_string(),
-            })?;
+            let w =
+                ArrayView2::from_shape((layer.n_in, layer.n_out), &layer.weights).map_err(|e| {
+                    Error::Shape {
+                        what: "explainer layer",
+                        expected: format!("{} x {}", layer.n_in, layer.n_out),
+                        found: e.to_string(),
+                    }
+                })?;
             let mut next = z.mapv(relu).dot(&w);
-            next.rows_mut().into_iter().for_each(|mut row| row += &ArrayView1::from(&layer.bias));
+            next.rows_mut()
+                .into_iter()
+                .for_each(|mut row| row += &ArrayView1::from(&layer.bias));
             pre.push(std::mem::replace(&mut z, next).iter().copied().collect());
         }
         pre.push(z.iter().copied().collect());
@@ -220,7 +227,10 @@ impl<'m> Explainer<'m> {
     pub fn shap_values(&self, x: &[u32], outputs: &[usize]) -> Result<Vec<Attribution>> {
         let n_out = self.model.n_outputs();
         if let Some(&output) = outputs.iter().find(|&&o| o >= n_out) {
-            return Err(Error::OutputOutOfRange { output, n_outputs: n_out });
+            return Err(Error::OutputOutOfRange {
+                output,
+                n_outputs: n_out,
+            });
         }
         let m = outputs.len();
         let x = self.clean_input(x);
@@ -229,7 +239,13 @@ impl<'m> Explainer<'m> {
         let union = sorted_union(&x, &self.background_features);
         let mut acc = vec![0.0f64; union.len() * m];
 
-        let max_width = self.model.layers.iter().map(|l| l.bias.len()).max().unwrap_or(0);
+        let max_width = self
+            .model
+            .layers
+            .iter()
+            .map(|l| l.bias.len())
+            .max()
+            .unwrap_or(0);
         // Scratch reused across background rows. Multipliers are output-major, `(m, width)`, so
         // every inner loop runs over a contiguous hidden-unit row and vectorises.
         let mut cur = vec![0.0f64; m * max_width];
@@ -279,7 +295,9 @@ impl<'m> Explainer<'m> {
                 }
                 for k in 0..m {
                     let row = &mut cur[k * width..(k + 1) * width];
-                    row.iter_mut().zip(&scale[..width]).for_each(|(c, &s)| *c *= s);
+                    row.iter_mut()
+                        .zip(&scale[..width])
+                        .for_each(|(c, &s)| *c *= s);
                 }
                 if l == 0 {
                     break;
@@ -347,7 +365,10 @@ impl<'m> Explainer<'m> {
         let n0 = self.first_bias.len();
         let mut z = self.first_bias.clone();
         for &i in x {
-            for (zh, &w) in z.iter_mut().zip(&self.first[i as usize * n0..(i as usize + 1) * n0]) {
+            for (zh, &w) in z
+                .iter_mut()
+                .zip(&self.first[i as usize * n0..(i as usize + 1) * n0])
+            {
                 *zh += f64::from(w);
             }
         }
@@ -417,7 +438,12 @@ fn sigmoid_derivative(z: f64) -> f64 {
 fn dot(a: &[f32], b: &[f64]) -> f64 {
     let mut lanes = [0.0f64; 4];
     let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| f64::from(x) * y).sum();
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(&x, &y)| f64::from(x) * y)
+        .sum();
     for (x, y) in ca.zip(cb) {
         for l in 0..4 {
             lanes[l] += f64::from(x[l]) * y[l];
@@ -462,7 +488,9 @@ fn sorted_union(a: &[u32], b: &[u32]) -> Vec<u32> {
 /// Position of a feature known to be in `union` (every differing feature is in x or a background row).
 #[inline]
 fn slot_of(union: &[u32], feature: u32) -> usize {
-    union.binary_search(&feature).unwrap_or_else(|insert| insert)
+    union
+        .binary_search(&feature)
+        .unwrap_or_else(|insert| insert)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -498,7 +526,10 @@ pub struct WordOptions {
 
 impl Default for WordOptions {
     fn default() -> Self {
-        WordOptions { k: 5, present_only: true }
+        WordOptions {
+            k: 5,
+            present_only: true,
+        }
     }
 }
 
@@ -519,7 +550,11 @@ pub fn explain_words(
         .features
         .iter()
         .filter(|&&(f, _)| !opts.present_only || present.binary_search(&f).is_ok());
-    let mut pos: Vec<(u32, f64)> = candidates.clone().filter(|&&(_, v)| v > 0.0).copied().collect();
+    let mut pos: Vec<(u32, f64)> = candidates
+        .clone()
+        .filter(|&&(_, v)| v > 0.0)
+        .copied()
+        .collect();
     let mut neg: Vec<(u32, f64)> = candidates.filter(|&&(_, v)| v < 0.0).copied().collect();
     pos.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     neg.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
@@ -564,7 +599,10 @@ pub fn token_values<S: AsRef<str>>(
         .iter()
         .map(|t| {
             let t = t.as_ref();
-            (t.to_string(), feature_of(t).map_or(0.0, |f| attribution.value(f)))
+            (
+                t.to_string(),
+                feature_of(t).map_or(0.0, |f| attribution.value(f)),
+            )
         })
         .collect()
 }
@@ -642,7 +680,11 @@ pub fn summary(
         .collect();
 
     let mut overall: Vec<&FeatureImportance> = named.iter().collect();
-    overall.sort_by(|a, b| b.total().total_cmp(&a.total()).then(a.feature.cmp(&b.feature)));
+    overall.sort_by(|a, b| {
+        b.total()
+            .total_cmp(&a.total())
+            .then(a.feature.cmp(&b.feature))
+    });
     let features = overall.into_iter().take(top_n).cloned().collect();
 
     let tags: Vec<String> = outputs.iter().map(|&o| tag_name(o)).collect();
@@ -653,19 +695,29 @@ pub fn summary(
             let mut ranked: Vec<&FeatureImportance> =
                 named.iter().filter(|f| f.mean_abs[k] > 0.0).collect();
             ranked.sort_by(|a, b| {
-                b.mean_abs[k].total_cmp(&a.mean_abs[k]).then(a.feature.cmp(&b.feature))
+                b.mean_abs[k]
+                    .total_cmp(&a.mean_abs[k])
+                    .then(a.feature.cmp(&b.feature))
             });
             TagImportance {
                 tag: tag.clone(),
                 words: ranked
                     .into_iter()
                     .take(top_n)
-                    .map(|f| WordAttribution { word: f.word.clone(), value: f.mean_abs[k] })
+                    .map(|f| WordAttribution {
+                        word: f.word.clone(),
+                        value: f.mean_abs[k],
+                    })
                     .collect(),
             }
         })
         .collect();
-    Ok(Summary { questions: rows.len(), tags, features, per_tag })
+    Ok(Summary {
+        questions: rows.len(),
+        tags,
+        features,
+        per_tag,
+    })
 }
 
 #[cfg(test)]
@@ -682,8 +734,14 @@ mod tests {
     /// 3 inputs -> 1 ReLU unit -> 1 sigmoid output (the module example).
     fn tiny() -> Mlp {
         Mlp::from_layers(vec![
-            Dense { weights: array![[0.5f32], [1.0], [-2.0]], bias: Array1::zeros(1) },
-            Dense { weights: array![[1.5f32]], bias: array![-0.5] },
+            Dense {
+                weights: array![[0.5f32], [1.0], [-2.0]],
+                bias: Array1::zeros(1),
+            },
+            Dense {
+                weights: array![[1.5f32]],
+                bias: array![-0.5],
+            },
         ])
         .unwrap()
     }
@@ -698,7 +756,13 @@ mod tests {
 
     fn assert_additive(a: &Attribution, tol: f64) {
         let gap = total(a) - (a.probability - a.expected_value);
-        assert!(gap.abs() <= tol, "output {}: sum {} vs delta {}", a.output, total(a), a.probability - a.expected_value);
+        assert!(
+            gap.abs() <= tol,
+            "output {}: sum {} vs delta {}",
+            a.output,
+            total(a),
+            a.probability - a.expected_value
+        );
     }
 
     /// Straightforward dense DeepLIFT-rescale, one output and one background row at a time:
@@ -707,7 +771,9 @@ mod tests {
         let n_in = model.n_inputs();
         let dense = |r: &[u32]| {
             let mut v = vec![0.0f64; n_in];
-            r.iter().filter(|&&i| (i as usize) < n_in).for_each(|&i| v[i as usize] = 1.0);
+            r.iter()
+                .filter(|&&i| (i as usize) < n_in)
+                .for_each(|&i| v[i as usize] = 1.0);
             v
         };
         let forward = |v: &[f64]| {
@@ -715,9 +781,18 @@ mod tests {
             let mut a = v.to_vec();
             for (l, layer) in model.layers.iter().enumerate() {
                 let z: Vec<f64> = (0..layer.weights.ncols())
-                    .map(|o| f64::from(layer.bias[o]) + (0..a.len()).map(|i| a[i] * f64::from(layer.weights[[i, o]])).sum::<f64>())
+                    .map(|o| {
+                        f64::from(layer.bias[o])
+                            + (0..a.len())
+                                .map(|i| a[i] * f64::from(layer.weights[[i, o]]))
+                                .sum::<f64>()
+                    })
                     .collect();
-                a = if l + 1 < model.layers.len() { z.iter().map(|&v| v.max(0.0)).collect() } else { z.clone() };
+                a = if l + 1 < model.layers.len() {
+                    z.iter().map(|&v| v.max(0.0)).collect()
+                } else {
+                    z.clone()
+                };
                 zs.push(z);
             }
             zs
@@ -730,16 +805,23 @@ mod tests {
             let zr = forward(&rv);
             let last = model.layers.len() - 1;
             // multiplier w.r.t. the last pre-activation
-            let mut m: Vec<f64> = (0..model.n_outputs()).map(|o| if o == j { 1.0 } else { 0.0 }).collect();
+            let mut m: Vec<f64> = (0..model.n_outputs())
+                .map(|o| if o == j { 1.0 } else { 0.0 })
+                .collect();
             for l in (0..=last).rev() {
                 for (h, mh) in m.iter_mut().enumerate() {
                     let (a, b) = (zx[l][h], zr[l][h]);
-                    let (f, df): (fn(f64) -> f64, fn(f64) -> f64) =
-                        if l == last { (s, |z| s(z) * (1.0 - s(z))) } else { (|z| z.max(0.0), |z| if z > 0.0 { 1.0 } else { 0.0 }) };
-                    *mh *= if (a - b).abs() < 1e-6 { df(a) } else { (f(a) - f(b)) / (a - b) };
+                    *mh *= match (l == last, (a - b).abs() < 1e-6) {
+                        (true, false) => (s(a) - s(b)) / (a - b),
+                        (true, true) => s(a) * (1.0 - s(a)),
+                        (false, false) => (a.max(0.0) - b.max(0.0)) / (a - b),
+                        (false, true) => f64::from(u8::from(a > 0.0)),
+                    };
                 }
                 let w = &model.layers[l].weights;
-                m = (0..w.nrows()).map(|i| (0..w.ncols()).map(|o| f64::from(w[[i, o]]) * m[o]).sum()).collect();
+                m = (0..w.nrows())
+                    .map(|i| (0..w.ncols()).map(|o| f64::from(w[[i, o]]) * m[o]).sum())
+                    .collect();
             }
             for i in 0..n_in {
                 phi[i] += m[i] * (xv[i] - rv[i]);
@@ -756,7 +838,11 @@ mod tests {
         let s1 = (s(1.0) - s(0.25)) / 0.75;
         // r = {2}: hidden z 1.0 vs -2.0 (ReLU ratio 1/3); output z 1.0 vs -0.5.
         let s2 = (s(1.0) - s(-0.5)) / 1.5;
-        let expected = [(0u32, -0.75 * s1 / 2.0), (1, (1.5 * s1 + 0.5 * s2) / 2.0), (2, s2 / 2.0)];
+        let expected = [
+            (0u32, -0.75 * s1 / 2.0),
+            (1, (1.5 * s1 + 0.5 * s2) / 2.0),
+            (2, s2 / 2.0),
+        ];
         assert_eq!(attr.features.len(), 3);
         for ((f, v), (ef, ev)) in attr.features.iter().zip(expected) {
             assert_eq!(*f, ef);
@@ -784,7 +870,16 @@ mod tests {
     #[test]
     fn rejects_output_out_of_range() {
         let err = shap_values(&tiny(), &rows(&[&[0]]), &[1], &[0, 1]).unwrap_err();
-        assert!(matches!(err, Error::OutputOutOfRange { output: 1, n_outputs: 1 }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::OutputOutOfRange {
+                    output: 1,
+                    n_outputs: 1
+                }
+            ),
+            "{err}"
+        );
         assert!(err.to_string().contains("output 1"));
     }
 
@@ -799,8 +894,14 @@ mod tests {
     fn zero_weight_feature_uses_derivative_fallback_without_nan() {
         // Feature 1 has zero weights: x and r differ only there, so every z_x == z_r.
         let model = Mlp::from_layers(vec![
-            Dense { weights: array![[0.7f32, -0.3], [0.0, 0.0]], bias: array![0.1, 0.2] },
-            Dense { weights: array![[1.0f32], [2.0]], bias: array![0.0] },
+            Dense {
+                weights: array![[0.7f32, -0.3], [0.0, 0.0]],
+                bias: array![0.1, 0.2],
+            },
+            Dense {
+                weights: array![[1.0f32], [2.0]],
+                bias: array![0.0],
+            },
         ])
         .unwrap();
         let attr = &shap_values(&model, &rows(&[&[0]]), &[0, 1], &[0]).unwrap()[0];
@@ -822,8 +923,18 @@ mod tests {
     #[test]
     fn batched_outputs_equal_one_at_a_time() {
         let model = Mlp::from_layers(vec![
-            Dense { weights: Array2::from_shape_fn((6, 4), |(i, j)| ((i * 7 + j * 3) % 5) as f32 * 0.4 - 0.8), bias: Array1::from_elem(4, 0.1) },
-            Dense { weights: Array2::from_shape_fn((4, 3), |(i, j)| ((i + 2 * j) % 3) as f32 * 0.7 - 0.6), bias: array![0.2, -0.1, 0.0] },
+            Dense {
+                weights: Array2::from_shape_fn((6, 4), |(i, j)| {
+                    ((i * 7 + j * 3) % 5) as f32 * 0.4 - 0.8
+                }),
+                bias: Array1::from_elem(4, 0.1),
+            },
+            Dense {
+                weights: Array2::from_shape_fn((4, 3), |(i, j)| {
+                    ((i + 2 * j) % 3) as f32 * 0.7 - 0.6
+                }),
+                bias: array![0.2, -0.1, 0.0],
+            },
         ])
         .unwrap();
         let bg = rows(&[&[0, 1], &[2], &[3, 4, 5], &[]]);
@@ -837,34 +948,51 @@ mod tests {
                 assert!((p.1 - q.1).abs() < 1e-14);
             }
         }
-        assert_eq!(all.iter().map(|a| a.output).collect::<Vec<_>>(), vec![2, 0, 1, 0]);
+        assert_eq!(
+            all.iter().map(|a| a.output).collect::<Vec<_>>(),
+            vec![2, 0, 1, 0]
+        );
     }
 
     fn arb_case() -> impl Strategy<Value = (Mlp, SparseRows, Vec<u32>)> {
-        (1usize..12, prop::collection::vec(1usize..7, 0..4), 1usize..5).prop_flat_map(|(n_in, hidden, n_out)| {
-            let mut sizes = vec![n_in];
-            sizes.extend(hidden);
-            sizes.push(n_out);
-            let layers: Vec<_> = sizes
-                .windows(2)
-                .map(|w| (Just((w[0], w[1])), prop::collection::vec(-2.0f32..2.0, w[0] * w[1]), prop::collection::vec(-1.0f32..1.0, w[1])))
-                .collect();
-            // Indices up to n_in + 2: out-of-range ones must be ignored.
-            let index = 0..(n_in as u32 + 2);
-            (
-                layers,
-                prop::collection::vec(prop::collection::vec(index.clone(), 0..8), 1..6),
-                prop::collection::vec(index, 0..8),
-            )
-                .prop_map(|(layers, bg, x)| {
-                    let layers = layers
-                        .into_iter()
-                        .map(|((i, o), w, b)| Dense { weights: Array2::from_shape_vec((i, o), w).unwrap(), bias: Array1::from(b) })
-                        .collect();
-                    let bg: SparseRows = bg.iter().map(|r| r.as_slice()).collect();
-                    (Mlp::from_layers(layers).unwrap(), bg, x)
-                })
-        })
+        (
+            1usize..12,
+            prop::collection::vec(1usize..7, 0..4),
+            1usize..5,
+        )
+            .prop_flat_map(|(n_in, hidden, n_out)| {
+                let mut sizes = vec![n_in];
+                sizes.extend(hidden);
+                sizes.push(n_out);
+                let layers: Vec<_> = sizes
+                    .windows(2)
+                    .map(|w| {
+                        (
+                            Just((w[0], w[1])),
+                            prop::collection::vec(-2.0f32..2.0, w[0] * w[1]),
+                            prop::collection::vec(-1.0f32..1.0, w[1]),
+                        )
+                    })
+                    .collect();
+                // Indices up to n_in + 2: out-of-range ones must be ignored.
+                let index = 0..(n_in as u32 + 2);
+                (
+                    layers,
+                    prop::collection::vec(prop::collection::vec(index.clone(), 0..8), 1..6),
+                    prop::collection::vec(index, 0..8),
+                )
+                    .prop_map(|(layers, bg, x)| {
+                        let layers = layers
+                            .into_iter()
+                            .map(|((i, o), w, b)| Dense {
+                                weights: Array2::from_shape_vec((i, o), w).unwrap(),
+                                bias: Array1::from(b),
+                            })
+                            .collect();
+                        let bg: SparseRows = bg.iter().map(|r| r.as_slice()).collect();
+                        (Mlp::from_layers(layers).unwrap(), bg, x)
+                    })
+            })
     }
 
     proptest! {
@@ -898,7 +1026,12 @@ mod tests {
     }
 
     fn attribution(features: Vec<(u32, f64)>) -> Attribution {
-        Attribution { output: 0, probability: 0.9, expected_value: 0.1, features }
+        Attribution {
+            output: 0,
+            probability: 0.9,
+            expected_value: 0.1,
+            features,
+        }
     }
 
     fn name(f: u32) -> Option<String> {
@@ -911,7 +1044,16 @@ mod tests {
 
     #[test]
     fn top_words_rank_present_words_with_ties_by_index() {
-        let attr = attribution(vec![(1, 0.3), (2, -0.5), (3, 0.3), (4, 0.9), (5, -0.5), (6, -0.1), (7, 2.0), (150, 1.0)]);
+        let attr = attribution(vec![
+            (1, 0.3),
+            (2, -0.5),
+            (3, 0.3),
+            (4, 0.9),
+            (5, -0.5),
+            (6, -0.1),
+            (7, 2.0),
+            (150, 1.0),
+        ]);
         let present = [7, 6, 5, 4, 3, 2, 1, 150];
         let e = explain_words(&attr, "python", name, &present, &WordOptions::default());
         assert_eq!(e.tag, "python");
@@ -920,7 +1062,16 @@ mod tests {
         assert_eq!(words(&e.negative), ["w2", "w5", "w6"]);
         assert_eq!(e.positive[0].value, 2.0);
 
-        let e = explain_words(&attr, "python", name, &present, &WordOptions { k: 2, present_only: true });
+        let e = explain_words(
+            &attr,
+            "python",
+            name,
+            &present,
+            &WordOptions {
+                k: 2,
+                present_only: true,
+            },
+        );
         assert_eq!(words(&e.positive), ["w7", "w4"]);
         assert_eq!(words(&e.negative), ["w2", "w5"]);
     }
@@ -930,7 +1081,16 @@ mod tests {
         let attr = attribution(vec![(1, 0.3), (2, -0.5), (9, 0.8)]);
         let e = explain_words(&attr, "t", name, &[1, 2], &WordOptions::default());
         assert_eq!(words(&e.positive), ["w1"]);
-        let e = explain_words(&attr, "t", name, &[1, 2], &WordOptions { k: 5, present_only: false });
+        let e = explain_words(
+            &attr,
+            "t",
+            name,
+            &[1, 2],
+            &WordOptions {
+                k: 5,
+                present_only: false,
+            },
+        );
         assert_eq!(words(&e.positive), ["w9", "w1"]);
         assert_eq!(words(&e.negative), ["w2"]);
     }
@@ -956,7 +1116,16 @@ mod tests {
         let questions = rows(&[&[1], &[0, 1], &[2]]);
         let names = ["zero", "one", "two"];
         let feature_name = |f: u32| names.get(f as usize).map(|s| s.to_string());
-        let sm = summary(&model, &bg, &questions, &[0], |_| "tag".into(), feature_name, 2).unwrap();
+        let sm = summary(
+            &model,
+            &bg,
+            &questions,
+            &[0],
+            |_| "tag".into(),
+            feature_name,
+            2,
+        )
+        .unwrap();
         assert_eq!(sm.questions, 3);
         assert_eq!(sm.tags, ["tag"]);
         assert_eq!(sm.features.len(), 2);
@@ -984,7 +1153,16 @@ mod tests {
 
     #[test]
     fn summary_of_no_questions_is_empty() {
-        let sm = summary(&tiny(), &rows(&[&[0]]), &SparseRows::new(), &[0], |_| "t".into(), name, 20).unwrap();
+        let sm = summary(
+            &tiny(),
+            &rows(&[&[0]]),
+            &SparseRows::new(),
+            &[0],
+            |_| "t".into(),
+            name,
+            20,
+        )
+        .unwrap();
         assert_eq!(sm.questions, 0);
         assert!(sm.features.is_empty() && sm.per_tag[0].words.is_empty());
     }

@@ -35,7 +35,9 @@ static FONT: OnceLock<Mutex<bool>> = OnceLock::new();
 
 fn font_state() -> &'static Mutex<bool> {
     FONT.get_or_init(|| {
-        let found = FONT_CANDIDATES.iter().any(|p| register_file(Path::new(p)).is_ok());
+        let found = FONT_CANDIDATES
+            .iter()
+            .any(|p| register_file(Path::new(p)).is_ok());
         Mutex::new(found)
     })
 }
@@ -45,8 +47,12 @@ fn register_file(path: &Path) -> Result<()> {
     // plotters keeps fonts for the life of the process and wants `'static` bytes; a font is
     // registered at most a handful of times, so leaking it is the intended use.
     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-    plotters::style::register_font(FAMILY, FontStyle::Normal, bytes)
-        .map_err(|_| Error::Plot(format!("{} is not a usable TrueType/OpenType font", path.display())))
+    plotters::style::register_font(FAMILY, FontStyle::Normal, bytes).map_err(|_| {
+        Error::Plot(format!(
+            "{} is not a usable TrueType/OpenType font",
+            path.display()
+        ))
+    })
 }
 
 /// Registers a TrueType/OpenType font file for PNG text, e.g. one shipped beside a binary.
@@ -77,7 +83,7 @@ const LEGEND_WIDTH: i32 = 200;
 const AXIS_HEIGHT: i32 = 60;
 
 fn plot_height(s: &Summary) -> u32 {
-    let rows = s.features.len().min(MAX_WORDS).max(1) as u32;
+    let rows = s.features.len().clamp(1, MAX_WORDS) as u32;
     let legend = (s.tags.len() as u32 * 20 + TOP as u32).min(2000);
     (TOP as u32 + rows * ROW_HEIGHT + AXIS_HEIGHT as u32).max(legend)
 }
@@ -86,7 +92,8 @@ fn plot_height(s: &Summary) -> u32 {
 pub fn summary_svg(summary: &Summary) -> Result<String> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, plot_height(summary))).into_drawing_area();
+        let root =
+            SVGBackend::with_string(&mut svg, (WIDTH, plot_height(summary))).into_drawing_area();
         draw_summary(&root, summary)?;
         root.present().map_err(plot_err)?;
     }
@@ -103,7 +110,9 @@ pub fn write_summary_svg(summary: &Summary, path: impl AsRef<Path>) -> Result<()
 /// Writes the summary plot as PNG; [`Error::NoFont`] when no font could be found for its text.
 pub fn write_summary_png(summary: &Summary, path: impl AsRef<Path>) -> Result<()> {
     if !font_available() {
-        return Err(Error::NoFont { searched: FONT_CANDIDATES.join(", ") });
+        return Err(Error::NoFont {
+            searched: FONT_CANDIDATES.join(", "),
+        });
     }
     let path = path.as_ref();
     let root = BitMapBackend::new(path, (WIDTH, plot_height(summary))).into_drawing_area();
@@ -151,21 +160,27 @@ fn draw_summary<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Summary) 
             let (a, b) = (to_px(acc), to_px(acc + v));
             acc += v;
             if b > a {
-                root.draw(&Rectangle::new([(a, y + 4), (b, y + ROW_HEIGHT as i32 - 4)], tag_colour(t).filled()))
-                    .map_err(plot_err)?;
+                root.draw(&Rectangle::new(
+                    [(a, y + 4), (b, y + ROW_HEIGHT as i32 - 4)],
+                    tag_colour(t).filled(),
+                ))
+                .map_err(plot_err)?;
             }
         }
     }
 
     // x axis with ticks.
     let axis = ShapeStyle::from(&BLACK).stroke_width(1);
-    root.draw(&PathElement::new(vec![(x0, bottom), (x1, bottom)], axis)).map_err(plot_err)?;
-    root.draw(&PathElement::new(vec![(x0, TOP), (x0, bottom)], axis)).map_err(plot_err)?;
+    root.draw(&PathElement::new(vec![(x0, bottom), (x1, bottom)], axis))
+        .map_err(plot_err)?;
+    root.draw(&PathElement::new(vec![(x0, TOP), (x0, bottom)], axis))
+        .map_err(plot_err)?;
     let ticks = (top / step).round() as i32;
     for i in 0..=ticks {
         let v = f64::from(i) * step;
         let x = to_px(v);
-        root.draw(&PathElement::new(vec![(x, bottom), (x, bottom + 5)], axis)).map_err(plot_err)?;
+        root.draw(&PathElement::new(vec![(x, bottom), (x, bottom + 5)], axis))
+            .map_err(plot_err)?;
         root.draw(&Text::new(
             format_tick(v, step),
             (x, bottom + 8),
@@ -187,8 +202,11 @@ fn draw_summary<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Summary) 
         if y + 20 > h {
             break;
         }
-        root.draw(&Rectangle::new([(lx, y + 3), (lx + 14, y + 17)], tag_colour(t).filled()))
-            .map_err(plot_err)?;
+        root.draw(&Rectangle::new(
+            [(lx, y + 3), (lx + 14, y + 17)],
+            tag_colour(t).filled(),
+        ))
+        .map_err(plot_err)?;
         root.draw(&Text::new(
             truncate(tag, 22),
             (lx + 20, y + 10),
@@ -206,7 +224,11 @@ fn nice_axis(max: f64) -> (f64, f64) {
     }
     let raw = max / 5.0;
     let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0].into_iter().map(|f| f * mag).find(|&s| s >= raw).unwrap_or(10.0 * mag);
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|f| f * mag)
+        .find(|&s| s >= raw)
+        .unwrap_or(10.0 * mag);
     (step, (max / step).ceil().max(1.0) * step)
 }
 
@@ -254,11 +276,19 @@ fn shade(value: f64, scale: f64) -> Option<(u8, u8, u8)> {
     }
     let a = (value.abs() / scale).clamp(0.0, 1.0);
     let fade = (255.0 * (1.0 - 0.8 * a)).round() as u8;
-    Some(if value > 0.0 { (255, fade, fade) } else { (fade, fade, 255) })
+    Some(if value > 0.0 {
+        (255, fade, fade)
+    } else {
+        (fade, fade, 255)
+    })
 }
 
 fn scale_of<S: AsRef<str>>(tokens: &[(S, f64)]) -> f64 {
-    tokens.iter().map(|(_, v)| v.abs()).filter(|v| v.is_finite()).fold(0.0, f64::max)
+    tokens
+        .iter()
+        .map(|(_, v)| v.abs())
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max)
 }
 
 /// The question's words as HTML, each word with an attribution shaded red (raises the tag's
@@ -292,7 +322,11 @@ pub fn ansi_question<S: AsRef<str>>(tokens: &[(S, f64)]) -> String {
         if i > 0 {
             out.push(' ');
         }
-        let word: String = token.as_ref().chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect();
+        let word: String = token
+            .as_ref()
+            .chars()
+            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .collect();
         match shade(*value, scale) {
             Some((r, g, b)) => out.push_str(&format!("\x1b[30;48;2;{r};{g};{b}m{word}\x1b[0m")),
             None => out.push_str(&word),
@@ -308,17 +342,41 @@ mod tests {
 
     fn sample() -> Summary {
         let features = vec![
-            FeatureImportance { feature: 7, word: "pandas".into(), mean_abs: vec![0.30, 0.05] },
-            FeatureImportance { feature: 3, word: "<script>".into(), mean_abs: vec![0.02, 0.12] },
-            FeatureImportance { feature: 9, word: "list".into(), mean_abs: vec![0.0, 0.04] },
+            FeatureImportance {
+                feature: 7,
+                word: "pandas".into(),
+                mean_abs: vec![0.30, 0.05],
+            },
+            FeatureImportance {
+                feature: 3,
+                word: "<script>".into(),
+                mean_abs: vec![0.02, 0.12],
+            },
+            FeatureImportance {
+                feature: 9,
+                word: "list".into(),
+                mean_abs: vec![0.0, 0.04],
+            },
         ];
         Summary {
             questions: 25,
             tags: vec!["pandas".into(), "python".into()],
             features,
             per_tag: vec![
-                TagImportance { tag: "pandas".into(), words: vec![WordAttribution { word: "pandas".into(), value: 0.3 }] },
-                TagImportance { tag: "python".into(), words: vec![WordAttribution { word: "<script>".into(), value: 0.12 }] },
+                TagImportance {
+                    tag: "pandas".into(),
+                    words: vec![WordAttribution {
+                        word: "pandas".into(),
+                        value: 0.3,
+                    }],
+                },
+                TagImportance {
+                    tag: "python".into(),
+                    words: vec![WordAttribution {
+                        word: "<script>".into(),
+                        value: 0.12,
+                    }],
+                },
             ],
         }
     }
@@ -348,8 +406,31 @@ mod tests {
     }
 
     #[test]
+    fn font_registration_rejects_missing_and_non_font_files() {
+        let err = register_font_file("/nonexistent/font.ttf").unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("fake.ttf");
+        std::fs::write(&fake, b"not a font").unwrap();
+        let err = register_font_file(&fake).unwrap_err();
+        assert!(
+            matches!(err, Error::Plot(ref m) if m.contains("fake.ttf")),
+            "{err}"
+        );
+        let no_font = Error::NoFont {
+            searched: FONT_CANDIDATES.join(", "),
+        };
+        assert!(no_font.to_string().contains("DejaVuSans.ttf"));
+    }
+
+    #[test]
     fn svg_needs_no_font_and_handles_empty_summary() {
-        let empty = Summary { questions: 0, tags: vec![], features: vec![], per_tag: vec![] };
+        let empty = Summary {
+            questions: 0,
+            tags: vec![],
+            features: vec![],
+            per_tag: vec![],
+        };
         let svg = summary_svg(&empty).unwrap();
         assert!(svg.contains("over 0 questions"));
     }
@@ -358,7 +439,10 @@ mod tests {
     fn nice_axis_covers_the_maximum() {
         for max in [0.0004, 0.013, 0.35, 0.9, 1.0, 7.3] {
             let (step, top) = nice_axis(max);
-            assert!(top >= max && top - max <= step + 1e-12, "max {max}: step {step} top {top}");
+            assert!(
+                top >= max && top - max <= step + 1e-12,
+                "max {max}: step {step} top {top}"
+            );
             assert!((top / step).round() <= 10.0);
         }
         assert_eq!(nice_axis(0.0), (0.2, 1.0));
@@ -369,16 +453,28 @@ mod tests {
         let html = html_question(&[("how", 0.0), ("<b>pandas</b>", 0.4), ("list", -0.2)]);
         assert!(html.contains("&lt;b&gt;pandas&lt;/b&gt;") && !html.contains("<b>"));
         // Strongest positive is the deepest red, the negative half as strong is a pale blue.
-        assert!(html.contains("background-color:#ff3333\" title=\"+0.4000\""), "{html}");
-        assert!(html.contains("background-color:#9999ff\" title=\"-0.2000\">list</span>"), "{html}");
-        assert!(html.starts_with("<p class=\"tagger-question\">how <span"), "{html}");
+        assert!(
+            html.contains("background-color:#ff3333\" title=\"+0.4000\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("background-color:#9999ff\" title=\"-0.2000\">list</span>"),
+            "{html}"
+        );
+        assert!(
+            html.starts_with("<p class=\"tagger-question\">how <span"),
+            "{html}"
+        );
     }
 
     #[test]
     fn ansi_question_colours_and_strips_control_characters() {
         let out = ansi_question(&[("ok", 0.0), ("bad\x1b[2J", 1.0), ("neg", -1.0)]);
         assert!(out.starts_with("ok "));
-        assert!(out.contains("\x1b[30;48;2;255;51;51mbad\u{fffd}[2J\x1b[0m"), "{out:?}");
+        assert!(
+            out.contains("\x1b[30;48;2;255;51;51mbad\u{fffd}[2J\x1b[0m"),
+            "{out:?}"
+        );
         assert!(out.contains("\x1b[30;48;2;51;51;255mneg\x1b[0m"));
         assert_eq!(out.matches('\x1b').count(), 4);
     }

@@ -30,17 +30,24 @@ fn folder(name: &str) -> Option<PathBuf> {
 
 fn load_model(dir: &Path) -> Mlp {
     let layer = |name: &str| Dense {
-        weights: read_npy::<_, Array2<f32>>(dir.join(format!("{name}_kernel.npy"))).expect("kernel"),
+        weights: read_npy::<_, Array2<f32>>(dir.join(format!("{name}_kernel.npy")))
+            .expect("kernel"),
         bias: read_npy::<_, Array1<f32>>(dir.join(format!("{name}_bias.npy"))).expect("bias"),
     };
-    Mlp::from_layers(vec![layer("dense"), layer("dense_1"), layer("dense_2")]).expect("golden layers chain")
+    Mlp::from_layers(vec![layer("dense"), layer("dense_1"), layer("dense_2")])
+        .expect("golden layers chain")
 }
 
 /// Binary float rows -> indices of their ones.
 fn sparse(dense: &Array2<f32>) -> SparseRows {
     let mut rows = SparseRows::new();
     for row in dense.rows() {
-        let ones: Vec<u32> = row.iter().enumerate().filter(|&(_, &v)| v != 0.0).map(|(i, _)| i as u32).collect();
+        let ones: Vec<u32> = row
+            .iter()
+            .enumerate()
+            .filter(|&(_, &v)| v != 0.0)
+            .map(|(i, _)| i as u32)
+            .collect();
         rows.push_row(&ones);
     }
     rows
@@ -59,16 +66,30 @@ fn compare(name: &str) -> Option<Errors> {
     let background = sparse(&read_npy(dir.join("background.npy")).expect("background"));
     let inputs = sparse(&read_npy(dir.join("explain_inputs.npy")).expect("inputs"));
     let model_output: Array2<f64> = read_npy(dir.join("model_output.npy")).expect("model_output");
-    let expected_value: Array1<f64> = read_npy(dir.join("expected_value.npy")).expect("expected_value");
+    let expected_value: Array1<f64> =
+        read_npy(dir.join("expected_value.npy")).expect("expected_value");
     let golden: Array3<f64> = read_npy(dir.join("shap_values.npy")).expect("shap_values");
     let n_out = model.n_outputs();
     assert_eq!(golden.shape(), &[inputs.len(), model.n_inputs(), n_out]);
 
     let explainer = Explainer::new(&model, &background).expect("background rows");
-    let mut e = Errors { output: 0.0, expected: 0.0, shap: 0.0, additivity: 0.0 };
-    for (j, (&ours, &theirs)) in explainer.expected_values().iter().zip(&expected_value).enumerate() {
+    let mut e = Errors {
+        output: 0.0,
+        expected: 0.0,
+        shap: 0.0,
+        additivity: 0.0,
+    };
+    for (j, (&ours, &theirs)) in explainer
+        .expected_values()
+        .iter()
+        .zip(&expected_value)
+        .enumerate()
+    {
         let d = (ours - theirs).abs();
-        assert!(d <= OUTPUT_TOLERANCE, "{name}: expected_value[{j}] {ours} vs shap {theirs}");
+        assert!(
+            d <= OUTPUT_TOLERANCE,
+            "{name}: expected_value[{j}] {ours} vs shap {theirs}"
+        );
         e.expected = e.expected.max(d);
     }
     let outputs: Vec<usize> = (0..n_out).collect();
@@ -78,16 +99,26 @@ fn compare(name: &str) -> Option<Errors> {
         for (j, attr) in attrs.iter().enumerate() {
             assert_eq!(attr.output, j);
             let d = (attr.probability - model_output[[row, j]]).abs();
-            assert!(d <= OUTPUT_TOLERANCE, "{name}: row {row} output {j}: p {} vs {}", attr.probability, model_output[[row, j]]);
+            assert!(
+                d <= OUTPUT_TOLERANCE,
+                "{name}: row {row} output {j}: p {} vs {}",
+                attr.probability,
+                model_output[[row, j]]
+            );
             e.output = e.output.max(d);
             let total: f64 = attr.features.iter().map(|&(_, v)| v).sum();
-            e.additivity = e.additivity.max((total - (attr.probability - attr.expected_value)).abs());
+            e.additivity = e
+                .additivity
+                .max((total - (attr.probability - attr.expected_value)).abs());
             // Every feature, including those we report as zero.
             for i in 0..model.n_inputs() {
                 let ours = attr.value(i as u32);
                 let theirs = golden_row[[i, j]];
                 let d = (ours - theirs).abs();
-                assert!(d <= SHAP_TOLERANCE, "{name}: row {row} feature {i} output {j}: {ours} vs shap {theirs}");
+                assert!(
+                    d <= SHAP_TOLERANCE,
+                    "{name}: row {row} feature {i} output {j}: {ours} vs shap {theirs}"
+                );
                 e.shap = e.shap.max(d);
             }
         }
@@ -117,22 +148,45 @@ fn matches_shap_deep_explainer_on_synthetic() {
 fn vocab(dir: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(dir.join("tokenizer_vocab.json")).expect("vocab");
     let json: serde_json::Value = serde_json::from_str(&text).expect("vocab json");
-    json["vocab"].as_array().expect("vocab array").iter().map(|w| w.as_str().expect("word").to_string()).collect()
+    json["vocab"]
+        .as_array()
+        .expect("vocab array")
+        .iter()
+        .map(|w| w.as_str().expect("word").to_string())
+        .collect()
 }
 
 #[test]
 fn summary_plot_of_so_titles_names_its_top_word() {
-    let Some(dir) = folder("so-titles") else { return };
+    let Some(dir) = folder("so-titles") else {
+        return;
+    };
     let model = load_model(&dir);
     let background = sparse(&read_npy(dir.join("background.npy")).expect("background"));
     let inputs = sparse(&read_npy(dir.join("explain_inputs.npy")).expect("inputs"));
     let words = vocab(&dir);
-    let name = |f: u32| (f as usize).checked_sub(1).and_then(|i| words.get(i)).cloned();
+    let name = |f: u32| {
+        (f as usize)
+            .checked_sub(1)
+            .and_then(|i| words.get(i))
+            .cloned()
+    };
     let outputs = [0, 1, 2, 3, 4];
-    let summary = tagger_shared::explain::summary(&model, &background, &inputs, &outputs, |o| format!("tag {o}"), name, 20)
-        .expect("summary");
+    let summary = tagger_shared::explain::summary(
+        &model,
+        &background,
+        &inputs,
+        &outputs,
+        |o| format!("tag {o}"),
+        name,
+        20,
+    )
+    .expect("summary");
     assert_eq!(summary.features.len(), 20);
-    assert!(summary.features.windows(2).all(|w| w[0].total() >= w[1].total()));
+    assert!(summary
+        .features
+        .windows(2)
+        .all(|w| w[0].total() >= w[1].total()));
     let top = summary.features[0].word.clone();
 
     // Kept under target/tmp for a look; overwritten on every run.
@@ -140,12 +194,21 @@ fn summary_plot_of_so_titles_names_its_top_word() {
     let svg_path = out.join("so-titles-summary.svg");
     tagger_shared::plot::write_summary_svg(&summary, &svg_path).expect("svg");
     let svg = std::fs::read_to_string(&svg_path).expect("svg written");
-    assert!(svg.contains(&format!("\n{top}\n</text>")), "top word {top:?} missing");
+    assert!(
+        svg.contains(&format!("\n{top}\n</text>")),
+        "top word {top:?} missing"
+    );
     let png_path = out.join("so-titles-summary.png");
     match tagger_shared::plot::write_summary_png(&summary, &png_path) {
         Ok(()) => assert!(std::fs::metadata(&png_path).expect("png written").len() > 1000),
-        Err(tagger_shared::Error::NoFont { .. }) => eprintln!("skipping png: no font on this machine"),
+        Err(tagger_shared::Error::NoFont { .. }) => {
+            eprintln!("skipping png: no font on this machine")
+        }
         Err(e) => panic!("png: {e}"),
     }
-    eprintln!("wrote {} and {} (top word {top:?})", svg_path.display(), png_path.display());
+    eprintln!(
+        "wrote {} and {} (top word {top:?})",
+        svg_path.display(),
+        png_path.display()
+    );
 }
