@@ -99,6 +99,9 @@ pub enum Error {
     #[error("{0}")]
     Explain(String),
 
+    #[error("output {output} is out of range: the model has {n_outputs} outputs")]
+    OutputOutOfRange { output: usize, n_outputs: usize },
+
     #[error("object `{key}` not found")]
     NotFound { key: String },
 
@@ -116,6 +119,9 @@ pub enum Error {
 
     #[error("cannot write plot: {0}")]
     Plot(String),
+
+    #[error("cannot draw png text: no usable font (searched {searched}); write svg instead or register a font file")]
+    NoFont { searched: String },
 }
 
 impl Error {

@@ -13,6 +13,7 @@ pub mod labels;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod plot;
 pub mod predictor;
 pub mod registry;
 pub mod sparse;
