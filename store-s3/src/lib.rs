@@ -274,7 +274,9 @@ impl ObjectStore for S3Store {
 pub fn parse_s3_uri(uri: &str) -> Result<(String, String)> {
     let bad = |message: String| Err(Error::config(URI_FIELD, message));
     let Some(rest) = uri.strip_prefix("s3://") else {
-        return bad(format!("`{uri}` is not an s3:// uri (expected s3://bucket/prefix)"));
+        return bad(format!(
+            "`{uri}` is not an s3:// uri (expected s3://bucket/prefix)"
+        ));
     };
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
@@ -428,7 +430,11 @@ mod tests {
             ("s3://my-bucket/a/b/c", "my-bucket", "a/b/c"),
             ("s3://my-bucket", "my-bucket", ""),
             ("s3://my-bucket/", "my-bucket", ""),
-            ("s3://my.bucket-1/with space+plus", "my.bucket-1", "with space+plus"),
+            (
+                "s3://my.bucket-1/with space+plus",
+                "my.bucket-1",
+                "with space+plus",
+            ),
         ];
         for (uri, bucket, prefix) in cases {
             assert_eq!(
@@ -516,7 +522,10 @@ mod tests {
                 message,
             }) => {
                 assert_eq!(key, "latest.json");
-                assert!(message.starts_with("s3://bucket/models/latest.json: "), "{message}");
+                assert!(
+                    message.starts_with("s3://bucket/models/latest.json: "),
+                    "{message}"
+                );
             }
             other => panic!("expected a retryable store error, got {other:?}"),
         }
@@ -535,7 +544,10 @@ mod tests {
         ));
         match open("http://example.com/x").await {
             Err(Error::InvalidConfig { message, .. }) => {
-                assert!(message.contains("neither an s3:// nor a file://"), "{message}")
+                assert!(
+                    message.contains("neither an s3:// nor a file://"),
+                    "{message}"
+                )
             }
             Err(other) => panic!("expected invalid config, got {other:?}"),
             Ok(store) => panic!("expected invalid config, got {}", store.describe()),
@@ -554,7 +566,10 @@ mod tests {
     struct FakeServiceConfig(Option<&'static str>);
 
     impl aws_types::service_config::LoadServiceConfig for FakeServiceConfig {
-        fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        fn load_config(
+            &self,
+            key: aws_types::service_config::ServiceConfigKey<'_>,
+        ) -> Option<String> {
             (key.service_id() == "S3" && key.env() == "AWS_ENDPOINT_URL")
                 .then_some(self.0)
                 .flatten()
@@ -566,7 +581,9 @@ mod tests {
     fn detects_global_and_s3_specific_endpoint_overrides() {
         assert!(!endpoint_configured(&SdkConfig::builder().build()));
         assert!(endpoint_configured(
-            &SdkConfig::builder().endpoint_url("http://127.0.0.1:5000").build()
+            &SdkConfig::builder()
+                .endpoint_url("http://127.0.0.1:5000")
+                .build()
         ));
         assert!(endpoint_configured(
             &SdkConfig::builder()

@@ -76,7 +76,10 @@ impl Moto {
                 "`{MOTO_PROGRAM}` is not on PATH (install it with `pip install 'moto[server]'` \
                  or set MOTO_SERVER)"
             );
-            assert!(!in_ci(), "CI=true but {reason}: S3 tests must not be skipped in CI");
+            assert!(
+                !in_ci(),
+                "CI=true but {reason}: S3 tests must not be skipped in CI"
+            );
             eprintln!("skipping: {reason}");
             return None;
         };
@@ -108,7 +111,10 @@ impl Moto {
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 let output = std::fs::read_to_string(log.path()).unwrap_or_default();
-                return Err(format!("{} exited with {status}: {output}", program.display()));
+                return Err(format!(
+                    "{} exited with {status}: {output}",
+                    program.display()
+                ));
             }
             if answers_http(port) {
                 break;

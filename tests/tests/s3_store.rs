@@ -54,7 +54,10 @@ async fn conditional_get_is_not_modified_until_the_object_changes() {
         .await
         .unwrap();
     assert_eq!(
-        store.get_if_changed("latest.json", Some(&e1)).await.unwrap(),
+        store
+            .get_if_changed("latest.json", Some(&e1))
+            .await
+            .unwrap(),
         Fetched::NotModified
     );
     // Without an ETag there is nothing to compare: the object comes back.
@@ -67,7 +70,11 @@ async fn conditional_get_is_not_modified_until_the_object_changes() {
         .await
         .unwrap();
     assert_ne!(e1, e2);
-    match store.get_if_changed("latest.json", Some(&e1)).await.unwrap() {
+    match store
+        .get_if_changed("latest.json", Some(&e1))
+        .await
+        .unwrap()
+    {
         Fetched::Changed(obj) => {
             assert_eq!(&obj.body[..], b"two");
             assert_eq!(obj.etag, e2);
