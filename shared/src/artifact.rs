@@ -77,7 +77,8 @@ fn bincode_config() -> impl bincode::config::Config {
 
 impl Artifact {
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let payload = bincode::serde::encode_to_vec(self, bincode_config()).map_err(|e| Error::Decode(format!("cannot encode: {e}")))?;
+        let payload = bincode::serde::encode_to_vec(self, bincode_config())
+            .map_err(|e| Error::Decode(format!("cannot encode: {e}")))?;
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -90,36 +91,65 @@ impl Artifact {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let magic_len = MAGIC.len().min(bytes.len());
         if bytes[..magic_len] != MAGIC[..magic_len] {
-            return Err(Error::BadMagic { found: bytes[..magic_len].to_vec(), expected: MAGIC });
+            return Err(Error::BadMagic {
+                found: bytes[..magic_len].to_vec(),
+                expected: MAGIC,
+            });
         }
         if bytes.len() < HEADER_LEN {
-            return Err(Error::Truncated { len: bytes.len(), needed: HEADER_LEN });
+            return Err(Error::Truncated {
+                len: bytes.len(),
+                needed: HEADER_LEN,
+            });
         }
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4-byte slice"));
         if version > FORMAT_VERSION {
-            return Err(Error::VersionTooNew { found: version, supported: FORMAT_VERSION });
+            return Err(Error::VersionTooNew {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
         if version < MIN_FORMAT_VERSION {
-            return Err(Error::VersionTooOld { found: version, min: MIN_FORMAT_VERSION, supported: FORMAT_VERSION });
+            return Err(Error::VersionTooOld {
+                found: version,
+                min: MIN_FORMAT_VERSION,
+                supported: FORMAT_VERSION,
+            });
         }
         let declared = u64::from_le_bytes(bytes[12..20].try_into().expect("8-byte slice"));
         let payload = &bytes[HEADER_LEN..];
-        let needed = usize::try_from(declared).ok().and_then(|d| d.checked_add(HEADER_LEN)).unwrap_or(usize::MAX);
+        let needed = usize::try_from(declared)
+            .ok()
+            .and_then(|d| d.checked_add(HEADER_LEN))
+            .unwrap_or(usize::MAX);
         if payload.len() as u64 != declared {
             if (payload.len() as u64) < declared {
-                return Err(Error::Truncated { len: bytes.len(), needed });
+                return Err(Error::Truncated {
+                    len: bytes.len(),
+                    needed,
+                });
             }
-            return Err(Error::Decode(format!("{} bytes follow the {declared}-byte payload", payload.len() as u64 - declared)));
+            return Err(Error::Decode(format!(
+                "{} bytes follow the {declared}-byte payload",
+                payload.len() as u64 - declared
+            )));
         }
         let stored = &bytes[20..52];
         let computed = Sha256::digest(payload);
         if stored != computed.as_slice() {
-            return Err(Error::Checksum { stored: hex::encode(stored), computed: hex::encode(computed) });
+            return Err(Error::Checksum {
+                stored: hex::encode(stored),
+                computed: hex::encode(computed),
+            });
         }
         let (artifact, used): (Artifact, usize) =
-            bincode::serde::decode_from_slice(payload, bincode_config()).map_err(|e| Error::Decode(e.to_string()))?;
+            bincode::serde::decode_from_slice(payload, bincode_config())
+                .map_err(|e| Error::Decode(e.to_string()))?;
         if used != payload.len() {
-            return Err(Error::Decode(format!("payload has {} unread bytes", payload.len() - used)));
+            return Err(Error::Decode(format!(
+                "payload has {} unread bytes",
+                payload.len() - used
+            )));
         }
         artifact.check()?;
         Ok(artifact)
@@ -132,14 +162,34 @@ impl Artifact {
             if expected == found {
                 Ok(())
             } else {
-                Err(Error::Shape { what, expected: expected.to_string(), found: found.to_string() })
+                Err(Error::Shape {
+                    what,
+                    expected: expected.to_string(),
+                    found: found.to_string(),
+                })
             }
         };
         let model = Mlp::from_layers(self.model.layers.clone())?;
-        shape("model inputs vs vocabulary", self.tokenizer.n_features(), model.n_inputs())?;
-        shape("model outputs vs labels", self.labels.len(), model.n_outputs())?;
-        shape("thresholds vs labels", self.labels.len(), self.thresholds.per_tag.len())?;
-        shape("background width", self.background.min_dim().max(model.n_inputs()), model.n_inputs())?;
+        shape(
+            "model inputs vs vocabulary",
+            self.tokenizer.n_features(),
+            model.n_inputs(),
+        )?;
+        shape(
+            "model outputs vs labels",
+            self.labels.len(),
+            model.n_outputs(),
+        )?;
+        shape(
+            "thresholds vs labels",
+            self.labels.len(),
+            self.thresholds.per_tag.len(),
+        )?;
+        shape(
+            "background width",
+            self.background.min_dim().max(model.n_inputs()),
+            model.n_inputs(),
+        )?;
         Ok(())
     }
 

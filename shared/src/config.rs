@@ -29,7 +29,10 @@ impl std::str::FromStr for Preset {
         match s.trim().to_ascii_lowercase().as_str() {
             "seed" | "origin" => Ok(Preset::Seed),
             "default" => Ok(Preset::Default),
-            other => Err(Error::config("preset", format!("unknown preset {other:?} (expected \"seed\" or \"default\")"))),
+            other => Err(Error::config(
+                "preset",
+                format!("unknown preset {other:?} (expected \"seed\" or \"default\")"),
+            )),
         }
     }
 }
@@ -56,7 +59,11 @@ pub struct MaskSettings {
 
 impl Default for MaskSettings {
     fn default() -> Self {
-        Self { tag_names: false, words: Vec::new(), replacement: "avocado".into() }
+        Self {
+            tag_names: false,
+            words: Vec::new(),
+            replacement: "avocado".into(),
+        }
     }
 }
 
@@ -119,8 +126,16 @@ impl Settings {
         self.csv.validate()?;
         fraction("validation_split", self.validation_split, true)?;
         fraction("test_split", self.test_split, false)?;
-        if self.mask.replacement.trim().is_empty() || self.mask.replacement.contains(char::is_whitespace) {
-            return Err(Error::config("mask_replacement", format!("must be one non-empty word, got {:?}", self.mask.replacement)));
+        if self.mask.replacement.trim().is_empty()
+            || self.mask.replacement.contains(char::is_whitespace)
+        {
+            return Err(Error::config(
+                "mask_replacement",
+                format!(
+                    "must be one non-empty word, got {:?}",
+                    self.mask.replacement
+                ),
+            ));
         }
         Ok(())
     }
@@ -155,15 +170,34 @@ impl Settings {
             self.tokenizer = TokenizerConfig::Keras { num_words: n };
         }
         if o.max_features.is_some() || o.min_count.is_some() || o.bigrams.is_some() {
-            let (mut min_count, mut max_features, mut bigrams) = match (&self.tokenizer, default_tokenizer()) {
-                (TokenizerConfig::Words { min_count, max_features, bigrams }, _) => (*min_count, *max_features, *bigrams),
-                (_, TokenizerConfig::Words { min_count, max_features, bigrams }) => (min_count, max_features, bigrams),
-                _ => (2, 20_000, false),
-            };
+            let (mut min_count, mut max_features, mut bigrams) =
+                match (&self.tokenizer, default_tokenizer()) {
+                    (
+                        TokenizerConfig::Words {
+                            min_count,
+                            max_features,
+                            bigrams,
+                        },
+                        _,
+                    ) => (*min_count, *max_features, *bigrams),
+                    (
+                        _,
+                        TokenizerConfig::Words {
+                            min_count,
+                            max_features,
+                            bigrams,
+                        },
+                    ) => (min_count, max_features, bigrams),
+                    _ => (2, 20_000, false),
+                };
             min_count = o.min_count.unwrap_or(min_count);
             max_features = o.max_features.unwrap_or(max_features);
             bigrams = o.bigrams.unwrap_or(bigrams);
-            self.tokenizer = TokenizerConfig::Words { min_count, max_features, bigrams };
+            self.tokenizer = TokenizerConfig::Words {
+                min_count,
+                max_features,
+                bigrams,
+            };
         }
         if let Some(t) = o.threshold {
             self.thresholds = ThresholdStrategy::Fixed(t);
@@ -197,7 +231,12 @@ impl Settings {
             let mut chars = v.chars();
             match (chars.next(), chars.next()) {
                 (Some(c), None) => self.csv.tag_separator = c,
-                _ => return Err(Error::config("tag_separator", format!("must be one character, got {v:?}"))),
+                _ => {
+                    return Err(Error::config(
+                        "tag_separator",
+                        format!("must be one character, got {v:?}"),
+                    ))
+                }
             }
         }
         if let Some(v) = o.max_bad_fraction {
@@ -222,7 +261,11 @@ impl Default for Settings {
 
 /// The project's default tokenizer: found best on the real datasets (see the README's quality table).
 pub fn default_tokenizer() -> TokenizerConfig {
-    TokenizerConfig::Words { min_count: 2, max_features: 20_000, bigrams: false }
+    TokenizerConfig::Words {
+        min_count: 2,
+        max_features: 20_000,
+        bigrams: false,
+    }
 }
 
 fn fraction(field: &'static str, v: f64, zero_ok: bool) -> Result<()> {
@@ -231,7 +274,10 @@ fn fraction(field: &'static str, v: f64, zero_ok: bool) -> Result<()> {
         Ok(())
     } else {
         let range = if zero_ok { "[0, 1)" } else { "(0, 1)" };
-        Err(Error::config(field, format!("must be a fraction in {range}, got {v}")))
+        Err(Error::config(
+            field,
+            format!("must be a fraction in {range}, got {v}"),
+        ))
     }
 }
 
@@ -311,22 +357,71 @@ mod tests {
     #[test]
     fn rejects_unknown_sidecar_field() {
         let err = Overrides::from_json(br#"{"epochz": 3}"#).unwrap_err();
-        assert!(matches!(&err, Error::ConfigJson(m) if m.contains("epochz")), "{err}");
+        assert!(
+            matches!(&err, Error::ConfigJson(m) if m.contains("epochz")),
+            "{err}"
+        );
     }
 
     #[test]
     fn rejects_invalid_override_values() {
         let bad = |o: Overrides| Settings::default().apply(&o).unwrap_err();
-        assert!(matches!(bad(Overrides { test_split: Some(1.5), ..Default::default() }), Error::InvalidConfig { field: "test_split", .. }));
-        assert!(matches!(bad(Overrides { validation_split: Some(f64::NAN), ..Default::default() }), Error::InvalidConfig { field: "validation_split", .. }));
-        assert!(matches!(bad(Overrides { tag_separator: Some("||".into()), ..Default::default() }), Error::InvalidConfig { field: "tag_separator", .. }));
-        assert!(matches!(bad(Overrides { thresholds: Some("best".into()), ..Default::default() }), Error::InvalidConfig { field: "thresholds", .. }));
-        assert!(matches!(bad(Overrides { epochs: Some(0), ..Default::default() }), Error::InvalidConfig { .. }));
+        assert!(matches!(
+            bad(Overrides {
+                test_split: Some(1.5),
+                ..Default::default()
+            }),
+            Error::InvalidConfig {
+                field: "test_split",
+                ..
+            }
+        ));
+        assert!(matches!(
+            bad(Overrides {
+                validation_split: Some(f64::NAN),
+                ..Default::default()
+            }),
+            Error::InvalidConfig {
+                field: "validation_split",
+                ..
+            }
+        ));
+        assert!(matches!(
+            bad(Overrides {
+                tag_separator: Some("||".into()),
+                ..Default::default()
+            }),
+            Error::InvalidConfig {
+                field: "tag_separator",
+                ..
+            }
+        ));
+        assert!(matches!(
+            bad(Overrides {
+                thresholds: Some("best".into()),
+                ..Default::default()
+            }),
+            Error::InvalidConfig {
+                field: "thresholds",
+                ..
+            }
+        ));
+        assert!(matches!(
+            bad(Overrides {
+                epochs: Some(0),
+                ..Default::default()
+            }),
+            Error::InvalidConfig { .. }
+        ));
     }
 
     #[test]
     fn later_overrides_win_and_preset_restarts() {
-        let env = Overrides { epochs: Some(7), seed: Some(1), ..Default::default() };
+        let env = Overrides {
+            epochs: Some(7),
+            seed: Some(1),
+            ..Default::default()
+        };
         let sidecar = Overrides::from_json(br#"{"seed": 9, "preset": "seed"}"#).unwrap();
         let merged = env.merged(&sidecar);
         assert_eq!((merged.epochs, merged.seed), (Some(7), Some(9)));

@@ -109,7 +109,10 @@ impl Mlp {
                     // `random::<f32>()` is uniform in [0, 1); map it onto [-limit, limit).
                     *w = (rng.random::<f32>() * 2.0 - 1.0) * limit;
                 }
-                Dense { weights, bias: Array1::zeros(fan_out) }
+                Dense {
+                    weights,
+                    bias: Array1::zeros(fan_out),
+                }
             })
             .collect();
         Mlp { layers }
@@ -229,7 +232,10 @@ impl Mlp {
         {
             let logits = top(&buffers.outputs[last], b);
             let mut delta = top_mut(&mut buffers.deltas[last], b);
-            for (&id, (z_row, mut d_row)) in ids.iter().zip(logits.outer_iter().zip(delta.outer_iter_mut())) {
+            for (&id, (z_row, mut d_row)) in ids
+                .iter()
+                .zip(logits.outer_iter().zip(delta.outer_iter_mut()))
+            {
                 let mut row_loss = 0.0f32;
                 for (z, d) in z_row.iter().zip(d_row.iter_mut()) {
                     let (p, l) = sigmoid_and_softplus_neg_abs(*z);
@@ -270,9 +276,11 @@ impl Mlp {
             let mut below = top_mut(&mut before[l - 1], b);
             general_mat_mul(1.0, &delta, &self.layers[l].weights.t(), 0.0, &mut below);
             let keep_scale = buffers.keep_scale;
-            ndarray::Zip::from(&mut below).and(&input).for_each(|d, &a| {
-                *d = if a > 0.0 { *d * keep_scale } else { 0.0 };
-            });
+            ndarray::Zip::from(&mut below)
+                .and(&input)
+                .for_each(|d, &a| {
+                    *d = if a > 0.0 { *d * keep_scale } else { 0.0 };
+                });
         }
 
         // First layer: scatter-add each row's delta into the weight rows it touched.
@@ -338,7 +346,11 @@ pub struct BatchBuffers {
 
 impl BatchBuffers {
     pub fn new(model: &Mlp, rows: usize) -> Self {
-        let mut me = BatchBuffers { outputs: Vec::new(), deltas: Vec::new(), keep_scale: 1.0 };
+        let mut me = BatchBuffers {
+            outputs: Vec::new(),
+            deltas: Vec::new(),
+            keep_scale: 1.0,
+        };
         me.ensure(model, rows);
         me
     }
@@ -351,7 +363,11 @@ impl BatchBuffers {
                 .zip(&model.layers)
                 .all(|(o, l)| o.nrows() >= rows && o.ncols() == l.weights.ncols());
         if !fits {
-            self.outputs = model.layers.iter().map(|l| Array2::zeros((rows, l.weights.ncols()))).collect();
+            self.outputs = model
+                .layers
+                .iter()
+                .map(|l| Array2::zeros((rows, l.weights.ncols())))
+                .collect();
             self.deltas = self.outputs.clone();
         }
     }
@@ -385,12 +401,22 @@ impl Gradients {
             return;
         }
         self.slot = vec![u32::MAX; model.n_inputs()];
-        self.bias = model.layers.iter().map(|l| Array1::zeros(l.bias.len())).collect();
+        self.bias = model
+            .layers
+            .iter()
+            .map(|l| Array1::zeros(l.bias.len()))
+            .collect();
         self.weights = model
             .layers
             .iter()
             .enumerate()
-            .map(|(i, l)| if i == 0 { Array2::zeros((0, 0)) } else { Array2::zeros(l.weights.dim()) })
+            .map(|(i, l)| {
+                if i == 0 {
+                    Array2::zeros((0, 0))
+                } else {
+                    Array2::zeros(l.weights.dim())
+                }
+            })
             .collect();
         self.touched.clear();
     }

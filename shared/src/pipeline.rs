@@ -79,11 +79,24 @@ pub struct Trained {
 
 /// Scores `artifact` on raw rows with its own normalisation, vocabulary, labels and thresholds.
 pub fn evaluate(artifact: &Artifact, examples: &[Example]) -> Report {
-    let texts: Vec<String> = examples.iter().map(|e| prepare_text(&artifact.masker, &e.text)).collect();
-    let x = artifact.tokenizer.encode_all(texts.iter().map(String::as_str));
-    let labels: Vec<Vec<u32>> = examples.iter().map(|e| artifact.labels.encode(&e.tags)).collect();
+    let texts: Vec<String> = examples
+        .iter()
+        .map(|e| prepare_text(&artifact.masker, &e.text))
+        .collect();
+    let x = artifact
+        .tokenizer
+        .encode_all(texts.iter().map(String::as_str));
+    let labels: Vec<Vec<u32>> = examples
+        .iter()
+        .map(|e| artifact.labels.encode(&e.tags))
+        .collect();
     let y: SparseRows = labels.iter().map(Vec::as_slice).collect();
-    metrics::evaluate(&artifact.model.predict_proba_batch(&x), &y, &artifact.thresholds, artifact.labels.names())
+    metrics::evaluate(
+        &artifact.model.predict_proba_batch(&x),
+        &y,
+        &artifact.thresholds,
+        artifact.labels.names(),
+    )
 }
 
 /// The model version: derived from the data and the settings only, so a repeated upload of the
@@ -130,7 +143,12 @@ pub fn train(
 ) -> Result<Trained> {
     let started = Instant::now();
     settings.validate()?;
-    let TrainData { examples, load, source, sha256 } = data;
+    let TrainData {
+        examples,
+        load,
+        source,
+        sha256,
+    } = data;
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed());
 
     // Shuffle (seeded) as the origin did, then hold out the test split when none was given.
@@ -147,7 +165,10 @@ pub fn train(
         }
     };
     if train_idx.is_empty() {
-        return Err(Error::Training(format!("no training rows left after holding out the test split ({} rows in all)", examples.len())));
+        return Err(Error::Training(format!(
+            "no training rows left after holding out the test split ({} rows in all)",
+            examples.len()
+        )));
     }
 
     let labels = LabelSet::fit(train_idx.iter().map(|&i| examples[i].tags.as_slice()));
@@ -159,14 +180,25 @@ pub fn train(
     }
     let masker = masker_for(settings, &labels);
 
-    let train_texts: Vec<String> = train_idx.iter().map(|&i| prepare_text(&masker, &examples[i].text)).collect();
+    let train_texts: Vec<String> = train_idx
+        .iter()
+        .map(|&i| prepare_text(&masker, &examples[i].text))
+        .collect();
     let tokenizer = Tokenizer::fit(&settings.tokenizer, train_texts.iter().map(String::as_str))?;
     if tokenizer.n_features() == 0 {
-        return Err(Error::Training("the training text has no usable words".into()));
+        return Err(Error::Training(
+            "the training text has no usable words".into(),
+        ));
     }
     let x_all = tokenizer.encode_all(train_texts.iter().map(String::as_str));
     drop(train_texts);
-    let y_all: SparseRows = train_idx.iter().map(|&i| labels.encode(&examples[i].tags)).collect::<Vec<_>>().iter().map(Vec::as_slice).collect();
+    let y_all: SparseRows = train_idx
+        .iter()
+        .map(|&i| labels.encode(&examples[i].tags))
+        .collect::<Vec<_>>()
+        .iter()
+        .map(Vec::as_slice)
+        .collect();
 
     // Validation = the last fraction of the (shuffled) training rows, as Keras' validation_split.
     let n = train_idx.len();
@@ -179,7 +211,10 @@ pub fn train(
 
     let test_examples = test_rows.clone();
     let mut unknown_test_tags = 0u64;
-    let test_texts: Vec<String> = test_rows.iter().map(|e| prepare_text(&masker, &e.text)).collect();
+    let test_texts: Vec<String> = test_rows
+        .iter()
+        .map(|e| prepare_text(&masker, &e.text))
+        .collect();
     let x_test = tokenizer.encode_all(test_texts.iter().map(String::as_str));
     let y_test: SparseRows = test_rows
         .iter()
@@ -198,7 +233,15 @@ pub fn train(
 
     let t = Instant::now();
     let validation = (!x_val.is_empty()).then_some((&x_val, &y_val));
-    let fitted = train::fit(&x_fit, &y_fit, tokenizer.n_features(), labels.len(), &settings.train, validation, on_epoch)?;
+    let fitted = train::fit(
+        &x_fit,
+        &y_fit,
+        tokenizer.n_features(),
+        labels.len(),
+        &settings.train,
+        validation,
+        on_epoch,
+    )?;
     let fit_seconds = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
@@ -206,13 +249,21 @@ pub fn train(
         (ThresholdStrategy::Fixed(v), _) => Thresholds::fixed(*v, labels.len()),
         // Nothing to calibrate on: the conventional midpoint.
         (_, true) => Thresholds::fixed(0.5, labels.len()),
-        (strategy, false) => thresholds::calibrate(&fitted.model.predict_proba_batch(&x_val), &y_val, strategy),
+        (strategy, false) => {
+            thresholds::calibrate(&fitted.model.predict_proba_batch(&x_val), &y_val, strategy)
+        }
     };
     let calibrate_seconds = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let metrics = (!x_test.is_empty())
-        .then(|| metrics::evaluate(&fitted.model.predict_proba_batch(&x_test), &y_test, &thresholds, labels.names()));
+    let metrics = (!x_test.is_empty()).then(|| {
+        metrics::evaluate(
+            &fitted.model.predict_proba_batch(&x_test),
+            &y_test,
+            &thresholds,
+            labels.names(),
+        )
+    });
     let evaluate_seconds = t.elapsed().as_secs_f64();
 
     let k = settings.background_rows.min(x_fit.len());
@@ -224,7 +275,11 @@ pub fn train(
     let background = x_fit.select(&bg_rows);
 
     let version = version_id(&sha256, settings);
-    let rows = RowCounts { train: x_fit.len(), validation: x_val.len(), test: x_test.len() };
+    let rows = RowCounts {
+        train: x_fit.len(),
+        validation: x_val.len(),
+        test: x_test.len(),
+    };
     let mut stored_history = fitted.history.clone();
     for e in &mut stored_history {
         e.seconds = 0.0;
@@ -271,7 +326,11 @@ pub fn train(
         },
         settings: settings.clone(),
     };
-    Ok(Trained { artifact, report, test_examples })
+    Ok(Trained {
+        artifact,
+        report,
+        test_examples,
+    })
 }
 
 /// RFC 3339 UTC time now, or `SOURCE_DATE_EPOCH` when set (reproducible artifacts).
@@ -281,5 +340,6 @@ pub fn now_rfc3339() -> String {
         .and_then(|s| s.trim().parse::<i64>().ok())
         .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
         .unwrap_or_else(time::OffsetDateTime::now_utc);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

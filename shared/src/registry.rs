@@ -50,7 +50,12 @@ pub struct PointerMetrics {
 
 impl From<&Report> for PointerMetrics {
     fn from(r: &Report) -> Self {
-        PointerMetrics { examples: r.examples, p_at_1: r.p_at_1, micro_f1: r.micro_f1, macro_f1: r.macro_f1 }
+        PointerMetrics {
+            examples: r.examples,
+            p_at_1: r.p_at_1,
+            micro_f1: r.micro_f1,
+            macro_f1: r.macro_f1,
+        }
     }
 }
 
@@ -61,7 +66,11 @@ pub enum Refresh {
     Unchanged,
     /// No pointer: nothing has been published yet.
     NoModel,
-    Loaded { pointer: Pointer, etag: String, artifact: Box<Artifact> },
+    Loaded {
+        pointer: Pointer,
+        etag: String,
+        artifact: Box<Artifact>,
+    },
 }
 
 /// Models under a prefix of a store (`""` when the store itself is rooted at the models folder).
@@ -72,7 +81,10 @@ pub struct Registry<'a> {
 
 impl<'a> Registry<'a> {
     pub fn new(store: &'a dyn ObjectStore, prefix: &str) -> Self {
-        Self { store, prefix: prefix.trim_matches('/').to_owned() }
+        Self {
+            store,
+            prefix: prefix.trim_matches('/').to_owned(),
+        }
     }
 
     pub fn key(&self, rel: &str) -> String {
@@ -83,17 +95,27 @@ impl<'a> Registry<'a> {
     pub async fn latest(&self) -> Result<Option<(Pointer, String)>> {
         match self.store.get(&self.key(LATEST)).await? {
             None => Ok(None),
-            Some(obj) => Ok(Some((parse_pointer(&self.key(LATEST), &obj.body)?, obj.etag))),
+            Some(obj) => Ok(Some((
+                parse_pointer(&self.key(LATEST), &obj.body)?,
+                obj.etag,
+            ))),
         }
     }
 
     /// Loads the artifact a pointer names, checking its checksum and format.
     pub async fn load(&self, pointer: &Pointer) -> Result<Artifact> {
         let key = self.key(&pointer.key);
-        let obj = self.store.get(&key).await?.ok_or_else(|| Error::NotFound { key: key.clone() })?;
+        let obj = self
+            .store
+            .get(&key)
+            .await?
+            .ok_or_else(|| Error::NotFound { key: key.clone() })?;
         let sha = Artifact::sha256_hex(&obj.body);
         if sha != pointer.sha256 {
-            return Err(Error::Checksum { stored: pointer.sha256.clone(), computed: sha });
+            return Err(Error::Checksum {
+                stored: pointer.sha256.clone(),
+                computed: sha,
+            });
         }
         Artifact::from_bytes(&obj.body)
     }
@@ -107,7 +129,11 @@ impl<'a> Registry<'a> {
             Fetched::Changed(obj) => {
                 let pointer = parse_pointer(&key, &obj.body)?;
                 let artifact = self.load(&pointer).await?;
-                Ok(Refresh::Loaded { pointer, etag: obj.etag, artifact: Box::new(artifact) })
+                Ok(Refresh::Loaded {
+                    pointer,
+                    etag: obj.etag,
+                    artifact: Box::new(artifact),
+                })
             }
         }
     }
@@ -124,15 +150,35 @@ impl<'a> Registry<'a> {
         let bytes = artifact.to_bytes()?;
         let rel = format!("{version}/model.bin");
         let key = self.key(&rel);
-        match self.store.put(&key, Bytes::from(bytes), PutMode::IfAbsent).await {
+        match self
+            .store
+            .put(&key, Bytes::from(bytes), PutMode::IfAbsent)
+            .await
+        {
             Ok(_) | Err(Error::PreconditionFailed { .. }) => {}
             Err(e) => return Err(e),
         }
-        self.store.put(&self.key(&format!("{version}/metrics.json")), Bytes::copy_from_slice(report_json), PutMode::Overwrite).await?;
-        self.store.put(&self.key(&format!("{version}/source.json")), Bytes::copy_from_slice(source_json), PutMode::Overwrite).await?;
+        self.store
+            .put(
+                &self.key(&format!("{version}/metrics.json")),
+                Bytes::copy_from_slice(report_json),
+                PutMode::Overwrite,
+            )
+            .await?;
+        self.store
+            .put(
+                &self.key(&format!("{version}/source.json")),
+                Bytes::copy_from_slice(source_json),
+                PutMode::Overwrite,
+            )
+            .await?;
         // Re-read what the store holds and decode it fully: that object (ours, or an identical
         // version written by an earlier delivery of the same upload) is what gets published.
-        let stored = self.store.get(&key).await?.ok_or_else(|| Error::NotFound { key: key.clone() })?;
+        let stored = self
+            .store
+            .get(&key)
+            .await?
+            .ok_or_else(|| Error::NotFound { key: key.clone() })?;
         let published = Artifact::from_bytes(&stored.body)?;
         Ok(Pointer {
             version: version.clone(),
@@ -149,7 +195,9 @@ impl<'a> Registry<'a> {
     /// the ETag of the pointer the caller based its decision on (`None`: there was none); if it
     /// changed meanwhile the move fails with `PreconditionFailed` and nothing is written.
     pub async fn promote(&self, pointer: &Pointer, expected: Option<&str>) -> Result<String> {
-        let body = Bytes::from(serde_json::to_vec_pretty(pointer).map_err(|e| Error::Decode(e.to_string()))?);
+        let body = Bytes::from(
+            serde_json::to_vec_pretty(pointer).map_err(|e| Error::Decode(e.to_string()))?,
+        );
         let mode = match expected {
             Some(etag) => PutMode::IfMatch(etag.to_owned()),
             None => PutMode::IfAbsent,
@@ -161,7 +209,9 @@ impl<'a> Registry<'a> {
         let etag = self.store.put(&self.key(LATEST), body, mode).await?;
         if let Some(old) = old {
             if Some(old.etag.as_str()) == expected {
-                self.store.put(&self.key(PREVIOUS), old.body, PutMode::Overwrite).await?;
+                self.store
+                    .put(&self.key(PREVIOUS), old.body, PutMode::Overwrite)
+                    .await?;
             }
         }
         Ok(etag)

@@ -87,7 +87,10 @@ impl TrainConfig {
     /// Rejects settings that cannot train: zero sizes, non-finite or out-of-range rates.
     pub fn validate(&self) -> Result<()> {
         if let Some(pos) = self.hidden.iter().position(|&h| h == 0) {
-            return Err(Error::config("hidden", format!("layer {pos} has 0 units in {:?}", self.hidden)));
+            return Err(Error::config(
+                "hidden",
+                format!("layer {pos} has 0 units in {:?}", self.hidden),
+            ));
         }
         if self.epochs == 0 {
             return Err(Error::config("epochs", "must be at least 1, got 0"));
@@ -103,14 +106,23 @@ impl TrainConfig {
         }
         for (field, value) in [("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(0.0..1.0).contains(&value) {
-                return Err(Error::config(field, format!("must be in [0, 1), got {value}")));
+                return Err(Error::config(
+                    field,
+                    format!("must be in [0, 1), got {value}"),
+                ));
             }
         }
         if !(self.epsilon.is_finite() && self.epsilon > 0.0) {
-            return Err(Error::config("epsilon", format!("must be a finite number > 0, got {}", self.epsilon)));
+            return Err(Error::config(
+                "epsilon",
+                format!("must be a finite number > 0, got {}", self.epsilon),
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(Error::config("dropout", format!("must be in [0, 1), got {}", self.dropout)));
+            return Err(Error::config(
+                "dropout",
+                format!("must be in [0, 1), got {}", self.dropout),
+            ));
         }
         Ok(())
     }
@@ -202,12 +214,21 @@ pub fn fit(
             }
             None => (None, None),
         };
-        let stats = EpochStats { epoch, train_loss, val_loss, val_micro_f1, seconds: started.elapsed().as_secs_f64() };
+        let stats = EpochStats {
+            epoch,
+            train_loss,
+            val_loss,
+            val_micro_f1,
+            seconds: started.elapsed().as_secs_f64(),
+        };
         on_epoch(&stats);
         history.push(stats);
 
         if let (true, Some(loss)) = (early_stopping, val_loss) {
-            if best.as_ref().is_none_or(|(best_loss, _, _)| loss < *best_loss) {
+            if best
+                .as_ref()
+                .is_none_or(|(best_loss, _, _)| loss < *best_loss)
+            {
                 best = Some((loss, epoch, model.clone()));
                 since_best = 0;
             } else {
@@ -222,16 +243,30 @@ pub fn fit(
         Some((_, epoch, best_model)) => (best_model, epoch),
         None => (model, history.len()),
     };
-    Ok(TrainResult { model, history, best_epoch })
+    Ok(TrainResult {
+        model,
+        history,
+        best_epoch,
+    })
 }
 
-fn check_rows(what: &'static str, x: &SparseRows, y: &SparseRows, n_features: usize, n_labels: usize) -> Result<()> {
+fn check_rows(
+    what: &'static str,
+    x: &SparseRows,
+    y: &SparseRows,
+    n_features: usize,
+    n_labels: usize,
+) -> Result<()> {
     if x.is_empty() {
         return Err(Error::Training(format!("no {what} rows")));
     }
     if x.len() != y.len() {
         return Err(Error::Shape {
-            what: if what == "training" { "training labels" } else { "validation labels" },
+            what: if what == "training" {
+                "training labels"
+            } else {
+                "validation labels"
+            },
             expected: format!("{} label rows (one per feature row)", x.len()),
             found: y.len().to_string(),
         });
@@ -263,7 +298,10 @@ fn validation_scores(model: &Mlp, x: &SparseRows, y: &SparseRows) -> (f32, f32) 
     let logits = model.logits_batch(x);
     let mut loss = 0.0f64;
     for (i, row) in logits.outer_iter().enumerate() {
-        let mut row_loss: f32 = row.iter().map(|&z| crate::model::bce_with_logits(z, 0.0)).sum();
+        let mut row_loss: f32 = row
+            .iter()
+            .map(|&z| crate::model::bce_with_logits(z, 0.0))
+            .sum();
         for &t in y.row(i) {
             row_loss -= row[t as usize];
         }
@@ -321,10 +359,26 @@ impl SparseAdam {
             epsilon: cfg.epsilon,
             t: 0,
             alpha: vec![0.0],
-            m: model.layers.iter().map(|l| Array2::zeros(l.weights.dim())).collect(),
-            v: model.layers.iter().map(|l| Array2::zeros(l.weights.dim())).collect(),
-            mb: model.layers.iter().map(|l| Array1::zeros(l.bias.len())).collect(),
-            vb: model.layers.iter().map(|l| Array1::zeros(l.bias.len())).collect(),
+            m: model
+                .layers
+                .iter()
+                .map(|l| Array2::zeros(l.weights.dim()))
+                .collect(),
+            v: model
+                .layers
+                .iter()
+                .map(|l| Array2::zeros(l.weights.dim()))
+                .collect(),
+            mb: model
+                .layers
+                .iter()
+                .map(|l| Array1::zeros(l.bias.len()))
+                .collect(),
+            vb: model
+                .layers
+                .iter()
+                .map(|l| Array1::zeros(l.bias.len()))
+                .collect(),
             row_step: vec![0; model.n_inputs()],
         };
         me.extend_alpha(planned_steps);
@@ -422,10 +476,13 @@ impl SparseAdam {
         let mut w = model.layers[0].weights.row_mut(row);
         let mut m = self.m[0].row_mut(row);
         let mut v = self.v[0].row_mut(row);
-        ndarray::Zip::from(&mut w).and(&mut m).and(&mut v).for_each(|w, m, v| {
-            *w -= coef * *m / (v.sqrt() + eps);
-            *m *= m_decay;
-            *v *= v_decay;
-        });
+        ndarray::Zip::from(&mut w)
+            .and(&mut m)
+            .and(&mut v)
+            .for_each(|w, m, v| {
+                *w -= coef * *m / (v.sqrt() + eps);
+                *m *= m_decay;
+                *v *= v_decay;
+            });
     }
 }
