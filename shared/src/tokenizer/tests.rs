@@ -163,6 +163,16 @@ fn bigram_encodes_even_when_its_words_are_not_features() {
 }
 
 #[test]
+fn long_and_non_ascii_tokens_are_lowercased_and_matched() {
+    let long = "Supercalifragilisticexpialidocious_Method";
+    let t = Tokenizer::fit(&words(1, 100, false), ["Été été ÉTÉ", long]).unwrap();
+    assert_eq!(t.vocabulary().len(), 2);
+    assert_eq!(t.feature_index("été"), Some(1));
+    assert_eq!(t.encode("ÉtÉ"), [1]);
+    assert_eq!(t.encode(&long.to_uppercase()), [2]);
+}
+
+#[test]
 fn encode_into_reuses_the_buffer() {
     let t = Tokenizer::fit(&words(1, 100, false), ["alpha beta", "gamma"]).unwrap();
     let mut out = vec![99, 98];
