@@ -34,7 +34,11 @@ pub struct CsvOptions {
 
 impl Default for CsvOptions {
     fn default() -> Self {
-        CsvOptions { tag_separator: ',', max_bad_fraction: 0.10, max_text_bytes: 1 << 20 }
+        CsvOptions {
+            tag_separator: ',',
+            max_bad_fraction: 0.10,
+            max_text_bytes: 1 << 20,
+        }
     }
 }
 
@@ -43,13 +47,19 @@ impl CsvOptions {
         if matches!(self.tag_separator, '"' | '\n' | '\r') || self.tag_separator.is_alphanumeric() {
             return Err(Error::config(
                 "tag_separator",
-                format!("{:?} cannot separate tags: use punctuation such as ',' or '|'", self.tag_separator),
+                format!(
+                    "{:?} cannot separate tags: use punctuation such as ',' or '|'",
+                    self.tag_separator
+                ),
             ));
         }
         if !(0.0..=1.0).contains(&self.max_bad_fraction) {
             return Err(Error::config(
                 "max_bad_fraction",
-                format!("{} is not a fraction between 0 and 1", self.max_bad_fraction),
+                format!(
+                    "{} is not a fraction between 0 and 1",
+                    self.max_bad_fraction
+                ),
             ));
         }
         if self.max_text_bytes == 0 {
@@ -122,14 +132,24 @@ impl LoadReport {
     }
 
     pub fn count(&self, reason: SkipReason) -> u64 {
-        self.skipped.iter().find(|s| s.reason == reason).map_or(0, |s| s.count)
+        self.skipped
+            .iter()
+            .find(|s| s.reason == reason)
+            .map_or(0, |s| s.count)
     }
 
     fn skip(&mut self, reason: SkipReason, row: u64) {
         let at = match self.skipped.binary_search_by(|s| s.reason.cmp(&reason)) {
             Ok(at) => at,
             Err(at) => {
-                self.skipped.insert(at, SkipCount { reason, count: 0, first_rows: Vec::new() });
+                self.skipped.insert(
+                    at,
+                    SkipCount {
+                        reason,
+                        count: 0,
+                        first_rows: Vec::new(),
+                    },
+                );
                 at
             }
         };
@@ -150,9 +170,22 @@ impl LoadReport {
             .iter()
             .map(|s| {
                 let rows: Vec<String> = s.first_rows.iter().map(u64::to_string).collect();
-                let more = if s.count > s.first_rows.len() as u64 { ", ..." } else { "" };
-                let noun = if s.first_rows.len() == 1 { "row" } else { "rows" };
-                format!("{} {} ({noun} {}{more})", s.count, s.reason, rows.join(", "))
+                let more = if s.count > s.first_rows.len() as u64 {
+                    ", ..."
+                } else {
+                    ""
+                };
+                let noun = if s.first_rows.len() == 1 {
+                    "row"
+                } else {
+                    "rows"
+                };
+                format!(
+                    "{} {} ({noun} {}{more})",
+                    s.count,
+                    s.reason,
+                    rows.join(", ")
+                )
             })
             .collect();
         parts.join("; ")
@@ -160,7 +193,12 @@ impl LoadReport {
 
     /// E.g. `read 120 rows, used 117; skipped: 2 empty text (rows 3, 9); 1 no tags (row 4)`.
     pub fn summary(&self) -> String {
-        format!("read {} rows, used {}; skipped: {}", self.rows_read, self.rows_used, self.skipped_summary())
+        format!(
+            "read {} rows, used {}; skipped: {}",
+            self.rows_read,
+            self.rows_used,
+            self.skipped_summary()
+        )
     }
 }
 
@@ -199,29 +237,57 @@ pub fn read_csv<R: Read>(reader: R, opts: &CsvOptions) -> Result<(Vec<Example>, 
     // A UTF-8 byte order mark would otherwise become part of the first column's name.
     let starts_with_bom = buffered
         .fill_buf()
-        .map_err(|e| Error::CsvRow { row: 0, message: format!("cannot read header: {e}") })?
+        .map_err(|e| Error::CsvRow {
+            row: 0,
+            message: format!("cannot read header: {e}"),
+        })?
         .starts_with(b"\xEF\xBB\xBF");
     if starts_with_bom {
         buffered.consume(3);
     }
-    let counter = QuoteCounter { inner: buffered, quotes: 0 };
-    let mut csv = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(counter);
+    let counter = QuoteCounter {
+        inner: buffered,
+        quotes: 0,
+    };
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(counter);
 
     let header = csv
         .byte_headers()
-        .map_err(|e| Error::CsvRow { row: 0, message: format!("cannot read header: {e}") })?
+        .map_err(|e| Error::CsvRow {
+            row: 0,
+            message: format!("cannot read header: {e}"),
+        })?
         .clone();
     if header.is_empty() || header.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
         return Err(Error::EmptyCsv);
     }
     let header_text = || {
-        header.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect::<Vec<_>>().join(",")
+        header
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect::<Vec<_>>()
+            .join(",")
     };
-    let column = |name: &str| header.iter().position(|f| f.trim_ascii().eq_ignore_ascii_case(name.as_bytes()));
-    let tags_col = column("tags").ok_or_else(|| Error::MissingColumn { column: "tags", header: header_text() })?;
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|f| f.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
+    };
+    let tags_col = column("tags").ok_or_else(|| Error::MissingColumn {
+        column: "tags",
+        header: header_text(),
+    })?;
     let text_cols = match (column("text"), column("title"), column("body")) {
         (Some(t), _, _) => TextColumns::Text(t),
-        (None, None, None) => return Err(Error::MissingColumn { column: "text", header: header_text() }),
+        (None, None, None) => {
+            return Err(Error::MissingColumn {
+                column: "text",
+                header: header_text(),
+            })
+        }
         (None, title, body) => TextColumns::TitleBody(title, body),
     };
 
@@ -234,7 +300,12 @@ pub fn read_csv<R: Read>(reader: R, opts: &CsvOptions) -> Result<(Vec<Example>, 
         match csv.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => return Err(Error::CsvRow { row, message: e.to_string() }),
+            Err(e) => {
+                return Err(Error::CsvRow {
+                    row,
+                    message: e.to_string(),
+                })
+            }
         }
         report.rows_read = row;
         let newlines = record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
@@ -251,10 +322,16 @@ pub fn read_csv<R: Read>(reader: R, opts: &CsvOptions) -> Result<(Vec<Example>, 
     // In well-formed CSV every field holds an even number of quotes. An odd total plus a last
     // record spanning lines means a quote opened there was never closed and ate the rest.
     if csv.get_ref().quotes % 2 == 1 && last_record_lines > 0 {
-        return Err(Error::UnclosedQuote { row: report.rows_read, lines: last_record_lines });
+        return Err(Error::UnclosedQuote {
+            row: report.rows_read,
+            lines: last_record_lines,
+        });
     }
     if report.rows_used == 0 {
-        return Err(Error::NoUsableRows { total: report.rows_read, skipped: report.skipped_summary() });
+        return Err(Error::NoUsableRows {
+            total: report.rows_read,
+            skipped: report.skipped_summary(),
+        });
     }
     let bad = report.rows_read - report.rows_used;
     if bad as f64 > opts.max_bad_fraction * report.rows_read as f64 {
@@ -291,7 +368,9 @@ fn parse_row(
         if bytes.len() > opts.max_text_bytes {
             return Err(SkipReason::TextTooLong);
         }
-        std::str::from_utf8(bytes).map(str::trim).map_err(|_| SkipReason::InvalidUtf8)
+        std::str::from_utf8(bytes)
+            .map(str::trim)
+            .map_err(|_| SkipReason::InvalidUtf8)
     };
     let tags_raw = std::str::from_utf8(field(tags_col)?).map_err(|_| SkipReason::InvalidUtf8)?;
     let text = match *text_cols {
@@ -312,7 +391,11 @@ fn parse_row(
         return Err(SkipReason::EmptyText);
     }
     let mut tags: Vec<String> = Vec::new();
-    for tag in tags_raw.split(opts.tag_separator).map(str::trim).filter(|t| !t.is_empty()) {
+    for tag in tags_raw
+        .split(opts.tag_separator)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         if !tags.iter().any(|t| t == tag) {
             tags.push(tag.to_string());
         }
@@ -332,7 +415,10 @@ mod tests {
     }
 
     fn lenient() -> CsvOptions {
-        CsvOptions { max_bad_fraction: 1.0, ..CsvOptions::default() }
+        CsvOptions {
+            max_bad_fraction: 1.0,
+            ..CsvOptions::default()
+        }
     }
 
     fn tags(e: &Example) -> Vec<&str> {
@@ -341,11 +427,19 @@ mod tests {
 
     #[test]
     fn reads_tags_and_text_columns() {
-        let (ex, report) = read(b"tags,text\n\"python,pandas\",How do I merge?\njava,Why NPE?\n").unwrap();
+        let (ex, report) =
+            read(b"tags,text\n\"python,pandas\",How do I merge?\njava,Why NPE?\n").unwrap();
         assert_eq!(ex.len(), 2);
         assert_eq!(tags(&ex[0]), ["python", "pandas"]);
         assert_eq!(ex[0].text, "How do I merge?");
-        assert_eq!(report, LoadReport { rows_read: 2, rows_used: 2, skipped: vec![] });
+        assert_eq!(
+            report,
+            LoadReport {
+                rows_read: 2,
+                rows_used: 2,
+                skipped: vec![]
+            }
+        );
     }
 
     #[test]
@@ -356,19 +450,28 @@ mod tests {
 
     #[test]
     fn rejects_header_only_file_as_no_usable_rows() {
-        assert!(matches!(read(b"tags,text\n"), Err(Error::NoUsableRows { total: 0, .. })));
+        assert!(matches!(
+            read(b"tags,text\n"),
+            Err(Error::NoUsableRows { total: 0, .. })
+        ));
     }
 
     #[test]
     fn rejects_csv_without_text_column() {
         let err = read(b"tags,question\na,b\n").unwrap_err();
-        assert!(matches!(err, Error::MissingColumn { column: "text", .. }), "{err}");
+        assert!(
+            matches!(err, Error::MissingColumn { column: "text", .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("tags,question"));
     }
 
     #[test]
     fn rejects_csv_without_tags_column() {
-        assert!(matches!(read(b"label,text\na,b\n"), Err(Error::MissingColumn { column: "tags", .. })));
+        assert!(matches!(
+            read(b"label,text\na,b\n"),
+            Err(Error::MissingColumn { column: "tags", .. })
+        ));
     }
 
     #[test]
@@ -382,7 +485,10 @@ mod tests {
     fn rejects_unclosed_quote_that_swallows_the_rest() {
         let data = b"tags,text\na,fine\nb,\"never closed\nc,swallowed\nd,swallowed too\n";
         let err = read_csv(&data[..], &lenient()).unwrap_err();
-        assert!(matches!(err, Error::UnclosedQuote { row: 2, lines: 3 }), "{err}");
+        assert!(
+            matches!(err, Error::UnclosedQuote { row: 2, lines: 3 }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -403,7 +509,14 @@ mod tests {
         let data = b"tags,text\na,good\nb,bad \xff\xfe bytes\nc,good too\n";
         let (ex, report) = read_csv(&data[..], &lenient()).unwrap();
         assert_eq!(ex.len(), 2);
-        assert_eq!(report.skipped, vec![SkipCount { reason: SkipReason::InvalidUtf8, count: 1, first_rows: vec![2] }]);
+        assert_eq!(
+            report.skipped,
+            vec![SkipCount {
+                reason: SkipReason::InvalidUtf8,
+                count: 1,
+                first_rows: vec![2]
+            }]
+        );
     }
 
     #[test]
@@ -439,8 +552,18 @@ mod tests {
         data.extend(b"\nc,short too\n");
         let (ex, report) = read_csv(&data[..], &lenient()).unwrap();
         assert_eq!(ex.len(), 2);
-        assert_eq!(report.skipped, vec![SkipCount { reason: SkipReason::TextTooLong, count: 1, first_rows: vec![2] }]);
-        let roomy = CsvOptions { max_text_bytes: 11 << 20, ..lenient() };
+        assert_eq!(
+            report.skipped,
+            vec![SkipCount {
+                reason: SkipReason::TextTooLong,
+                count: 1,
+                first_rows: vec![2]
+            }]
+        );
+        let roomy = CsvOptions {
+            max_text_bytes: 11 << 20,
+            ..lenient()
+        };
         let (ex, _) = read_csv(&data[..], &roomy).unwrap();
         assert_eq!(ex[1].text.len(), 10 << 20);
     }
@@ -467,12 +590,23 @@ mod tests {
     #[test]
     fn fails_when_too_many_rows_are_bad() {
         let err = read(b"tags,text\na,ok\n,x\n,y\na,ok\n").unwrap_err();
-        assert!(matches!(err, Error::TooManyBadRows { bad: 2, total: 4, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::TooManyBadRows {
+                    bad: 2,
+                    total: 4,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
     fn joins_title_and_body_when_there_is_no_text_column() {
-        let (ex, _) = read(b"Title,Body,Tags\nHow?,<p>Like this</p>,html\nOnly title,,x\n").unwrap();
+        let (ex, _) =
+            read(b"Title,Body,Tags\nHow?,<p>Like this</p>,html\nOnly title,,x\n").unwrap();
         assert_eq!(ex[0].text, "How? <p>Like this</p>");
         assert_eq!(ex[1].text, "Only title");
     }
@@ -486,7 +620,10 @@ mod tests {
 
     #[test]
     fn splits_tags_on_a_configured_separator_trimming_and_deduplicating() {
-        let opts = CsvOptions { tag_separator: '|', ..CsvOptions::default() };
+        let opts = CsvOptions {
+            tag_separator: '|',
+            ..CsvOptions::default()
+        };
         let (ex, _) = read_csv(&b"tags,text\n a | b||a ,x\n"[..], &opts).unwrap();
         assert_eq!(tags(&ex[0]), ["a", "b"]);
     }
@@ -524,10 +661,22 @@ mod tests {
     #[test]
     fn validate_rejects_bad_options() {
         let bad = |o: CsvOptions| matches!(o.validate(), Err(Error::InvalidConfig { .. }));
-        assert!(bad(CsvOptions { max_bad_fraction: f64::NAN, ..CsvOptions::default() }));
-        assert!(bad(CsvOptions { max_bad_fraction: 1.5, ..CsvOptions::default() }));
-        assert!(bad(CsvOptions { max_text_bytes: 0, ..CsvOptions::default() }));
-        assert!(bad(CsvOptions { tag_separator: '"', ..CsvOptions::default() }));
+        assert!(bad(CsvOptions {
+            max_bad_fraction: f64::NAN,
+            ..CsvOptions::default()
+        }));
+        assert!(bad(CsvOptions {
+            max_bad_fraction: 1.5,
+            ..CsvOptions::default()
+        }));
+        assert!(bad(CsvOptions {
+            max_text_bytes: 0,
+            ..CsvOptions::default()
+        }));
+        assert!(bad(CsvOptions {
+            tag_separator: '"',
+            ..CsvOptions::default()
+        }));
         assert!(CsvOptions::default().validate().is_ok());
     }
 
@@ -548,7 +697,8 @@ mod tests {
 
     #[test]
     fn read_csv_path_reports_missing_file() {
-        let err = read_csv_path(Path::new("/nonexistent/x.csv"), &CsvOptions::default()).unwrap_err();
+        let err =
+            read_csv_path(Path::new("/nonexistent/x.csv"), &CsvOptions::default()).unwrap_err();
         assert!(matches!(err, Error::Io { .. }));
     }
 }

@@ -27,12 +27,22 @@ impl TryFrom<LabelSetRepr> for LabelSet {
     /// Lookups rely on sorted, unique names: a payload that breaks that is refused, not trusted.
     fn try_from(r: LabelSetRepr) -> Result<Self, String> {
         if r.names.len() != r.counts.len() {
-            return Err(format!("label set has {} names but {} counts", r.names.len(), r.counts.len()));
+            return Err(format!(
+                "label set has {} names but {} counts",
+                r.names.len(),
+                r.counts.len()
+            ));
         }
         if let Some(w) = r.names.windows(2).find(|w| w[0] >= w[1]) {
-            return Err(format!("label names are not sorted and unique at {:?}, {:?}", w[0], w[1]));
+            return Err(format!(
+                "label names are not sorted and unique at {:?}, {:?}",
+                w[0], w[1]
+            ));
         }
-        Ok(LabelSet { names: r.names, counts: r.counts })
+        Ok(LabelSet {
+            names: r.names,
+            counts: r.counts,
+        })
     }
 }
 
@@ -70,7 +80,10 @@ impl LabelSet {
     }
 
     pub fn index(&self, tag: &str) -> Option<u32> {
-        self.names.binary_search_by(|n| n.as_str().cmp(tag)).ok().map(|i| i as u32)
+        self.names
+            .binary_search_by(|n| n.as_str().cmp(tag))
+            .ok()
+            .map(|i| i as u32)
     }
 
     /// Sorted, de-duplicated indices of `tags`; tags outside the set are dropped.
@@ -96,7 +109,9 @@ mod tests {
     use super::*;
 
     fn rows(data: &[&[&str]]) -> Vec<Vec<String>> {
-        data.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect()
+        data.iter()
+            .map(|r| r.iter().map(|s| s.to_string()).collect())
+            .collect()
     }
 
     #[test]
@@ -115,14 +130,20 @@ mod tests {
     fn fit_does_not_depend_on_row_order() {
         let a = rows(&[&["b", "a"], &["c"]]);
         let b = rows(&[&["c"], &["a", "b"]]);
-        assert_eq!(LabelSet::fit(a.iter().map(Vec::as_slice)), LabelSet::fit(b.iter().map(Vec::as_slice)));
+        assert_eq!(
+            LabelSet::fit(a.iter().map(Vec::as_slice)),
+            LabelSet::fit(b.iter().map(Vec::as_slice))
+        );
     }
 
     #[test]
     fn encode_sorts_dedups_and_drops_unknown_tags() {
         let tags = rows(&[&["a", "b", "c"]]);
         let set = LabelSet::fit(tags.iter().map(Vec::as_slice));
-        let query: Vec<String> = ["c", "zzz", "a", "c"].iter().map(|s| s.to_string()).collect();
+        let query: Vec<String> = ["c", "zzz", "a", "c"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(set.encode(&query), [0, 2]);
         assert!(set.encode(&[]).is_empty());
     }
@@ -134,7 +155,10 @@ mod tests {
         let json = serde_json::to_string(&set).unwrap();
         assert_eq!(serde_json::from_str::<LabelSet>(&json).unwrap(), set);
         let bad = r#"{"names":["b","a"],"counts":[1,1]}"#;
-        assert!(serde_json::from_str::<LabelSet>(bad).unwrap_err().to_string().contains("not sorted"));
+        assert!(serde_json::from_str::<LabelSet>(bad)
+            .unwrap_err()
+            .to_string()
+            .contains("not sorted"));
         let ragged = r#"{"names":["a"],"counts":[]}"#;
         assert!(serde_json::from_str::<LabelSet>(ragged).is_err());
     }

@@ -16,19 +16,93 @@ use serde::{Deserialize, Serialize};
 /// Tags whose presence marks a text as HTML. Only well-known names count, so a question about
 /// `List<String>` or `a < b` is not mistaken for markup.
 const KNOWN_TAGS: &[&str] = &[
-    "a", "abbr", "b", "blockquote", "body", "br", "code", "dd", "del", "div", "dl", "dt", "em",
-    "h1", "h2", "h3", "h4", "h5", "h6", "head", "hr", "html", "i", "img", "kbd", "li", "ol", "p",
-    "pre", "s", "script", "span", "strike", "strong", "style", "sub", "sup", "table", "tbody",
-    "td", "th", "thead", "tr", "u", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "body",
+    "br",
+    "code",
+    "dd",
+    "del",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "head",
+    "hr",
+    "html",
+    "i",
+    "img",
+    "kbd",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "script",
+    "span",
+    "strike",
+    "strong",
+    "style",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
 ];
 
 /// Elements that start a new block: their text must not run into the neighbours' text
 /// (`<p>one</p><p>two</p>` is "one two", not "onetwo").
 const BLOCK_TAGS: &[&str] = &[
-    "address", "article", "aside", "blockquote", "body", "br", "dd", "div", "dl", "dt",
-    "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "html",
-    "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "td", "tfoot", "th",
-    "thead", "tr", "ul",
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "body",
+    "br",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "figure",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "html",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "ul",
 ];
 
 /// Elements whose content is not text a reader sees.
@@ -48,12 +122,19 @@ pub fn looks_like_html(s: &str) -> bool {
             return true;
         }
         let name_part = rest.strip_prefix(b"/").unwrap_or(rest);
-        let name_len = name_part.iter().take_while(|b| b.is_ascii_alphanumeric()).count();
+        let name_len = name_part
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
         if name_len > 0 {
             let name = &name_part[..name_len];
             let after = name_part.get(name_len).copied();
             let ends_tag = matches!(after, Some(b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r'));
-            if ends_tag && KNOWN_TAGS.iter().any(|t| t.as_bytes().eq_ignore_ascii_case(name)) {
+            if ends_tag
+                && KNOWN_TAGS
+                    .iter()
+                    .any(|t| t.as_bytes().eq_ignore_ascii_case(name))
+            {
                 return true;
             }
         }
@@ -87,7 +168,12 @@ pub fn html_to_text(s: &str) -> String {
         Space,
     }
     // An explicit stack: deeply nested input must not overflow the call stack.
-    let mut stack: Vec<Step> = dom.children().iter().rev().map(|&h| Step::Visit(h)).collect();
+    let mut stack: Vec<Step> = dom
+        .children()
+        .iter()
+        .rev()
+        .map(|&h| Step::Visit(h))
+        .collect();
     while let Some(step) = stack.pop() {
         let handle = match step {
             Step::Space => {
@@ -112,7 +198,14 @@ pub fn html_to_text(s: &str) -> String {
                     stack.push(Step::Space);
                 }
                 let children = tag.children();
-                stack.extend(children.top().as_slice().iter().rev().map(|&h| Step::Visit(h)));
+                stack.extend(
+                    children
+                        .top()
+                        .as_slice()
+                        .iter()
+                        .rev()
+                        .map(|&h| Step::Visit(h)),
+                );
             }
             Some(tl::Node::Comment(_)) | None => {}
         }
@@ -133,7 +226,10 @@ fn drop_raw_text_elements(s: &str) -> Cow<'_, str> {
         let rest = &bytes[at + 1..];
         let Some(name) = [&b"script"[..], b"style"].into_iter().find(|n| {
             starts_with_ignore_case(rest, n)
-                && matches!(rest.get(n.len()), Some(b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r'))
+                && matches!(
+                    rest.get(n.len()),
+                    Some(b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r')
+                )
         }) else {
             continue;
         };
@@ -146,7 +242,10 @@ fn drop_raw_text_elements(s: &str) -> Cow<'_, str> {
             let lt = search + o;
             let r = &bytes[lt + 1..];
             if r.first() == Some(&b'/') && starts_with_ignore_case(&r[1..], name) {
-                end = bytes[lt..].iter().position(|&b| b == b'>').map_or(bytes.len(), |p| lt + p + 1);
+                end = bytes[lt..]
+                    .iter()
+                    .position(|&b| b == b'>')
+                    .map_or(bytes.len(), |p| lt + p + 1);
                 break;
             }
             search = lt + 1;
@@ -238,7 +337,10 @@ impl From<MaskerRepr> for Masker {
 
 impl From<Masker> for MaskerRepr {
     fn from(m: Masker) -> Self {
-        MaskerRepr { words: m.words, replacement: m.replacement }
+        MaskerRepr {
+            words: m.words,
+            replacement: m.replacement,
+        }
     }
 }
 
@@ -257,14 +359,25 @@ impl Masker {
         words.dedup();
         let mut index: FxHashMap<String, Vec<(usize, usize)>> = FxHashMap::default();
         for (i, w) in words.iter().enumerate() {
-            let Some(start) = w.find(is_word_char) else { continue };
-            let run_end = w[start..].find(|c| !is_word_char(c)).map_or(w.len(), |e| start + e);
-            index.entry(w[start..run_end].to_string()).or_default().push((i, start));
+            let Some(start) = w.find(is_word_char) else {
+                continue;
+            };
+            let run_end = w[start..]
+                .find(|c| !is_word_char(c))
+                .map_or(w.len(), |e| start + e);
+            index
+                .entry(w[start..run_end].to_string())
+                .or_default()
+                .push((i, start));
         }
         for candidates in index.values_mut() {
             candidates.sort_by(|a, b| words[b.0].len().cmp(&words[a.0].len()).then(a.0.cmp(&b.0)));
         }
-        Masker { words, replacement: replacement.to_string(), index }
+        Masker {
+            words,
+            replacement: replacement.to_string(),
+            index,
+        }
     }
 
     /// A masker that changes nothing.
@@ -294,9 +407,13 @@ impl Masker {
         let mut run_lower = String::new();
         let mut pos = 0;
         while pos < text.len() {
-            let Some(rel) = text[pos..].find(is_word_char) else { break };
+            let Some(rel) = text[pos..].find(is_word_char) else {
+                break;
+            };
             let start = pos + rel;
-            let end = text[start..].find(|c| !is_word_char(c)).map_or(text.len(), |e| start + e);
+            let end = text[start..]
+                .find(|c| !is_word_char(c))
+                .map_or(text.len(), |e| start + e);
             pos = end;
             if start < copied {
                 continue;
@@ -309,16 +426,25 @@ impl Masker {
             } else {
                 run
             };
-            let Some(candidates) = self.index.get(key) else { continue };
+            let Some(candidates) = self.index.get(key) else {
+                continue;
+            };
             for &(word_index, prefix_len) in candidates {
                 let word = &self.words[word_index];
-                let Some(match_start) = start.checked_sub(prefix_len) else { continue };
+                let Some(match_start) = start.checked_sub(prefix_len) else {
+                    continue;
+                };
                 if match_start < copied || !text.is_char_boundary(match_start) {
                     continue;
                 }
-                let Some(len) = match_ignore_case(&text[match_start..], word) else { continue };
+                let Some(len) = match_ignore_case(&text[match_start..], word) else {
+                    continue;
+                };
                 let match_end = match_start + len;
-                let before_ok = !text[..match_start].chars().next_back().is_some_and(is_word_char);
+                let before_ok = !text[..match_start]
+                    .chars()
+                    .next_back()
+                    .is_some_and(is_word_char);
                 let after_ok = !text[match_end..].chars().next().is_some_and(is_word_char);
                 if before_ok && after_ok {
                     out.push_str(&text[copied..match_start]);
@@ -360,7 +486,9 @@ mod tests {
     #[test]
     fn plain_text_with_comparisons_is_not_html() {
         assert!(!looks_like_html("if a < b and c > d, why does it fail?"));
-        assert!(!looks_like_html("List<String> vs ArrayList<String> in Java"));
+        assert!(!looks_like_html(
+            "List<String> vs ArrayList<String> in Java"
+        ));
         assert!(!looks_like_html("x<y"));
         assert!(!looks_like_html(""));
     }
@@ -377,7 +505,8 @@ mod tests {
 
     #[test]
     fn html_to_text_drops_tags_and_decodes_entities() {
-        let t = html_to_text("<p>Fish &amp; chips &lt;3 &quot;ok&quot; &#39;x&#39; caf&eacute;</p>");
+        let t =
+            html_to_text("<p>Fish &amp; chips &lt;3 &quot;ok&quot; &#39;x&#39; caf&eacute;</p>");
         assert_eq!(t, "Fish & chips <3 \"ok\" 'x' café");
     }
 
@@ -391,7 +520,10 @@ mod tests {
 
     #[test]
     fn html_to_text_separates_block_elements_but_not_inline_ones() {
-        assert_eq!(html_to_text("<p>one</p><p>two</p><ul><li>a</li><li>b</li></ul>"), "one two a b");
+        assert_eq!(
+            html_to_text("<p>one</p><p>two</p><ul><li>a</li><li>b</li></ul>"),
+            "one two a b"
+        );
         assert_eq!(html_to_text("line<br>break"), "line break");
         assert_eq!(html_to_text("<b>bo</b><i>ld</i>"), "bold");
     }
@@ -402,7 +534,10 @@ mod tests {
             "<p>before</p><script>if (a<b) { x = '</p>'; }</script><style>p { color: red }</style><p>after</p>",
         );
         assert_eq!(t, "before after");
-        assert_eq!(html_to_text("<p>kept</p><SCRIPT type=x>never closed"), "kept");
+        assert_eq!(
+            html_to_text("<p>kept</p><SCRIPT type=x>never closed"),
+            "kept"
+        );
     }
 
     #[test]
@@ -419,13 +554,27 @@ mod tests {
     }
 
     fn origin_masker() -> Masker {
-        Masker::new(["keras", "tensorflow", "scikit-learn", "tf", "sklearn", "scikit", "up"], "avocado")
+        Masker::new(
+            [
+                "keras",
+                "tensorflow",
+                "scikit-learn",
+                "tf",
+                "sklearn",
+                "scikit",
+                "up",
+            ],
+            "avocado",
+        )
     }
 
     #[test]
     fn masks_whole_words_case_insensitively() {
         let m = origin_masker();
-        assert_eq!(m.mask("Keras and TensorFlow: tf.nn vs TF2"), "avocado and avocado: avocado.nn vs TF2");
+        assert_eq!(
+            m.mask("Keras and TensorFlow: tf.nn vs TF2"),
+            "avocado and avocado: avocado.nn vs TF2"
+        );
     }
 
     #[test]
@@ -439,17 +588,26 @@ mod tests {
     #[test]
     fn masks_multi_token_words_longest_first() {
         let m = origin_masker();
-        assert_eq!(m.mask("Scikit-Learn or scikit or sklearn"), "avocado or avocado or avocado");
+        assert_eq!(
+            m.mask("Scikit-Learn or scikit or sklearn"),
+            "avocado or avocado or avocado"
+        );
         assert_eq!(m.mask("scikit-image"), "avocado-image");
         let net = Masker::new([".net", "asp.net"], "X");
-        assert_eq!(net.mask("ASP.NET on .NET, not dotnet"), "X on X, not dotnet");
+        assert_eq!(
+            net.mask("ASP.NET on .NET, not dotnet"),
+            "X on X, not dotnet"
+        );
     }
 
     #[test]
     fn mask_borrows_when_nothing_matches_and_handles_unicode() {
         let m = origin_masker();
         assert!(matches!(m.mask("nothing here"), Cow::Borrowed(_)));
-        assert!(matches!(Masker::none().mask("keras"), Cow::Borrowed("keras")));
+        assert!(matches!(
+            Masker::none().mask("keras"),
+            Cow::Borrowed("keras")
+        ));
         assert_eq!(m.mask("Ünïcode keras ✓"), "Ünïcode avocado ✓");
         assert_eq!(m.mask("éKeras"), "éKeras");
     }

@@ -34,14 +34,22 @@ pub enum TokenizerConfig {
     /// with `bigrams`, every pair of adjacent tokens, named `"w1 w2"`) found in at least
     /// `min_count` training texts, at most `max_features` of them, by document count descending
     /// then token ascending.
-    Words { min_count: usize, max_features: usize, bigrams: bool },
+    Words {
+        min_count: usize,
+        max_features: usize,
+        bigrams: bool,
+    },
 }
 
 impl Default for TokenizerConfig {
     /// Unigrams only (bigrams overfit on both reference datasets, see DESIGN.md), seen in at
     /// least 2 texts, up to 20,000 features.
     fn default() -> Self {
-        TokenizerConfig::Words { min_count: 2, max_features: 20_000, bigrams: false }
+        TokenizerConfig::Words {
+            min_count: 2,
+            max_features: 20_000,
+            bigrams: false,
+        }
     }
 }
 
@@ -62,12 +70,22 @@ impl TokenizerConfig {
                     ));
                 }
             }
-            TokenizerConfig::Words { min_count, max_features, .. } => {
+            TokenizerConfig::Words {
+                min_count,
+                max_features,
+                ..
+            } => {
                 if min_count == 0 {
-                    return Err(Error::config("min_count", "0 is meaningless: use 1 to keep every token"));
+                    return Err(Error::config(
+                        "min_count",
+                        "0 is meaningless: use 1 to keep every token",
+                    ));
                 }
                 if !(1..MAX).contains(&max_features) {
-                    return Err(Error::config("max_features", format!("{max_features} is out of range")));
+                    return Err(Error::config(
+                        "max_features",
+                        format!("{max_features} is out of range"),
+                    ));
                 }
             }
         }
@@ -108,7 +126,10 @@ struct TokenizerRepr {
 
 impl From<Tokenizer> for TokenizerRepr {
     fn from(t: Tokenizer) -> Self {
-        TokenizerRepr { config: t.config, vocab: t.vocab }
+        TokenizerRepr {
+            config: t.config,
+            vocab: t.vocab,
+        }
     }
 }
 
@@ -122,12 +143,17 @@ impl TryFrom<TokenizerRepr> for Tokenizer {
             TokenizerConfig::Words { max_features, .. } => max_features,
         };
         if r.vocab.len() > limit {
-            return Err(format!("vocabulary has {} entries, more than its config allows ({limit})", r.vocab.len()));
+            return Err(format!(
+                "vocabulary has {} entries, more than its config allows ({limit})",
+                r.vocab.len()
+            ));
         }
         let bigrams = matches!(r.config, TokenizerConfig::Words { bigrams: true, .. });
         for w in &r.vocab {
             if w.is_empty() || (!bigrams && w.contains(' ')) || w.matches(' ').count() > 1 {
-                return Err(format!("vocabulary entry {w:?} is not a token the config can produce"));
+                return Err(format!(
+                    "vocabulary entry {w:?} is not a token the config can produce"
+                ));
             }
         }
         let t = Tokenizer::from_vocab(r.config, r.vocab);
@@ -141,13 +167,20 @@ impl TryFrom<TokenizerRepr> for Tokenizer {
 
 impl Tokenizer {
     /// Learns the vocabulary of `texts` under `config`.
-    pub fn fit<'a>(config: &TokenizerConfig, texts: impl IntoIterator<Item = &'a str>) -> Result<Tokenizer> {
+    pub fn fit<'a>(
+        config: &TokenizerConfig,
+        texts: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Tokenizer> {
         let texts: Vec<&'a str> = texts.into_iter().collect();
         Tokenizer::fit_in_chunks(config, &texts, default_chunk_count(&texts))
     }
 
     /// [`fit`](Self::fit) over `n_chunks` threads; the result does not depend on `n_chunks`.
-    pub(crate) fn fit_in_chunks(config: &TokenizerConfig, texts: &[&str], n_chunks: usize) -> Result<Tokenizer> {
+    pub(crate) fn fit_in_chunks(
+        config: &TokenizerConfig,
+        texts: &[&str],
+        n_chunks: usize,
+    ) -> Result<Tokenizer> {
         config.validate()?;
         let chunks = chunk_by_bytes(texts, n_chunks);
         let vocab = match *config {
@@ -156,9 +189,11 @@ impl Tokenizer {
                 ranked.truncate(num_words - 1);
                 ranked.into_iter().map(|(w, _)| w).collect()
             }
-            TokenizerConfig::Words { min_count, max_features, bigrams } => {
-                words_vocabulary(&chunks, min_count as u64, max_features, bigrams)
-            }
+            TokenizerConfig::Words {
+                min_count,
+                max_features,
+                bigrams,
+            } => words_vocabulary(&chunks, min_count as u64, max_features, bigrams),
         };
         Ok(Tokenizer::from_vocab(config.clone(), vocab))
     }
@@ -167,7 +202,10 @@ impl Tokenizer {
         let mut lookup: TokenMap<Box<str>, Entry> = TokenMap::default();
         let mut pairs: FxHashMap<u64, u32> = FxHashMap::default();
         let mut next_part = 0u32;
-        let none = Entry { feature: 0, part: NO_PART };
+        let none = Entry {
+            feature: 0,
+            part: NO_PART,
+        };
         for (i, w) in vocab.iter().enumerate() {
             let feature = i as u32 + 1;
             match w.split_once(' ') {
@@ -186,7 +224,12 @@ impl Tokenizer {
                 }
             }
         }
-        Tokenizer { config, vocab, lookup, pairs }
+        Tokenizer {
+            config,
+            vocab,
+            lookup,
+            pairs,
+        }
     }
 
     /// Sorted, de-duplicated feature indices of `text`.
@@ -251,7 +294,10 @@ impl Tokenizer {
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
         });
         let nnz = parts.iter().map(|p| p.0.len()).sum();
         let mut rows = SparseRows::with_capacity(texts.len(), nnz);
@@ -285,9 +331,18 @@ impl Tokenizer {
     /// spells it (lowercase).
     pub fn feature_index(&self, name: &str) -> Option<u32> {
         match name.split_once(' ') {
-            None => self.lookup.get(name, &mut LowerBuf::new()).map(|e| e.feature).filter(|&f| f != 0),
+            None => self
+                .lookup
+                .get(name, &mut LowerBuf::new())
+                .map(|e| e.feature)
+                .filter(|&f| f != 0),
             Some((a, b)) => {
-                let part = |w: &str| self.lookup.get(w, &mut LowerBuf::new()).map(|e| e.part).filter(|&p| p != NO_PART);
+                let part = |w: &str| {
+                    self.lookup
+                        .get(w, &mut LowerBuf::new())
+                        .map(|e| e.part)
+                        .filter(|&p| p != NO_PART)
+                };
                 self.pairs.get(&pair_key(part(a)?, part(b)?)).copied()
             }
         }
@@ -475,7 +530,10 @@ struct LowerBuf {
 
 impl LowerBuf {
     fn new() -> Self {
-        LowerBuf { stack: [0; 64], heap: String::new() }
+        LowerBuf {
+            stack: [0; 64],
+            heap: String::new(),
+        }
     }
 
     #[inline]
@@ -536,7 +594,10 @@ impl SmallKey {
         }
         let mut buf = [0u8; Self::CAPACITY];
         buf[..lowercase.len()].copy_from_slice(lowercase);
-        Some(SmallKey { bytes: u128::from_le_bytes(buf), len: lowercase.len() as u8 })
+        Some(SmallKey {
+            bytes: u128::from_le_bytes(buf),
+            len: lowercase.len() as u8,
+        })
     }
 
     /// Lowercases while copying; `None` unless `tok` is short and ASCII.
@@ -552,7 +613,10 @@ impl SmallKey {
             ascii &= b < 0x80;
             *d = b.to_ascii_lowercase();
         }
-        ascii.then(|| SmallKey { bytes: u128::from_le_bytes(buf), len: bytes.len() as u8 })
+        ascii.then(|| SmallKey {
+            bytes: u128::from_le_bytes(buf),
+            len: bytes.len() as u8,
+        })
     }
 
     fn to_str_lossy(self) -> String {
@@ -594,7 +658,10 @@ impl<K: std::hash::Hash + Eq, V: PartialEq> PartialEq for TokenMap<K, V> {
 
 impl<K, V> Default for TokenMap<K, V> {
     fn default() -> Self {
-        TokenMap { small: FxHashMap::default(), long: FxHashMap::default() }
+        TokenMap {
+            small: FxHashMap::default(),
+            long: FxHashMap::default(),
+        }
     }
 }
 
@@ -683,7 +750,9 @@ fn default_chunk_count(texts: &[&str]) -> usize {
     if total < (1 << 20) {
         1
     } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(8)
     }
 }
 
@@ -716,7 +785,10 @@ fn per_chunk<'t, 'a, T: Send>(
     std::thread::scope(|s| {
         let count = &count;
         let handles: Vec<_> = chunks.iter().map(|&c| s.spawn(move || count(c))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
     })
 }
 
@@ -743,12 +815,22 @@ pub(crate) fn keras_word_counts(chunks: &[&[&str]]) -> Vec<(String, u64)> {
     let mut merged: FxHashMap<&str, (u64, usize, u32)> = FxHashMap::default();
     for (chunk, (names, counts)) in per.iter().enumerate() {
         for (id, (word, &count)) in names.iter().zip(counts).enumerate() {
-            merged.entry(word.as_ref()).and_modify(|e| e.0 += count).or_insert((count, chunk, id as u32));
+            merged
+                .entry(word.as_ref())
+                .and_modify(|e| e.0 += count)
+                .or_insert((count, chunk, id as u32));
         }
     }
     let mut ranked: Vec<(&str, (u64, usize, u32))> = merged.into_iter().collect();
-    ranked.sort_unstable_by(|a, b| b.1 .0.cmp(&a.1 .0).then((a.1 .1, a.1 .2).cmp(&(b.1 .1, b.1 .2))));
-    ranked.into_iter().map(|(w, (c, _, _))| (w.to_string(), c)).collect()
+    ranked.sort_unstable_by(|a, b| {
+        b.1 .0
+            .cmp(&a.1 .0)
+            .then((a.1 .1, a.1 .2).cmp(&(b.1 .1, b.1 .2)))
+    });
+    ranked
+        .into_iter()
+        .map(|(w, (c, _, _))| (w.to_string(), c))
+        .collect()
 }
 
 /// In how many texts a token occurs: `see` it once per token occurrence, with the text's number.
@@ -788,18 +870,31 @@ fn count_words<'a>(chunk: &[&'a str], bigrams: bool) -> WordCounts<'a> {
         word_tokens(text, |tok| {
             let (id, new) = interner.intern(tok, &mut buf);
             if new {
-                docs.push(DocCount { docs: 0, last_doc: 0 });
+                docs.push(DocCount {
+                    docs: 0,
+                    last_doc: 0,
+                });
             }
             docs[id as usize].see(doc);
             if bigrams {
                 if prev != NO_PART {
-                    pairs.entry(pair_key(prev, id)).or_insert(DocCount { docs: 0, last_doc: 0 }).see(doc);
+                    pairs
+                        .entry(pair_key(prev, id))
+                        .or_insert(DocCount {
+                            docs: 0,
+                            last_doc: 0,
+                        })
+                        .see(doc);
                 }
                 prev = id;
             }
         });
     }
-    WordCounts { names: interner.into_names(), docs, pairs }
+    WordCounts {
+        names: interner.into_names(),
+        docs,
+        pairs,
+    }
 }
 
 /// A vocabulary candidate's name without building the bigram string: `"a b"` is `Bi(a, b)`.
@@ -815,7 +910,10 @@ impl Name<'_> {
             Name::Uni(a) => (a, None),
             Name::Bi(a, b) => (a, Some(b)),
         };
-        a.bytes().chain(b.into_iter().flat_map(|b| std::iter::once(b' ').chain(b.bytes())))
+        a.bytes().chain(
+            b.into_iter()
+                .flat_map(|b| std::iter::once(b' ').chain(b.bytes())),
+        )
     }
 
     /// Byte order of the joined names, which is `str`'s order.
@@ -834,11 +932,17 @@ impl Name<'_> {
     }
 }
 
-fn words_vocabulary(chunks: &[&[&str]], min_count: u64, max_features: usize, bigrams: bool) -> Vec<String> {
-    let (word_lists, mut pair_maps): (Vec<_>, Vec<_>) = per_chunk(chunks, |chunk| count_words(chunk, bigrams))
-        .into_iter()
-        .map(|c| ((c.names, c.docs), c.pairs))
-        .unzip();
+fn words_vocabulary(
+    chunks: &[&[&str]],
+    min_count: u64,
+    max_features: usize,
+    bigrams: bool,
+) -> Vec<String> {
+    let (word_lists, mut pair_maps): (Vec<_>, Vec<_>) =
+        per_chunk(chunks, |chunk| count_words(chunk, bigrams))
+            .into_iter()
+            .map(|c| ((c.names, c.docs), c.pairs))
+            .unzip();
     // Merge into the first chunk's numbering: global id = first chunk's id for its tokens (so
     // its bigram map is reused as is), then new ids for tokens the others add.
     let mut names: Vec<&str> = Vec::new();
@@ -857,30 +961,47 @@ fn words_vocabulary(chunks: &[&[&str]], min_count: u64, max_features: usize, big
         }
         local_to_global.push(map);
     }
-    let mut candidates: Vec<(u64, Name<'_>)> =
-        merged.iter().filter(|(_, &(d, _))| d >= min_count).map(|(&w, &(d, _))| (d, Name::Uni(w))).collect();
+    let mut candidates: Vec<(u64, Name<'_>)> = merged
+        .iter()
+        .filter(|(_, &(d, _))| d >= min_count)
+        .map(|(&w, &(d, _))| (d, Name::Uni(w)))
+        .collect();
     if bigrams {
         let (first, rest) = pair_maps.split_at_mut(1);
         let pair_docs = &mut first[0];
         for (pairs, map) in rest.iter().zip(&local_to_global[1..]) {
             for (&key, count) in pairs {
                 let (a, b) = ((key >> 32) as usize, (key & 0xffff_ffff) as usize);
-                let e = pair_docs.entry(pair_key(map[a], map[b])).or_insert(DocCount { docs: 0, last_doc: 0 });
+                let e = pair_docs
+                    .entry(pair_key(map[a], map[b]))
+                    .or_insert(DocCount {
+                        docs: 0,
+                        last_doc: 0,
+                    });
                 e.docs = e.docs.saturating_add(count.docs);
             }
         }
-        candidates.extend(pair_docs.iter().filter(|(_, c)| u64::from(c.docs) >= min_count).map(|(&key, c)| {
-            let (a, b) = ((key >> 32) as usize, (key & 0xffff_ffff) as usize);
-            (u64::from(c.docs), Name::Bi(names[a], names[b]))
-        }));
+        candidates.extend(
+            pair_docs
+                .iter()
+                .filter(|(_, c)| u64::from(c.docs) >= min_count)
+                .map(|(&key, c)| {
+                    let (a, b) = ((key >> 32) as usize, (key & 0xffff_ffff) as usize);
+                    (u64::from(c.docs), Name::Bi(names[a], names[b]))
+                }),
+        );
     }
-    let order = |a: &(u64, Name<'_>), b: &(u64, Name<'_>)| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1));
+    let order =
+        |a: &(u64, Name<'_>), b: &(u64, Name<'_>)| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1));
     if candidates.len() > max_features {
         candidates.select_nth_unstable_by(max_features, order);
         candidates.truncate(max_features);
     }
     candidates.sort_unstable_by(order);
-    candidates.into_iter().map(|(_, w)| w.into_string()).collect()
+    candidates
+        .into_iter()
+        .map(|(_, w)| w.into_string())
+        .collect()
 }
 
 #[cfg(test)]
