@@ -105,7 +105,7 @@ pub struct Tokenizer {
     vocab: Vec<String>,
     /// Unigram -> its feature (0 if it is not one) and its id as part of a kept bigram
     /// (`NO_PART` if none).
-    lookup: FxHashMap<Box<str>, Entry>,
+    lookup: TokenMap<Box<str>, Entry>,
     /// `(part id of w1) << 32 | (part id of w2)` -> feature of bigram "w1 w2".
     pairs: FxHashMap<u64, u32>,
 }
@@ -199,13 +199,17 @@ impl Tokenizer {
     }
 
     fn from_vocab(config: TokenizerConfig, vocab: Vec<String>) -> Tokenizer {
-        let mut lookup: FxHashMap<Box<str>, Entry> = FxHashMap::default();
+        let mut lookup: TokenMap<Box<str>, Entry> = TokenMap::default();
         let mut pairs: FxHashMap<u64, u32> = FxHashMap::default();
-        lookup.reserve(vocab.len());
         let mut next_part = 0u32;
+        let none = Entry {
+            feature: 0,
+            part: NO_PART,
+        };
         for (i, w) in vocab.iter().enumerate() {
             let feature = i as u32 + 1;
             match w.split_once(' ') {
+<<<<<<< HEAD
                 None => {
                     lookup
                         .entry(w.as_str().into())
@@ -221,6 +225,12 @@ impl Tokenizer {
                             feature: 0,
                             part: NO_PART,
                         });
+=======
+                None => lookup.entry_or(w, none).feature = feature,
+                Some((a, b)) => {
+                    let mut part = |word: &str| {
+                        let e = lookup.entry_or(word, none);
+>>>>>>> data
                         if e.part == NO_PART {
                             e.part = next_part;
                             next_part += 1;
@@ -254,7 +264,7 @@ impl Tokenizer {
         let mut buf = LowerBuf::new();
         match self.config {
             TokenizerConfig::Keras { .. } => keras_tokens(text, |tok| {
-                if let Some(e) = self.lookup.get(buf.lower(tok).as_str()) {
+                if let Some(e) = self.lookup.get(tok, &mut buf) {
                     out.push(e.feature);
                 }
             }),
@@ -263,7 +273,7 @@ impl Tokenizer {
                 word_tokens(text, |tok| {
                     let (feature, part) = self
                         .lookup
-                        .get(buf.lower(tok).as_str())
+                        .get(tok, &mut buf)
                         .map_or((0, NO_PART), |e| (e.feature, e.part));
                     if feature != 0 {
                         out.push(feature);
@@ -339,9 +349,18 @@ impl Tokenizer {
     /// spells it (lowercase).
     pub fn feature_index(&self, name: &str) -> Option<u32> {
         match name.split_once(' ') {
-            None => self.lookup.get(name).map(|e| e.feature).filter(|&f| f != 0),
+            None => self
+                .lookup
+                .get(name, &mut LowerBuf::new())
+                .map(|e| e.feature)
+                .filter(|&f| f != 0),
             Some((a, b)) => {
-                let part = |w: &str| self.lookup.get(w).map(|e| e.part).filter(|&p| p != NO_PART);
+                let part = |w: &str| {
+                    self.lookup
+                        .get(w, &mut LowerBuf::new())
+                        .map(|e| e.part)
+                        .filter(|&p| p != NO_PART)
+                };
                 self.pairs.get(&pair_key(part(a)?, part(b)?)).copied()
             }
         }
@@ -572,6 +591,174 @@ impl LowerBuf {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Token maps
+
+/// A lowercase token of up to 16 bytes, stored inline (zero-padded, with its length), so hashing
+/// and comparing it touches no memory outside the map. Most tokens are this short; keys that
+/// pointed into the texts made every comparison a cache miss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct SmallKey {
+    bytes: u128,
+    len: u8,
+}
+
+impl SmallKey {
+    const CAPACITY: usize = 16;
+
+    #[inline]
+    fn new(lowercase: &[u8]) -> Option<SmallKey> {
+        if lowercase.len() > Self::CAPACITY {
+            return None;
+        }
+        let mut buf = [0u8; Self::CAPACITY];
+        buf[..lowercase.len()].copy_from_slice(lowercase);
+        Some(SmallKey {
+            bytes: u128::from_le_bytes(buf),
+            len: lowercase.len() as u8,
+        })
+    }
+
+    /// Lowercases while copying; `None` unless `tok` is short and ASCII.
+    #[inline]
+    fn ascii_lowercased(tok: &str) -> Option<SmallKey> {
+        let bytes = tok.as_bytes();
+        if bytes.len() > Self::CAPACITY {
+            return None;
+        }
+        let mut buf = [0u8; Self::CAPACITY];
+        let mut ascii = true;
+        for (d, &b) in buf.iter_mut().zip(bytes) {
+            ascii &= b < 0x80;
+            *d = b.to_ascii_lowercase();
+        }
+        ascii.then(|| SmallKey {
+            bytes: u128::from_le_bytes(buf),
+            len: bytes.len() as u8,
+        })
+    }
+
+    fn to_str_lossy(self) -> String {
+        let buf = self.bytes.to_le_bytes();
+        String::from_utf8_lossy(&buf[..self.len as usize]).into_owned()
+    }
+}
+
+enum Key<'a, 's> {
+    Small(SmallKey),
+    Long(Lower<'a, 's>),
+}
+
+/// The map key of token `tok`, lowercased.
+#[inline]
+fn key_of<'a, 's>(tok: &'a str, buf: &'s mut LowerBuf) -> Key<'a, 's> {
+    if let Some(k) = SmallKey::ascii_lowercased(tok) {
+        return Key::Small(k);
+    }
+    let lowered = buf.lower(tok);
+    match SmallKey::new(lowered.as_str().as_bytes()) {
+        Some(k) => Key::Small(k),
+        None => Key::Long(lowered),
+    }
+}
+
+/// Lowercase token -> `V`, short tokens inline (see [`SmallKey`]).
+#[derive(Clone, Debug)]
+struct TokenMap<K, V> {
+    small: FxHashMap<SmallKey, V>,
+    long: FxHashMap<K, V>,
+}
+
+impl<K: std::hash::Hash + Eq, V: PartialEq> PartialEq for TokenMap<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.small == other.small && self.long == other.long
+    }
+}
+
+impl<K, V> Default for TokenMap<K, V> {
+    fn default() -> Self {
+        TokenMap {
+            small: FxHashMap::default(),
+            long: FxHashMap::default(),
+        }
+    }
+}
+
+impl<K: std::borrow::Borrow<str> + std::hash::Hash + Eq, V> TokenMap<K, V> {
+    #[inline]
+    fn get(&self, tok: &str, buf: &mut LowerBuf) -> Option<&V> {
+        match key_of(tok, buf) {
+            Key::Small(k) => self.small.get(&k),
+            Key::Long(l) => self.long.get(l.as_str()),
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &V> {
+        self.small.values().chain(self.long.values())
+    }
+
+    fn len(&self) -> usize {
+        self.small.len() + self.long.len()
+    }
+}
+
+impl<V> TokenMap<Box<str>, V> {
+    /// The value of an already lowercase token, inserting `default` first if absent.
+    fn entry_or(&mut self, lowercase: &str, default: V) -> &mut V {
+        match SmallKey::new(lowercase.as_bytes()) {
+            Some(k) => self.small.entry(k).or_insert(default),
+            None => self.long.entry(lowercase.into()).or_insert(default),
+        }
+    }
+}
+
+/// Numbers the distinct tokens of a chunk of texts in first-seen order.
+#[derive(Default)]
+struct Interner<'a> {
+    ids: TokenMap<Cow<'a, str>, u32>,
+}
+
+impl<'a> Interner<'a> {
+    /// The id of `tok` (lowercased), and whether it is new.
+    #[inline]
+    fn intern(&mut self, tok: &'a str, buf: &mut LowerBuf) -> (u32, bool) {
+        let next = self.ids.len() as u32;
+        let slot = match key_of(tok, buf) {
+            Key::Small(k) => self.ids.small.entry(k),
+            Key::Long(l) => {
+                if let Some(&id) = self.ids.long.get(l.as_str()) {
+                    return (id, false);
+                }
+                let key = match l {
+                    Lower::Unchanged(t) => Cow::Borrowed(t),
+                    Lower::Changed(t) => Cow::Owned(t.to_string()),
+                };
+                self.ids.long.insert(key, next);
+                return (next, true);
+            }
+        };
+        match slot {
+            std::collections::hash_map::Entry::Occupied(e) => (*e.get(), false),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(next);
+                (next, true)
+            }
+        }
+    }
+
+    /// The tokens, indexed by id.
+    fn into_names(self) -> Vec<Cow<'a, str>> {
+        let mut names = vec![Cow::Borrowed(""); self.ids.len()];
+        for (k, &id) in &self.ids.small {
+            names[id as usize] = Cow::Owned(k.to_str_lossy());
+        }
+        for (k, id) in self.ids.long {
+            names[id as usize] = k;
+        }
+        names
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Fitting
 
 /// One chunk per core (at most 8), or one when the input is small enough that threads would
@@ -626,35 +813,30 @@ fn per_chunk<'t, 'a, T: Send>(
 /// Every Keras token with its total count, in the order Keras 2 ranks them: count descending,
 /// ties in first-seen order (Python's stable sort over the `OrderedDict` of `word_counts`).
 pub(crate) fn keras_word_counts(chunks: &[&[&str]]) -> Vec<(String, u64)> {
-    // Per chunk: token -> (count, first-seen rank within the chunk).
-    let maps = per_chunk(chunks, |chunk| {
-        let mut map: FxHashMap<Cow<'_, str>, (u64, u32)> = FxHashMap::default();
+    // Per chunk: tokens by first-seen id, and their counts.
+    let per = per_chunk(chunks, |chunk| {
+        let mut interner = Interner::default();
+        let mut counts: Vec<u64> = Vec::new();
         let mut buf = LowerBuf::new();
         for &text in chunk {
             keras_tokens(text, |tok| {
-                let lowered = buf.lower(tok);
-                if let Some(e) = map.get_mut(lowered.as_str()) {
-                    e.0 += 1;
-                } else {
-                    let first = map.len() as u32;
-                    let key = match lowered {
-                        Lower::Unchanged(t) => Cow::Borrowed(t),
-                        Lower::Changed(t) => Cow::Owned(t.to_string()),
-                    };
-                    map.insert(key, (1, first));
+                let (id, new) = interner.intern(tok, &mut buf);
+                if new {
+                    counts.push(0);
                 }
+                counts[id as usize] += 1;
             });
         }
-        map
+        (interner.into_names(), counts)
     });
-    // First seen overall = first chunk that saw it, then its rank there.
+    // First seen overall = first chunk that saw it, then its id there.
     let mut merged: FxHashMap<&str, (u64, usize, u32)> = FxHashMap::default();
-    for (chunk, map) in maps.iter().enumerate() {
-        for (word, &(count, first)) in map {
+    for (chunk, (names, counts)) in per.iter().enumerate() {
+        for (id, (word, &count)) in names.iter().zip(counts).enumerate() {
             merged
                 .entry(word.as_ref())
                 .and_modify(|e| e.0 += count)
-                .or_insert((count, chunk, first));
+                .or_insert((count, chunk, id as u32));
         }
     }
     let mut ranked: Vec<(&str, (u64, usize, u32))> = merged.into_iter().collect();
@@ -687,14 +869,16 @@ impl DocCount {
 }
 
 struct WordCounts<'a> {
-    /// token -> (document count, id within this chunk, in first-seen order)
-    words: FxHashMap<Cow<'a, str>, (DocCount, u32)>,
+    /// Tokens by id (first-seen order within the chunk).
+    names: Vec<Cow<'a, str>>,
+    docs: Vec<DocCount>,
     /// (id1, id2) -> document count
     pairs: FxHashMap<u64, DocCount>,
 }
 
 fn count_words<'a>(chunk: &[&'a str], bigrams: bool) -> WordCounts<'a> {
-    let mut words: FxHashMap<Cow<'a, str>, (DocCount, u32)> = FxHashMap::default();
+    let mut interner = Interner::default();
+    let mut docs: Vec<DocCount> = Vec::new();
     let mut pairs: FxHashMap<u64, DocCount> = FxHashMap::default();
     let mut buf = LowerBuf::new();
     for (doc, &text) in chunk.iter().enumerate() {
@@ -702,6 +886,7 @@ fn count_words<'a>(chunk: &[&'a str], bigrams: bool) -> WordCounts<'a> {
         let doc = doc as u32 + 1;
         let mut prev = NO_PART;
         word_tokens(text, |tok| {
+<<<<<<< HEAD
             let lowered = buf.lower(tok);
             let id = if let Some((count, id)) = words.get_mut(lowered.as_str()) {
                 count.see(doc);
@@ -724,6 +909,16 @@ fn count_words<'a>(chunk: &[&'a str], bigrams: bool) -> WordCounts<'a> {
                 );
                 id
             };
+=======
+            let (id, new) = interner.intern(tok, &mut buf);
+            if new {
+                docs.push(DocCount {
+                    docs: 0,
+                    last_doc: 0,
+                });
+            }
+            docs[id as usize].see(doc);
+>>>>>>> data
             if bigrams {
                 if prev != NO_PART {
                     pairs
@@ -738,7 +933,11 @@ fn count_words<'a>(chunk: &[&'a str], bigrams: bool) -> WordCounts<'a> {
             }
         });
     }
-    WordCounts { words, pairs }
+    WordCounts {
+        names: interner.into_names(),
+        docs,
+        pairs,
+    }
 }
 
 /// A vocabulary candidate's name without building the bigram string: `"a b"` is `Bi(a, b)`.
@@ -782,15 +981,23 @@ fn words_vocabulary(
     max_features: usize,
     bigrams: bool,
 ) -> Vec<String> {
+<<<<<<< HEAD
     let (word_maps, mut pair_maps): (Vec<_>, Vec<_>) =
         per_chunk(chunks, |chunk| count_words(chunk, bigrams))
             .into_iter()
             .map(|c| (c.words, c.pairs))
+=======
+    let (word_lists, mut pair_maps): (Vec<_>, Vec<_>) =
+        per_chunk(chunks, |chunk| count_words(chunk, bigrams))
+            .into_iter()
+            .map(|c| ((c.names, c.docs), c.pairs))
+>>>>>>> data
             .unzip();
     // Merge into the first chunk's numbering: global id = first chunk's id for its tokens (so
     // its bigram map is reused as is), then new ids for tokens the others add.
     let mut names: Vec<&str> = Vec::new();
     let mut merged: FxHashMap<&str, (u64, u32)> = FxHashMap::default();
+<<<<<<< HEAD
     let mut local_to_global: Vec<Vec<u32>> = Vec::with_capacity(word_maps.len());
     for words in &word_maps {
         let mut by_local: Vec<(&str, u64, u32)> = words
@@ -800,6 +1007,13 @@ fn words_vocabulary(
         by_local.sort_unstable_by_key(|&(_, _, local)| local);
         let mut map = Vec::with_capacity(by_local.len());
         for (word, docs, _) in by_local {
+=======
+    let mut local_to_global: Vec<Vec<u32>> = Vec::with_capacity(word_lists.len());
+    for (words, docs) in &word_lists {
+        let mut map = Vec::with_capacity(words.len());
+        for (word, count) in words.iter().zip(docs) {
+            let (word, docs) = (word.as_ref(), u64::from(count.docs));
+>>>>>>> data
             let e = merged.entry(word).or_insert_with(|| {
                 names.push(word);
                 (0, names.len() as u32 - 1)

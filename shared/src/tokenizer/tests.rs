@@ -224,6 +224,17 @@ fn bigram_encodes_even_when_its_words_are_not_features() {
 }
 
 #[test]
+fn long_and_non_ascii_tokens_are_lowercased_and_matched() {
+    let long = "Supercalifragilisticexpialidocious_Method";
+    let t = Tokenizer::fit(&words(1, 100, false), ["Été été ÉTÉ", long]).unwrap();
+    // Both occur in one text, so token order decides: ASCII sorts before 'é'.
+    assert_eq!(t.vocabulary(), [long.to_lowercase().as_str(), "été"]);
+    assert_eq!(t.feature_index("été"), Some(2));
+    assert_eq!(t.encode("ÉtÉ"), [2]);
+    assert_eq!(t.encode(&long.to_uppercase()), [1]);
+}
+
+#[test]
 fn encode_into_reuses_the_buffer() {
     let t = Tokenizer::fit(&words(1, 100, false), ["alpha beta", "gamma"]).unwrap();
     let mut out = vec![99, 98];
