@@ -209,28 +209,10 @@ impl Tokenizer {
         for (i, w) in vocab.iter().enumerate() {
             let feature = i as u32 + 1;
             match w.split_once(' ') {
-<<<<<<< HEAD
-                None => {
-                    lookup
-                        .entry(w.as_str().into())
-                        .or_insert(Entry {
-                            feature: 0,
-                            part: NO_PART,
-                        })
-                        .feature = feature;
-                }
-                Some((a, b)) => {
-                    let mut part = |word: &str| {
-                        let e = lookup.entry(word.into()).or_insert(Entry {
-                            feature: 0,
-                            part: NO_PART,
-                        });
-=======
                 None => lookup.entry_or(w, none).feature = feature,
                 Some((a, b)) => {
                     let mut part = |word: &str| {
                         let e = lookup.entry_or(word, none);
->>>>>>> data
                         if e.part == NO_PART {
                             e.part = next_part;
                             next_part += 1;
@@ -886,30 +868,6 @@ fn count_words<'a>(chunk: &[&'a str], bigrams: bool) -> WordCounts<'a> {
         let doc = doc as u32 + 1;
         let mut prev = NO_PART;
         word_tokens(text, |tok| {
-<<<<<<< HEAD
-            let lowered = buf.lower(tok);
-            let id = if let Some((count, id)) = words.get_mut(lowered.as_str()) {
-                count.see(doc);
-                *id
-            } else {
-                let id = words.len() as u32;
-                let key = match lowered {
-                    Lower::Unchanged(t) => Cow::Borrowed(t),
-                    Lower::Changed(t) => Cow::Owned(t.to_string()),
-                };
-                words.insert(
-                    key,
-                    (
-                        DocCount {
-                            docs: 1,
-                            last_doc: doc,
-                        },
-                        id,
-                    ),
-                );
-                id
-            };
-=======
             let (id, new) = interner.intern(tok, &mut buf);
             if new {
                 docs.push(DocCount {
@@ -918,7 +876,6 @@ fn count_words<'a>(chunk: &[&'a str], bigrams: bool) -> WordCounts<'a> {
                 });
             }
             docs[id as usize].see(doc);
->>>>>>> data
             if bigrams {
                 if prev != NO_PART {
                     pairs
@@ -981,39 +938,20 @@ fn words_vocabulary(
     max_features: usize,
     bigrams: bool,
 ) -> Vec<String> {
-<<<<<<< HEAD
-    let (word_maps, mut pair_maps): (Vec<_>, Vec<_>) =
-        per_chunk(chunks, |chunk| count_words(chunk, bigrams))
-            .into_iter()
-            .map(|c| (c.words, c.pairs))
-=======
     let (word_lists, mut pair_maps): (Vec<_>, Vec<_>) =
         per_chunk(chunks, |chunk| count_words(chunk, bigrams))
             .into_iter()
             .map(|c| ((c.names, c.docs), c.pairs))
->>>>>>> data
             .unzip();
     // Merge into the first chunk's numbering: global id = first chunk's id for its tokens (so
     // its bigram map is reused as is), then new ids for tokens the others add.
     let mut names: Vec<&str> = Vec::new();
     let mut merged: FxHashMap<&str, (u64, u32)> = FxHashMap::default();
-<<<<<<< HEAD
-    let mut local_to_global: Vec<Vec<u32>> = Vec::with_capacity(word_maps.len());
-    for words in &word_maps {
-        let mut by_local: Vec<(&str, u64, u32)> = words
-            .iter()
-            .map(|(w, &(count, local))| (w.as_ref(), u64::from(count.docs), local))
-            .collect();
-        by_local.sort_unstable_by_key(|&(_, _, local)| local);
-        let mut map = Vec::with_capacity(by_local.len());
-        for (word, docs, _) in by_local {
-=======
     let mut local_to_global: Vec<Vec<u32>> = Vec::with_capacity(word_lists.len());
     for (words, docs) in &word_lists {
         let mut map = Vec::with_capacity(words.len());
         for (word, count) in words.iter().zip(docs) {
             let (word, docs) = (word.as_ref(), u64::from(count.docs));
->>>>>>> data
             let e = merged.entry(word).or_insert_with(|| {
                 names.push(word);
                 (0, names.len() as u32 - 1)
