@@ -29,12 +29,17 @@ use tagger_shared::train::{fit, TrainConfig};
 type Rows = Vec<(Vec<String>, String)>;
 
 fn read(path: &Path) -> Rows {
-    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let mut reader = csv::Reader::from_path(path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
     reader
         .records()
         .map(|r| {
             let r = r.expect("csv record");
-            let tags = r[0].split(',').filter(|t| !t.is_empty()).map(str::to_string).collect();
+            let tags = r[0]
+                .split(',')
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect();
             (tags, r[1].to_string())
         })
         .collect()
@@ -64,10 +69,19 @@ impl Vocab {
                 *counts.entry(w.to_string()).or_default() += 1;
             }
         }
-        let mut kept: Vec<(String, usize)> = counts.into_iter().filter(|(_, c)| *c >= min_count).collect();
+        let mut kept: Vec<(String, usize)> = counts
+            .into_iter()
+            .filter(|(_, c)| *c >= min_count)
+            .collect();
         kept.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         kept.truncate(max_features);
-        Vocab { index: kept.into_iter().enumerate().map(|(i, (w, _))| (w, i as u32)).collect() }
+        Vocab {
+            index: kept
+                .into_iter()
+                .enumerate()
+                .map(|(i, (w, _))| (w, i as u32))
+                .collect(),
+        }
     }
 
     fn encode(&self, texts: &[&str]) -> SparseRows {
@@ -92,7 +106,11 @@ fn texts<'a>(rows: &[&'a (Vec<String>, String)]) -> Vec<&'a str> {
 fn cpu_seconds() -> f64 {
     std::fs::read_to_string("/proc/self/schedstat")
         .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+        })
         .map_or(f64::NAN, |ns| ns / 1e9)
 }
 
@@ -100,14 +118,26 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let dataset = args.next().unwrap_or_else(|| "so-titles".into());
     let opts: HashMap<String, String> = args
-        .filter_map(|a| a.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .filter_map(|a| {
+            a.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
         .collect();
     let get = |k: &str| opts.get(k).map(String::as_str);
-    let mut cfg = if get("origin").is_some() { TrainConfig::origin() } else { TrainConfig::default() };
+    let mut cfg = if get("origin").is_some() {
+        TrainConfig::origin()
+    } else {
+        TrainConfig::default()
+    };
     if let Some(h) = get("hidden") {
-        cfg.hidden = h.split(',').filter(|s| !s.is_empty()).map(|s| s.parse().expect("hidden")).collect();
+        cfg.hidden = h
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().expect("hidden"))
+            .collect();
     }
-    let parse = |k: &str| get(k).map(|v| v.parse::<f64>().unwrap_or_else(|_| panic!("bad {k}={v}")));
+    let parse =
+        |k: &str| get(k).map(|v| v.parse::<f64>().unwrap_or_else(|_| panic!("bad {k}={v}")));
     if let Some(v) = parse("epochs") {
         cfg.epochs = v as usize;
     }
@@ -133,7 +163,9 @@ fn main() {
     let max_features = parse("max_features").unwrap_or(1e9) as usize;
     let strategy = match get("thresholds").unwrap_or("global") {
         "global" => ThresholdStrategy::Global,
-        s if s.starts_with("fixed:") => ThresholdStrategy::Fixed(s[6..].parse().expect("fixed:<t>")),
+        s if s.starts_with("fixed:") => {
+            ThresholdStrategy::Fixed(s[6..].parse().expect("fixed:<t>"))
+        }
         s if s.starts_with("pertag:") => {
             let mut p = s[7..].split(':');
             ThresholdStrategy::PerTag {
@@ -145,9 +177,13 @@ fn main() {
     };
 
     let started = Instant::now();
-    let data_dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data")).join(&dataset);
+    let data_dir =
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data")).join(&dataset);
     let (train_rows, test_rows) = if data_dir.is_dir() {
-        (read(&data_dir.join("train.csv")), read(&data_dir.join("test.csv")))
+        (
+            read(&data_dir.join("train.csv")),
+            read(&data_dir.join("test.csv")),
+        )
     } else {
         let mut all = read(Path::new(&dataset));
         let test = all.split_off(all.len() * 9 / 10);
@@ -156,13 +192,24 @@ fn main() {
     let read_s = started.elapsed().as_secs_f64();
 
     // Labels sorted by name; tags absent from training are unknown at test time.
-    let mut names: Vec<String> = train_rows.iter().flat_map(|(t, _)| t.iter().cloned()).collect();
+    let mut names: Vec<String> = train_rows
+        .iter()
+        .flat_map(|(t, _)| t.iter().cloned())
+        .collect();
     names.sort();
     names.dedup();
-    let label_index: HashMap<&str, u32> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i as u32)).collect();
+    let label_index: HashMap<&str, u32> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i as u32))
+        .collect();
     let encode_labels = |rows: &[&(Vec<String>, String)]| -> SparseRows {
         rows.iter()
-            .map(|(tags, _)| tags.iter().filter_map(|t| label_index.get(t.as_str()).copied()).collect::<Vec<u32>>())
+            .map(|(tags, _)| {
+                tags.iter()
+                    .filter_map(|t| label_index.get(t.as_str()).copied())
+                    .collect::<Vec<u32>>()
+            })
             .collect::<Vec<_>>()
             .iter()
             .map(Vec::as_slice)
@@ -180,8 +227,16 @@ fn main() {
     let tok_started = Instant::now();
     let all_texts: Vec<&str> = train_rows.iter().map(|(_, t)| t.as_str()).collect();
     let vocab = Vocab::fit(&all_texts, min_count, max_features);
-    let (x, vx, tx) = (vocab.encode(&texts(&fit_rows)), vocab.encode(&texts(&val_rows)), vocab.encode(&texts(&test_refs)));
-    let (y, vy, ty) = (encode_labels(&fit_rows), encode_labels(&val_rows), encode_labels(&test_refs));
+    let (x, vx, tx) = (
+        vocab.encode(&texts(&fit_rows)),
+        vocab.encode(&texts(&val_rows)),
+        vocab.encode(&texts(&test_refs)),
+    );
+    let (y, vy, ty) = (
+        encode_labels(&fit_rows),
+        encode_labels(&val_rows),
+        encode_labels(&test_refs),
+    );
     let tok_s = tok_started.elapsed().as_secs_f64();
 
     println!(
@@ -196,22 +251,35 @@ fn main() {
     println!("{cfg:?}");
     let fit_started = Instant::now();
     let fit_cpu = cpu_seconds();
-    let result = fit(&x, &y, vocab.index.len(), names.len(), &cfg, Some((&vx, &vy)), &mut |s| {
-        println!(
-            "  epoch {:>2}  loss {:.5}  val_loss {:.5}  val_micro_f1 {:.4}  {:.3}s",
-            s.epoch,
-            s.train_loss,
-            s.val_loss.unwrap_or(f32::NAN),
-            s.val_micro_f1.unwrap_or(f32::NAN),
-            s.seconds
-        )
-    })
+    let result = fit(
+        &x,
+        &y,
+        vocab.index.len(),
+        names.len(),
+        &cfg,
+        Some((&vx, &vy)),
+        &mut |s| {
+            println!(
+                "  epoch {:>2}  loss {:.5}  val_loss {:.5}  val_micro_f1 {:.4}  {:.3}s",
+                s.epoch,
+                s.train_loss,
+                s.val_loss.unwrap_or(f32::NAN),
+                s.val_micro_f1.unwrap_or(f32::NAN),
+                s.seconds
+            )
+        },
+    )
     .expect("training");
     let fit_s = fit_started.elapsed().as_secs_f64();
     let fit_cpu = cpu_seconds() - fit_cpu;
     let eval_started = Instant::now();
     let thresholds = calibrate(&result.model.predict_proba_batch(&vx), &vy, &strategy);
-    let report = evaluate(&result.model.predict_proba_batch(&tx), &ty, &thresholds, &names);
+    let report = evaluate(
+        &result.model.predict_proba_batch(&tx),
+        &ty,
+        &thresholds,
+        &names,
+    );
     let eval_s = eval_started.elapsed().as_secs_f64();
     println!("{}", report.table(8));
     println!(

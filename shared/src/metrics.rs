@@ -62,10 +62,16 @@ fn f1(tp: u64, fp: u64, fn_: u64) -> f64 {
 /// Scores probabilities `probs` (rows x tags) against label rows `y` at `thresholds`.
 /// `labels` names the columns (missing names print as `#index`); label indices beyond the
 /// columns count as missed (false negatives) in micro recall but belong to no tag.
-pub fn evaluate(probs: &Array2<f32>, y: &SparseRows, thresholds: &Thresholds, labels: &[String]) -> Report {
+pub fn evaluate(
+    probs: &Array2<f32>,
+    y: &SparseRows,
+    thresholds: &Thresholds,
+    labels: &[String],
+) -> Report {
     let n_tags = probs.ncols();
     let n = probs.nrows();
-    let (mut tp, mut fp, mut support) = (vec![0u64; n_tags], vec![0u64; n_tags], vec![0u64; n_tags]);
+    let (mut tp, mut fp, mut support) =
+        (vec![0u64; n_tags], vec![0u64; n_tags], vec![0u64; n_tags]);
     let (mut top_hits, mut true_total, mut exact, mut unknown) = (0u64, 0u64, 0u64, 0u64);
     let thr: Vec<f32> = (0..n_tags).map(|t| thresholds.get(t)).collect();
     for (i, row) in probs.outer_iter().enumerate() {
@@ -116,7 +122,11 @@ pub fn evaluate(probs: &Array2<f32>, y: &SparseRows, thresholds: &Thresholds, la
             predicted: tp[t] + fp[t],
         })
         .collect();
-    let supported: Vec<f64> = per_tag.iter().filter(|m| m.support > 0).map(|m| m.f1).collect();
+    let supported: Vec<f64> = per_tag
+        .iter()
+        .filter(|m| m.support > 0)
+        .map(|m| m.f1)
+        .collect();
     let cells = (n * n_tags) as u64;
     Report {
         examples: n,
@@ -125,7 +135,11 @@ pub fn evaluate(probs: &Array2<f32>, y: &SparseRows, thresholds: &Thresholds, la
         micro_precision: ratio(sum_tp, sum_tp + sum_fp),
         micro_recall: ratio(sum_tp, sum_tp + sum_fn),
         micro_f1: f1(sum_tp, sum_fp, sum_fn),
-        macro_f1: if supported.is_empty() { 0.0 } else { supported.iter().sum::<f64>() / supported.len() as f64 },
+        macro_f1: if supported.is_empty() {
+            0.0
+        } else {
+            supported.iter().sum::<f64>() / supported.len() as f64
+        },
         exact_match: ratio(exact, n as u64),
         binary_accuracy: ratio(cells - sum_fp - (sum_fn - unknown), cells),
         per_tag,
@@ -153,7 +167,13 @@ impl Report {
         }
         let mut tags: Vec<&TagMetrics> = self.per_tag.iter().collect();
         tags.sort_by(|a, b| b.support.cmp(&a.support).then_with(|| a.tag.cmp(&b.tag)));
-        let width = tags.iter().take(top).map(|m| m.tag.chars().count()).max().unwrap_or(3).max(3);
+        let width = tags
+            .iter()
+            .take(top)
+            .map(|m| m.tag.chars().count())
+            .max()
+            .unwrap_or(3)
+            .max(3);
         let _ = writeln!(
             out,
             "\n{:<width$}  {:>9}  {:>6}  {:>6}  {:>6}  {:>9}",
@@ -208,7 +228,9 @@ mod tests {
         assert_eq!(r.examples, 3);
         assert!(close(r.p_at_1, 2.0 / 3.0));
         assert!(close(r.r_at_1, 0.5));
-        assert!(close(r.micro_precision, 0.5) && close(r.micro_recall, 0.5) && close(r.micro_f1, 0.5));
+        assert!(
+            close(r.micro_precision, 0.5) && close(r.micro_recall, 0.5) && close(r.micro_f1, 0.5)
+        );
         assert!(close(r.macro_f1, 4.0 / 9.0));
         assert!(close(r.exact_match, 0.0));
         assert!(close(r.binary_accuracy, 5.0 / 9.0));
@@ -225,7 +247,10 @@ mod tests {
     fn macro_f1_skips_tags_without_support_and_uses_per_tag_thresholds() {
         let probs = array![[0.9, 0.3, 0.1], [0.2, 0.1, 0.4]];
         let y = rows(&[&[0, 1], &[]]);
-        let thresholds = Thresholds { global: 0.5, per_tag: vec![0.5, 0.25, 0.5] };
+        let thresholds = Thresholds {
+            global: 0.5,
+            per_tag: vec![0.5, 0.25, 0.5],
+        };
         let r = evaluate(&probs, &y, &thresholds, &names());
         assert_eq!(r.macro_f1, 1.0);
         assert_eq!(r.exact_match, 1.0);

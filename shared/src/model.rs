@@ -109,7 +109,10 @@ impl Mlp {
                     // `random::<f32>()` is uniform in [0, 1); map it onto [-limit, limit).
                     *w = (rng.random::<f32>() * 2.0 - 1.0) * limit;
                 }
-                Dense { weights, bias: Array1::zeros(fan_out) }
+                Dense {
+                    weights,
+                    bias: Array1::zeros(fan_out),
+                }
             })
             .collect();
         Mlp { layers }
@@ -161,9 +164,13 @@ impl Mlp {
         let n_rows = first.weights.nrows();
         let h0 = first.weights.ncols();
         let w0 = first.weights.as_standard_layout();
-        let w0 = w0.as_slice().expect("a standard-layout array is contiguous");
+        let w0 = w0
+            .as_slice()
+            .expect("a standard-layout array is contiguous");
         let bias0 = first.bias.as_standard_layout();
-        let bias0 = bias0.as_slice().expect("a standard-layout array is contiguous");
+        let bias0 = bias0
+            .as_slice()
+            .expect("a standard-layout array is contiguous");
         let out0 = flat_mut(&mut buffers.outputs[0]);
         for (z, &id) in out0.chunks_exact_mut(h0).zip(ids) {
             z.copy_from_slice(bias0);
@@ -239,7 +246,11 @@ impl Mlp {
             let (outputs, deltas) = (&buffers.outputs, &mut buffers.deltas);
             let logits = flat(&outputs[last]);
             let delta = flat_mut(&mut deltas[last]);
-            for ((z_row, d_row), &id) in logits.chunks_exact(n_out).zip(delta.chunks_exact_mut(n_out)).zip(ids) {
+            for ((z_row, d_row), &id) in logits
+                .chunks_exact(n_out)
+                .zip(delta.chunks_exact_mut(n_out))
+                .zip(ids)
+            {
                 let mut linear = 0.0f32;
                 // Sum of ln(1 + e) as the ln of a product: one `ln` per 512 outputs instead of
                 // one each. Every factor is in (1, 2], so 512 of them stay below 2^512.
@@ -270,7 +281,9 @@ impl Mlp {
             // Bias gradient: column sums of this layer's delta.
             {
                 let width = self.layers[l].weights.ncols();
-                let gb = grads.bias[l].as_slice_mut().expect("gradient vectors are contiguous");
+                let gb = grads.bias[l]
+                    .as_slice_mut()
+                    .expect("gradient vectors are contiguous");
                 gb.fill(0.0);
                 for row in flat(&buffers.deltas[l]).chunks_exact(width).take(b) {
                     add_assign(gb, row);
@@ -286,7 +299,13 @@ impl Mlp {
             // Delta of the layer below: (delta @ W^T) * d(activation). The stored activation is
             // relu(z) * dropout scale, positive exactly where the unit was active and kept,
             // and its derivative there is the dropout scale (1 without dropout).
-            general_mat_mul(1.0, &delta, &self.layers[l].weights.t(), 0.0, &mut top_mut(&mut before[l - 1], b));
+            general_mat_mul(
+                1.0,
+                &delta,
+                &self.layers[l].weights.t(),
+                0.0,
+                &mut top_mut(&mut before[l - 1], b),
+            );
             let width = self.layers[l - 1].weights.ncols();
             let keep_scale = buffers.keep_scale;
             let below = &mut flat_mut(&mut before[l - 1])[..b * width];
@@ -375,7 +394,12 @@ pub struct BatchBuffers {
 
 impl BatchBuffers {
     pub fn new(model: &Mlp, rows: usize) -> Self {
-        let mut me = BatchBuffers { outputs: Vec::new(), deltas: Vec::new(), keep_scale: 1.0, noise: Vec::new() };
+        let mut me = BatchBuffers {
+            outputs: Vec::new(),
+            deltas: Vec::new(),
+            keep_scale: 1.0,
+            noise: Vec::new(),
+        };
         me.ensure(model, rows);
         me
     }
@@ -388,7 +412,11 @@ impl BatchBuffers {
                 .zip(&model.layers)
                 .all(|(o, l)| o.nrows() >= rows && o.ncols() == l.weights.ncols());
         if !fits {
-            self.outputs = model.layers.iter().map(|l| Array2::zeros((rows, l.weights.ncols()))).collect();
+            self.outputs = model
+                .layers
+                .iter()
+                .map(|l| Array2::zeros((rows, l.weights.ncols())))
+                .collect();
             self.deltas = self.outputs.clone();
         }
     }
@@ -422,12 +450,22 @@ impl Gradients {
             return;
         }
         self.slot = vec![u32::MAX; model.n_inputs()];
-        self.bias = model.layers.iter().map(|l| Array1::zeros(l.bias.len())).collect();
+        self.bias = model
+            .layers
+            .iter()
+            .map(|l| Array1::zeros(l.bias.len()))
+            .collect();
         self.weights = model
             .layers
             .iter()
             .enumerate()
-            .map(|(i, l)| if i == 0 { Array2::zeros((0, 0)) } else { Array2::zeros(l.weights.dim()) })
+            .map(|(i, l)| {
+                if i == 0 {
+                    Array2::zeros((0, 0))
+                } else {
+                    Array2::zeros(l.weights.dim())
+                }
+            })
             .collect();
         self.touched.clear();
     }
@@ -485,7 +523,15 @@ mod tests {
         let mut total = 0.0;
         for r in 0..x.len() {
             let n_in = layers[0].0.len();
-            let mut h: Vec<f64> = (0..n_in).map(|i| if x.row(r).contains(&(i as u32)) { 1.0 } else { 0.0 }).collect();
+            let mut h: Vec<f64> = (0..n_in)
+                .map(|i| {
+                    if x.row(r).contains(&(i as u32)) {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
             for (l, (w, b)) in layers.iter().enumerate() {
                 let mut z = b.clone();
                 for (i, hi) in h.iter().enumerate() {
@@ -499,7 +545,11 @@ mod tests {
                 h = z;
             }
             for (t, z) in h.iter().enumerate() {
-                let target = if y.row(r).contains(&(t as u32)) { 1.0 } else { 0.0 };
+                let target = if y.row(r).contains(&(t as u32)) {
+                    1.0
+                } else {
+                    0.0
+                };
                 let p = 1.0 / (1.0 + (-z).exp());
                 total -= target * p.ln() + (1.0 - target) * (1.0 - p).ln();
             }
@@ -512,7 +562,11 @@ mod tests {
             .layers
             .iter()
             .map(|l| {
-                let w = l.weights.outer_iter().map(|r| r.iter().map(|&v| f64::from(v)).collect()).collect();
+                let w = l
+                    .weights
+                    .outer_iter()
+                    .map(|r| r.iter().map(|&v| f64::from(v)).collect())
+                    .collect();
                 (w, l.bias.iter().map(|&v| f64::from(v)).collect())
             })
             .collect()
@@ -531,7 +585,11 @@ mod tests {
 
         let base = to_f64(&model);
         let mean = reference_loss(&base, &x, &y);
-        assert!((loss_sum / 9.0 - mean).abs() < 1e-5, "loss {} vs reference {mean}", loss_sum / 9.0);
+        assert!(
+            (loss_sum / 9.0 - mean).abs() < 1e-5,
+            "loss {} vs reference {mean}",
+            loss_sum / 9.0
+        );
 
         let h = 1e-5;
         let numeric = |l: usize, i: Option<usize>, j: usize| {
@@ -563,9 +621,13 @@ mod tests {
             for j in 0..width {
                 let n = numeric(0, Some(input), j);
                 match slot {
-                    Some(k) => check(&format!("w0[{input}][{j}]"), grads.first_row(k, width)[j], n),
+                    Some(k) => check(
+                        &format!("w0[{input}][{j}]"),
+                        grads.first_row(k, width)[j],
+                        n,
+                    ),
                     // Input 4 appears in no row: no gradient is stored, and none exists.
-                    None => assert_eq!(n.abs() < 1e-9, true, "untouched input {input} has gradient {n}"),
+                    None => assert!(n.abs() < 1e-9, "untouched input {input} has gradient {n}"),
                 }
             }
         }
@@ -585,9 +647,17 @@ mod tests {
     #[test]
     fn bce_is_finite_and_correct_for_large_logits() {
         // For |z| = 100: the loss is ~0 when the sign agrees with the target, ~100 otherwise.
-        for (z, y, expected) in [(100.0, 1.0, 0.0), (100.0, 0.0, 100.0), (-100.0, 0.0, 0.0), (-100.0, 1.0, 100.0)] {
+        for (z, y, expected) in [
+            (100.0, 1.0, 0.0),
+            (100.0, 0.0, 100.0),
+            (-100.0, 0.0, 0.0),
+            (-100.0, 1.0, 100.0),
+        ] {
             let l = bce_with_logits(z, y);
-            assert!(l.is_finite() && (l - expected).abs() < 1e-3, "bce({z}, {y}) = {l}");
+            assert!(
+                l.is_finite() && (l - expected).abs() < 1e-3,
+                "bce({z}, {y}) = {l}"
+            );
         }
         // The batched pass must stay finite too: push every logit to +-100 through the bias.
         let mut model = tiny();
@@ -603,7 +673,10 @@ mod tests {
         // row 1 (true {0, 2}) is right on all three. Summed loss: 300.
         assert!((loss - 300.0).abs() < 1e-2, "loss {loss}");
         assert!(buffers.deltas[last].iter().all(|d| d.is_finite()));
-        assert!(model.predict_proba_batch(&x).iter().all(|p| (0.0..=1.0).contains(p)));
+        assert!(model
+            .predict_proba_batch(&x)
+            .iter()
+            .all(|p| (0.0..=1.0).contains(p)));
     }
 
     #[test]
@@ -612,9 +685,21 @@ mod tests {
         let model = Mlp::glorot(100, &[20], 4, &mut rng);
         let limit0 = (6.0f32 / 120.0).sqrt();
         assert!(model.layers[0].weights.iter().all(|w| w.abs() <= limit0));
-        assert!(model.layers[0].weights.iter().any(|w| w.abs() > limit0 * 0.9), "uses the whole range");
-        assert!(model.layers.iter().all(|l| l.bias.iter().all(|&b| b == 0.0)));
-        assert_eq!(model, Mlp::glorot(100, &[20], 4, &mut ChaCha8Rng::seed_from_u64(1)));
+        assert!(
+            model.layers[0]
+                .weights
+                .iter()
+                .any(|w| w.abs() > limit0 * 0.9),
+            "uses the whole range"
+        );
+        assert!(model
+            .layers
+            .iter()
+            .all(|l| l.bias.iter().all(|&b| b == 0.0)));
+        assert_eq!(
+            model,
+            Mlp::glorot(100, &[20], 4, &mut ChaCha8Rng::seed_from_u64(1))
+        );
         assert!(Mlp::from_layers(model.layers.clone()).is_ok());
     }
 
@@ -647,11 +732,17 @@ mod tests {
                 active += 1;
                 if *d != 0.0 {
                     kept += 1;
-                    assert!((d - 2.0 * a).abs() < 1e-6, "kept units are scaled by 1 / (1 - rate)");
+                    assert!(
+                        (d - 2.0 * a).abs() < 1e-6,
+                        "kept units are scaled by 1 / (1 - rate)"
+                    );
                 }
             }
         }
         // About half of the active units survive (binomial, n >= 64: well within 35%-65%).
-        assert!(active >= 64 && kept * 100 > active * 35 && kept * 100 < active * 65, "{kept}/{active}");
+        assert!(
+            active >= 64 && kept * 100 > active * 35 && kept * 100 < active * 65,
+            "{kept}/{active}"
+        );
     }
 }

@@ -38,16 +38,25 @@ impl ThresholdStrategy {
         match *self {
             ThresholdStrategy::Fixed(t) => {
                 if !(t > 0.0 && t < 1.0) {
-                    return Err(Error::config("thresholds", format!("fixed threshold must be in (0, 1), got {t}")));
+                    return Err(Error::config(
+                        "thresholds",
+                        format!("fixed threshold must be in (0, 1), got {t}"),
+                    ));
                 }
             }
             ThresholdStrategy::Global => {}
             ThresholdStrategy::PerTag { min_support, floor } => {
                 if min_support == 0 {
-                    return Err(Error::config("thresholds", "per-tag min_support must be at least 1, got 0"));
+                    return Err(Error::config(
+                        "thresholds",
+                        "per-tag min_support must be at least 1, got 0",
+                    ));
                 }
                 if !(0.0..1.0).contains(&floor) {
-                    return Err(Error::config("thresholds", format!("per-tag floor must be in [0, 1), got {floor}")));
+                    return Err(Error::config(
+                        "thresholds",
+                        format!("per-tag floor must be in [0, 1), got {floor}"),
+                    ));
                 }
             }
         }
@@ -66,7 +75,10 @@ pub struct Thresholds {
 
 impl Thresholds {
     pub fn fixed(t: f32, n_labels: usize) -> Thresholds {
-        Thresholds { global: t, per_tag: vec![t; n_labels] }
+        Thresholds {
+            global: t,
+            per_tag: vec![t; n_labels],
+        }
     }
 
     pub fn get(&self, tag: usize) -> f32 {
@@ -105,7 +117,10 @@ pub fn calibrate(probs: &Array2<f32>, y: &SparseRows, strategy: &ThresholdStrate
                     t.max(floor)
                 })
                 .collect();
-            Thresholds { global: global.max(floor), per_tag }
+            Thresholds {
+                global: global.max(floor),
+                per_tag,
+            }
         }
     }
 }
@@ -159,15 +174,27 @@ impl Sweep {
 
     fn tag(&self, tag: usize) -> TagCounts {
         let bins = GRID_LEN + 1;
-        let mut counts = TagCounts { positives: 0, pos: [0; GRID_LEN + 1], neg: [0; GRID_LEN + 1] };
-        counts.pos.copy_from_slice(&self.pos[tag * bins..(tag + 1) * bins]);
-        counts.neg.copy_from_slice(&self.neg[tag * bins..(tag + 1) * bins]);
+        let mut counts = TagCounts {
+            positives: 0,
+            pos: [0; GRID_LEN + 1],
+            neg: [0; GRID_LEN + 1],
+        };
+        counts
+            .pos
+            .copy_from_slice(&self.pos[tag * bins..(tag + 1) * bins]);
+        counts
+            .neg
+            .copy_from_slice(&self.neg[tag * bins..(tag + 1) * bins]);
         counts.positives = counts.pos.iter().sum();
         counts
     }
 
     fn total(&self) -> TagCounts {
-        let mut counts = TagCounts { positives: 0, pos: [0; GRID_LEN + 1], neg: [0; GRID_LEN + 1] };
+        let mut counts = TagCounts {
+            positives: 0,
+            pos: [0; GRID_LEN + 1],
+            neg: [0; GRID_LEN + 1],
+        };
         for tag in 0..self.n_tags {
             let t = self.tag(tag);
             for b in 0..=GRID_LEN {
@@ -197,8 +224,12 @@ impl Sweep {
         }
         // F1 = 2tp / (2tp + fp + fn) with fn = positives - tp; compared exactly as fractions.
         let f1 = |g: usize| (2 * tp[g], tp[g] + fp[g] + counts.positives);
-        let better = |a: (u64, u64), b: (u64, u64)| u128::from(a.0) * u128::from(b.1) > u128::from(b.0) * u128::from(a.1);
-        let same = |a: (u64, u64), b: (u64, u64)| u128::from(a.0) * u128::from(b.1) == u128::from(b.0) * u128::from(a.1);
+        let better = |a: (u64, u64), b: (u64, u64)| {
+            u128::from(a.0) * u128::from(b.1) > u128::from(b.0) * u128::from(a.1)
+        };
+        let same = |a: (u64, u64), b: (u64, u64)| {
+            u128::from(a.0) * u128::from(b.1) == u128::from(b.0) * u128::from(a.1)
+        };
         let mut best = 0;
         for g in 1..GRID_LEN {
             if better(f1(g), f1(best)) {
@@ -211,7 +242,14 @@ impl Sweep {
         }
         let pick = (best + end) / 2;
         let (num, den) = f1(pick);
-        (grid[pick], if den == 0 { 0.0 } else { num as f64 / den as f64 })
+        (
+            grid[pick],
+            if den == 0 {
+                0.0
+            } else {
+                num as f64 / den as f64
+            },
+        )
     }
 }
 
@@ -243,9 +281,16 @@ mod tests {
         // positive, so it gets the global threshold; nothing goes below the 0.4 floor.
         let probs = array![[0.6, 0.1], [0.65, 0.35], [0.3, 0.9], [0.2, 0.3]];
         let y = rows(&[&[0], &[0], &[1], &[]]);
-        let strategy = ThresholdStrategy::PerTag { min_support: 2, floor: 0.4 };
+        let strategy = ThresholdStrategy::PerTag {
+            min_support: 2,
+            floor: 0.4,
+        };
         let t = calibrate(&probs, &y, &strategy);
-        assert!(t.get(0) > 0.3 && t.get(0) <= 0.6, "tag 0 threshold {}", t.get(0));
+        assert!(
+            t.get(0) > 0.3 && t.get(0) <= 0.6,
+            "tag 0 threshold {}",
+            t.get(0)
+        );
         assert_eq!(t.get(1), t.global);
         assert!(t.per_tag.iter().all(|&v| v >= 0.4));
     }
@@ -262,12 +307,27 @@ mod tests {
     fn rejects_out_of_range_strategies() {
         assert!(matches!(
             ThresholdStrategy::Fixed(f32::NAN).validate(),
-            Err(Error::InvalidConfig { field: "thresholds", .. })
+            Err(Error::InvalidConfig {
+                field: "thresholds",
+                ..
+            })
         ));
         assert!(matches!(
-            ThresholdStrategy::PerTag { min_support: 0, floor: 0.1 }.validate(),
-            Err(Error::InvalidConfig { field: "thresholds", .. })
+            ThresholdStrategy::PerTag {
+                min_support: 0,
+                floor: 0.1
+            }
+            .validate(),
+            Err(Error::InvalidConfig {
+                field: "thresholds",
+                ..
+            })
         ));
-        assert!(ThresholdStrategy::PerTag { min_support: 20, floor: 0.1 }.validate().is_ok());
+        assert!(ThresholdStrategy::PerTag {
+            min_support: 20,
+            floor: 0.1
+        }
+        .validate()
+        .is_ok());
     }
 }
