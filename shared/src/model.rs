@@ -6,7 +6,7 @@
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis, Slice};
-use rand::{Rng, RngCore};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -155,26 +155,34 @@ impl Mlp {
         x: &SparseRows,
         ids: &[usize],
         buffers: &mut BatchBuffers,
-        mut dropout: Option<(f32, &mut ChaCha8Rng)>,
+        dropout: Option<(f32, &mut ChaCha8Rng)>,
     ) {
         buffers.ensure(self, ids.len());
         let b = ids.len();
         let last = self.layers.len() - 1;
         let first = &self.layers[0];
         let n_rows = first.weights.nrows();
-        {
-            let out0 = &mut buffers.outputs[0];
-            for (r, &id) in ids.iter().enumerate() {
-                let mut z = out0.row_mut(r);
-                z.assign(&first.bias);
-                for &i in x.row(id) {
-                    if (i as usize) < n_rows {
-                        z += &first.weights.row(i as usize);
-                    }
+        let h0 = first.weights.ncols();
+        let w0 = first.weights.as_standard_layout();
+        let w0 = w0
+            .as_slice()
+            .expect("a standard-layout array is contiguous");
+        let bias0 = first.bias.as_standard_layout();
+        let bias0 = bias0
+            .as_slice()
+            .expect("a standard-layout array is contiguous");
+        let out0 = flat_mut(&mut buffers.outputs[0]);
+        for (z, &id) in out0.chunks_exact_mut(h0).zip(ids) {
+            z.copy_from_slice(bias0);
+            for &i in x.row(id) {
+                let i = i as usize;
+                if i < n_rows {
+                    add_assign(z, &w0[i * h0..(i + 1) * h0]);
                 }
             }
         }
         buffers.keep_scale = 1.0;
+        let mut dropout = dropout.filter(|(rate, _)| *rate > 0.0);
         for l in 0..=last {
             if l > 0 {
                 let (before, after) = buffers.outputs.split_at_mut(l);
@@ -186,22 +194,27 @@ impl Mlp {
                 }
                 general_mat_mul(1.0, &input, &layer.weights, 1.0, &mut out);
             }
-            if l < last {
-                let mut out = top_mut(&mut buffers.outputs[l], b);
-                match dropout.as_mut() {
-                    Some((rate, rng)) if *rate > 0.0 => {
-                        let keep = 1.0 - *rate;
-                        let scale = 1.0 / keep;
-                        buffers.keep_scale = scale;
-                        // Keep a unit when a uniform u32 falls below keep * 2^32.
-                        let cut = (f64::from(keep) * 4_294_967_296.0) as u64;
-                        for v in out.iter_mut() {
-                            let kept = u64::from(rng.next_u32()) < cut;
-                            *v = if kept && *v > 0.0 { *v * scale } else { 0.0 };
-                        }
+            if l == last {
+                break;
+            }
+            let width = self.layers[l].weights.ncols();
+            let out = &mut flat_mut(&mut buffers.outputs[l])[..b * width];
+            match dropout.as_mut() {
+                Some((rate, rng)) => {
+                    // Inverted dropout: keep a unit when a uniform u16 falls below
+                    // keep * 2^16 (the rate is thus quantised to 1/65536), scale it by 1/keep.
+                    let keep = 1.0 - *rate;
+                    let scale = 1.0 / keep;
+                    buffers.keep_scale = scale;
+                    let cut = (f64::from(keep) * 65536.0).round() as u32;
+                    buffers.noise.resize(out.len(), 0);
+                    rng.fill(&mut buffers.noise[..]);
+                    for (v, &r) in out.iter_mut().zip(&buffers.noise) {
+                        let kept = u32::from(r) < cut;
+                        *v = if kept { v.max(0.0) * scale } else { 0.0 };
                     }
-                    _ => out.mapv_inplace(|v| v.max(0.0)),
                 }
+                None => out.iter_mut().for_each(|v| *v = v.max(0.0)),
             }
         }
     }
@@ -230,37 +243,50 @@ impl Mlp {
         // Output layer: delta = (sigmoid(z) - y) / (b * tags).
         let mut loss = 0.0f64;
         {
-            let logits = top(&buffers.outputs[last], b);
-            let mut delta = top_mut(&mut buffers.deltas[last], b);
-            for (&id, (z_row, mut d_row)) in ids
-                .iter()
-                .zip(logits.outer_iter().zip(delta.outer_iter_mut()))
+            let (outputs, deltas) = (&buffers.outputs, &mut buffers.deltas);
+            let logits = flat(&outputs[last]);
+            let delta = flat_mut(&mut deltas[last]);
+            for ((z_row, d_row), &id) in logits
+                .chunks_exact(n_out)
+                .zip(delta.chunks_exact_mut(n_out))
+                .zip(ids)
             {
-                let mut row_loss = 0.0f32;
-                for (z, d) in z_row.iter().zip(d_row.iter_mut()) {
-                    let (p, l) = sigmoid_and_softplus_neg_abs(*z);
-                    row_loss += z.max(0.0) + l;
-                    *d = p * scale;
+                let mut linear = 0.0f32;
+                // Sum of ln(1 + e) as the ln of a product: one `ln` per 512 outputs instead of
+                // one each. Every factor is in (1, 2], so 512 of them stay below 2^512.
+                let mut log_sum = 0.0f64;
+                for (zc, dc) in z_row.chunks(512).zip(d_row.chunks_mut(512)) {
+                    let mut product = 1.0f64;
+                    for (&z, d) in zc.iter().zip(dc) {
+                        let e = (-z.abs()).exp();
+                        let inv = 1.0 / (1.0 + e);
+                        *d = if z >= 0.0 { inv } else { e * inv } * scale;
+                        linear += z.max(0.0);
+                        product *= 1.0 + f64::from(e);
+                    }
+                    log_sum += product.ln();
                 }
                 for &t in y.row(id) {
                     let t = t as usize;
                     if t < n_out {
-                        row_loss -= z_row[t];
+                        linear -= z_row[t];
                         d_row[t] -= scale;
                     }
                 }
-                loss += f64::from(row_loss);
+                loss += f64::from(linear) + log_sum;
             }
         }
 
         for l in (0..=last).rev() {
             // Bias gradient: column sums of this layer's delta.
             {
-                let delta = top(&buffers.deltas[l], b);
-                let gb = &mut grads.bias[l];
+                let width = self.layers[l].weights.ncols();
+                let gb = grads.bias[l]
+                    .as_slice_mut()
+                    .expect("gradient vectors are contiguous");
                 gb.fill(0.0);
-                for row in delta.outer_iter() {
-                    *gb += &row;
+                for row in flat(&buffers.deltas[l]).chunks_exact(width).take(b) {
+                    add_assign(gb, row);
                 }
             }
             if l == 0 {
@@ -270,45 +296,48 @@ impl Mlp {
             let delta = top(&after[0], b);
             let input = top(&buffers.outputs[l - 1], b);
             general_mat_mul(1.0, &input.t(), &delta, 0.0, &mut grads.weights[l]);
-            // Delta of the layer below: (delta @ W^T) * d(activation). The activation's stored
-            // output is relu(z) * dropout scale, so it is positive exactly where the unit was
-            // active and kept; its derivative there is output / relu(z) = the dropout scale.
-            let mut below = top_mut(&mut before[l - 1], b);
-            general_mat_mul(1.0, &delta, &self.layers[l].weights.t(), 0.0, &mut below);
+            // Delta of the layer below: (delta @ W^T) * d(activation). The stored activation is
+            // relu(z) * dropout scale, positive exactly where the unit was active and kept,
+            // and its derivative there is the dropout scale (1 without dropout).
+            general_mat_mul(
+                1.0,
+                &delta,
+                &self.layers[l].weights.t(),
+                0.0,
+                &mut top_mut(&mut before[l - 1], b),
+            );
+            let width = self.layers[l - 1].weights.ncols();
             let keep_scale = buffers.keep_scale;
-            ndarray::Zip::from(&mut below)
-                .and(&input)
-                .for_each(|d, &a| {
-                    *d = if a > 0.0 { *d * keep_scale } else { 0.0 };
-                });
+            let below = &mut flat_mut(&mut before[l - 1])[..b * width];
+            let input = &flat(&buffers.outputs[l - 1])[..b * width];
+            for (d, &a) in below.iter_mut().zip(input) {
+                *d = if a > 0.0 { *d * keep_scale } else { 0.0 };
+            }
         }
 
         // First layer: scatter-add each row's delta into the weight rows it touched.
         let n_rows = self.layers[0].weights.nrows();
         let h0 = self.layers[0].weights.ncols();
         grads.touched.clear();
-        let delta0 = top(&buffers.deltas[0], b);
-        for (r, &id) in ids.iter().enumerate() {
-            let d = delta0.row(r);
+        let delta0 = flat(&buffers.deltas[0]);
+        for (d, &id) in delta0.chunks_exact(h0).zip(ids) {
             for &i in x.row(id) {
-                if (i as usize) >= n_rows {
+                let i = i as usize;
+                if i >= n_rows {
                     continue;
                 }
-                let mut slot = grads.slot[i as usize];
-                if slot == u32::MAX {
-                    slot = grads.touched.len() as u32;
-                    grads.slot[i as usize] = slot;
-                    grads.touched.push(i);
-                    let need = grads.touched.len() * h0;
+                let mut slot = grads.slot[i] as usize;
+                if slot == u32::MAX as usize {
+                    slot = grads.touched.len();
+                    grads.slot[i] = slot as u32;
+                    grads.touched.push(i as u32);
+                    let need = (slot + 1) * h0;
                     if grads.first.len() < need {
                         grads.first.resize(need, 0.0);
                     }
-                    grads.first[slot as usize * h0..need].fill(0.0);
+                    grads.first[slot * h0..need].fill(0.0);
                 }
-                let g = &mut grads.first[slot as usize * h0..(slot as usize + 1) * h0];
-                for (gv, dv) in g.iter_mut().zip(d.iter()) {
-                    *gv += dv;
-                }
+                add_assign(&mut grads.first[slot * h0..(slot + 1) * h0], d);
             }
         }
         for &i in &grads.touched {
@@ -316,6 +345,23 @@ impl Mlp {
         }
         loss
     }
+}
+
+/// `a += b` elementwise over equal-length slices (written so the compiler vectorises it).
+#[inline]
+fn add_assign(a: &mut [f32], b: &[f32]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}
+
+/// All values of a buffer (created by [`BatchBuffers`], so always in standard layout).
+fn flat(a: &Array2<f32>) -> &[f32] {
+    a.as_slice().expect("batch buffers are standard layout")
+}
+
+fn flat_mut(a: &mut Array2<f32>) -> &mut [f32] {
+    a.as_slice_mut().expect("batch buffers are standard layout")
 }
 
 /// `(sigmoid(z), ln(1 + exp(-|z|)))` from one `exp`: the two pieces the loss and its gradient need.
@@ -342,6 +388,8 @@ pub struct BatchBuffers {
     pub deltas: Vec<Array2<f32>>,
     /// The factor kept hidden units were multiplied by in the last forward pass (1 without dropout).
     pub keep_scale: f32,
+    /// Random draws for the dropout masks.
+    noise: Vec<u16>,
 }
 
 impl BatchBuffers {
@@ -350,6 +398,7 @@ impl BatchBuffers {
             outputs: Vec::new(),
             deltas: Vec::new(),
             keep_scale: 1.0,
+            noise: Vec::new(),
         };
         me.ensure(model, rows);
         me
@@ -444,5 +493,256 @@ pub fn sigmoid(x: f32) -> f32 {
     } else {
         let e = x.exp();
         e / (1.0 + e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn rows(r: &[&[u32]]) -> SparseRows {
+        r.iter().copied().collect()
+    }
+
+    /// A small network with non-zero biases so every parameter matters.
+    fn tiny() -> Mlp {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut model = Mlp::glorot(6, &[5, 4], 3, &mut rng);
+        for layer in &mut model.layers {
+            for b in layer.bias.iter_mut() {
+                *b = rng.random::<f32>() * 0.4 - 0.1;
+            }
+        }
+        model
+    }
+
+    /// Mean BCE over rows and tags, computed independently in f64 from dense inputs.
+    fn reference_loss(layers: &[(Vec<Vec<f64>>, Vec<f64>)], x: &SparseRows, y: &SparseRows) -> f64 {
+        let n_out = layers.last().map_or(0, |l| l.1.len());
+        let mut total = 0.0;
+        for r in 0..x.len() {
+            let n_in = layers[0].0.len();
+            let mut h: Vec<f64> = (0..n_in)
+                .map(|i| {
+                    if x.row(r).contains(&(i as u32)) {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            for (l, (w, b)) in layers.iter().enumerate() {
+                let mut z = b.clone();
+                for (i, hi) in h.iter().enumerate() {
+                    for (j, zj) in z.iter_mut().enumerate() {
+                        *zj += hi * w[i][j];
+                    }
+                }
+                if l + 1 < layers.len() {
+                    z.iter_mut().for_each(|v| *v = v.max(0.0));
+                }
+                h = z;
+            }
+            for (t, z) in h.iter().enumerate() {
+                let target = if y.row(r).contains(&(t as u32)) {
+                    1.0
+                } else {
+                    0.0
+                };
+                let p = 1.0 / (1.0 + (-z).exp());
+                total -= target * p.ln() + (1.0 - target) * (1.0 - p).ln();
+            }
+        }
+        total / (x.len() * n_out) as f64
+    }
+
+    fn to_f64(model: &Mlp) -> Vec<(Vec<Vec<f64>>, Vec<f64>)> {
+        model
+            .layers
+            .iter()
+            .map(|l| {
+                let w = l
+                    .weights
+                    .outer_iter()
+                    .map(|r| r.iter().map(|&v| f64::from(v)).collect())
+                    .collect();
+                (w, l.bias.iter().map(|&v| f64::from(v)).collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn backward_matches_finite_differences() {
+        let model = tiny();
+        let x = rows(&[&[0, 2, 5], &[1, 2], &[3]]);
+        let y = rows(&[&[0], &[1, 2], &[]]);
+        let ids = [0, 1, 2];
+        let mut buffers = BatchBuffers::new(&model, 3);
+        let mut grads = Gradients::new(&model);
+        model.forward_batch(&x, &ids, &mut buffers, None);
+        let loss_sum = model.backward_batch(&x, &y, &ids, &mut buffers, &mut grads);
+
+        let base = to_f64(&model);
+        let mean = reference_loss(&base, &x, &y);
+        assert!(
+            (loss_sum / 9.0 - mean).abs() < 1e-5,
+            "loss {} vs reference {mean}",
+            loss_sum / 9.0
+        );
+
+        let h = 1e-5;
+        let numeric = |l: usize, i: Option<usize>, j: usize| {
+            let mut plus = base.clone();
+            let mut minus = base.clone();
+            match i {
+                Some(i) => {
+                    plus[l].0[i][j] += h;
+                    minus[l].0[i][j] -= h;
+                }
+                None => {
+                    plus[l].1[j] += h;
+                    minus[l].1[j] -= h;
+                }
+            }
+            (reference_loss(&plus, &x, &y) - reference_loss(&minus, &x, &y)) / (2.0 * h)
+        };
+        let check = |what: &str, analytic: f32, numeric: f64| {
+            let a = f64::from(analytic);
+            assert!(
+                (a - numeric).abs() <= 1e-4 * numeric.abs().max(1e-2),
+                "{what}: analytic {a} vs numeric {numeric}"
+            );
+        };
+
+        let width = model.layers[0].weights.ncols();
+        for input in 0..6 {
+            let slot = grads.touched.iter().position(|&t| t == input as u32);
+            for j in 0..width {
+                let n = numeric(0, Some(input), j);
+                match slot {
+                    Some(k) => check(
+                        &format!("w0[{input}][{j}]"),
+                        grads.first_row(k, width)[j],
+                        n,
+                    ),
+                    // Input 4 appears in no row: no gradient is stored, and none exists.
+                    None => assert!(n.abs() < 1e-9, "untouched input {input} has gradient {n}"),
+                }
+            }
+        }
+        assert_eq!(grads.touched.len(), 5);
+        for l in 0..model.layers.len() {
+            for j in 0..model.layers[l].bias.len() {
+                check(&format!("b{l}[{j}]"), grads.bias[l][j], numeric(l, None, j));
+            }
+            if l > 0 {
+                for ((i, j), &g) in grads.weights[l].indexed_iter() {
+                    check(&format!("w{l}[{i}][{j}]"), g, numeric(l, Some(i), j));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bce_is_finite_and_correct_for_large_logits() {
+        // For |z| = 100: the loss is ~0 when the sign agrees with the target, ~100 otherwise.
+        for (z, y, expected) in [
+            (100.0, 1.0, 0.0),
+            (100.0, 0.0, 100.0),
+            (-100.0, 0.0, 0.0),
+            (-100.0, 1.0, 100.0),
+        ] {
+            let l = bce_with_logits(z, y);
+            assert!(
+                l.is_finite() && (l - expected).abs() < 1e-3,
+                "bce({z}, {y}) = {l}"
+            );
+        }
+        // The batched pass must stay finite too: push every logit to +-100 through the bias.
+        let mut model = tiny();
+        let last = model.layers.len() - 1;
+        model.layers[last].weights.fill(0.0);
+        model.layers[last].bias = Array1::from(vec![100.0, -100.0, 100.0]);
+        let (x, y) = (rows(&[&[0], &[1]]), rows(&[&[1], &[0, 2]]));
+        let mut buffers = BatchBuffers::new(&model, 2);
+        let mut grads = Gradients::new(&model);
+        model.forward_batch(&x, &[0, 1], &mut buffers, None);
+        let loss = model.backward_batch(&x, &y, &[0, 1], &mut buffers, &mut grads);
+        // Logits (100, -100, 100). Row 0 (true {1}) is wrong on all three tags, 100 each;
+        // row 1 (true {0, 2}) is right on all three. Summed loss: 300.
+        assert!((loss - 300.0).abs() < 1e-2, "loss {loss}");
+        assert!(buffers.deltas[last].iter().all(|d| d.is_finite()));
+        assert!(model
+            .predict_proba_batch(&x)
+            .iter()
+            .all(|p| (0.0..=1.0).contains(p)));
+    }
+
+    #[test]
+    fn glorot_draws_within_limits_with_zero_bias() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let model = Mlp::glorot(100, &[20], 4, &mut rng);
+        let limit0 = (6.0f32 / 120.0).sqrt();
+        assert!(model.layers[0].weights.iter().all(|w| w.abs() <= limit0));
+        assert!(
+            model.layers[0]
+                .weights
+                .iter()
+                .any(|w| w.abs() > limit0 * 0.9),
+            "uses the whole range"
+        );
+        assert!(model
+            .layers
+            .iter()
+            .all(|l| l.bias.iter().all(|&b| b == 0.0)));
+        assert_eq!(
+            model,
+            Mlp::glorot(100, &[20], 4, &mut ChaCha8Rng::seed_from_u64(1))
+        );
+        assert!(Mlp::from_layers(model.layers.clone()).is_ok());
+    }
+
+    #[test]
+    fn batch_prediction_equals_row_prediction() {
+        let model = tiny();
+        let x = rows(&[&[0, 2, 5], &[], &[3, 9]]);
+        let batch = model.predict_proba_batch(&x);
+        for (r, row) in x.iter().enumerate() {
+            let single = model.predict_proba(row);
+            for (a, b) in batch.row(r).iter().zip(single.iter()) {
+                assert!((a - b).abs() < 1e-6, "row {r}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn dropout_zeroes_and_rescales_hidden_units() {
+        let model = tiny();
+        let x = rows(&[&[0u32, 1, 2, 3, 4, 5][..]; 64]);
+        let ids: Vec<usize> = (0..64).collect();
+        let mut plain = BatchBuffers::new(&model, 64);
+        model.forward_batch(&x, &ids, &mut plain, None);
+        let mut dropped = BatchBuffers::new(&model, 64);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        model.forward_batch(&x, &ids, &mut dropped, Some((0.5, &mut rng)));
+        let (mut kept, mut active) = (0, 0);
+        for (a, d) in plain.outputs[0].iter().zip(dropped.outputs[0].iter()) {
+            if *a > 0.0 {
+                active += 1;
+                if *d != 0.0 {
+                    kept += 1;
+                    assert!(
+                        (d - 2.0 * a).abs() < 1e-6,
+                        "kept units are scaled by 1 / (1 - rate)"
+                    );
+                }
+            }
+        }
+        // About half of the active units survive (binomial, n >= 64: well within 35%-65%).
+        assert!(
+            active >= 64 && kept * 100 > active * 35 && kept * 100 < active * 65,
+            "{kept}/{active}"
+        );
     }
 }
