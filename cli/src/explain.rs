@@ -60,7 +60,7 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
         for (tag, tokens) in explained.tags.iter().zip(&explained.tokens) {
             html.push_str(&format!(
                 "<h3>{} <small>p={:.2}, base {:.2}</small></h3>\n<p>{}</p>\n",
-                html_escape_text(&tag.tag),
+                html_escape::encode_text(&tag.tag),
                 tag.probability,
                 tag.expected_value,
                 plot::html_question(tokens)
@@ -78,10 +78,6 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
         eprintln!("wrote {}", path.display());
     }
     Ok(())
-}
-
-fn html_escape_text(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn print_tag(t: &TagExplanation) {
