@@ -49,12 +49,8 @@ pub async fn handle(req: Request, state: &State) -> Response<Body> {
         (Some(r), _) => Err(ApiError::method_not_allowed(r, &method)),
     };
     let response = result.unwrap_or_else(ApiError::into_response);
-    let status = response.status();
-    if status.is_server_error() {
-        tracing::debug!(%method, %path, status = status.as_u16(), "request failed");
-    } else {
-        tracing::debug!(%method, %path, status = status.as_u16(), "request served");
-    }
+    // Client mistakes are not errors of ours; server faults were logged where they arose.
+    tracing::debug!(%method, %path, status = response.status().as_u16(), "request answered");
     response
 }
 
@@ -509,7 +505,7 @@ fn parse_body(req: &Request, max_bytes: usize, opts: &mut Options) -> Result<Inp
     let charset = media.as_ref().and_then(|m| m.charset.as_deref());
     match kind {
         Kind::Json => {
-            if charset.is_some_and(|c| !matches!(c, "utf-8" | "utf8")) {
+            if charset.is_some_and(|c| !matches!(c, "utf-8" | "utf8" | "us-ascii" | "ascii")) {
                 return Err(decode_text(bytes, charset).err().unwrap_or_else(|| {
                     ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_charset", "json must be utf-8")
                 }));

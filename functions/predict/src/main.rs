@@ -20,7 +20,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let state = State::new(store, "", config).await;
     let state = &state;
     lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, std::convert::Infallible>(predict::handle(req, state).await)
+        Ok::<_, lambda_http::Error>(predict::handle(req, state).await)
     }))
     .await
 }
