@@ -327,7 +327,6 @@ mod tests {
 
     /// Polls a future once; `Some` when it finished.
     async fn futures_poll_once<F: std::future::Future + Unpin>(mut f: F) -> Option<F::Output> {
-        use std::future::Future;
         std::future::poll_fn(|cx| match std::pin::Pin::new(&mut f).poll(cx) {
             std::task::Poll::Ready(v) => std::task::Poll::Ready(Some(v)),
             std::task::Poll::Pending => std::task::Poll::Ready(None),
