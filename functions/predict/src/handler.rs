@@ -32,8 +32,6 @@ use tagger_shared::Error as LibError;
 use crate::models::Served;
 use crate::State;
 
-/// Words named per tag and direction when `explain=true`.
-const EXPLAIN_WORDS: usize = 5;
 /// Fields a JSON request may carry.
 const JSON_FIELDS: &str = "question, html, instances, scores, threshold, top_k, explain";
 
@@ -310,9 +308,9 @@ impl<'a> TagsBody<'a> {
     }
 }
 
-/// Per-tag word attributions for the returned tags.
+/// Per-tag word attributions for the returned tags (5 words per tag and direction), once the
+/// library offers `Artifact::explain`; until then `explain=true` answers 501.
 fn explain_tags(_served: &Served, _question: &str, _tags: &[String]) -> Result<Value, ApiError> {
-    let _ = EXPLAIN_WORDS;
     Err(ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
         "not_implemented",
@@ -346,12 +344,11 @@ impl Options {
 
     /// Takes the option fields out of a JSON request, checking their types.
     fn merge_json(&mut self, obj: &mut Map<String, Value>) -> Result<(), ApiError> {
-        for name in ["scores", "explain"] {
-            match obj.remove(name) {
-                None | Some(Value::Null) => {}
-                Some(Value::Bool(b)) => *self.flag(name) = Some(b),
-                Some(other) => return Err(wrong_type(name, "a boolean", &other)),
-            }
+        if let Some(b) = take_bool(obj, "scores")? {
+            self.scores = Some(b);
+        }
+        if let Some(b) = take_bool(obj, "explain")? {
+            self.explain = Some(b);
         }
         match obj.remove("threshold") {
             None | Some(Value::Null) => {}
@@ -369,17 +366,17 @@ impl Options {
         Ok(())
     }
 
-    fn flag(&mut self, name: &str) -> &mut Option<bool> {
-        if name == "scores" {
-            &mut self.scores
-        } else {
-            &mut self.explain
-        }
-    }
-
     /// Batch answers carry every tag's score unless told otherwise (the origin's batch contract).
     fn library(&self, batch: bool) -> PredictOptions {
         PredictOptions { threshold: self.threshold, top_k: self.top_k, scores: self.scores.unwrap_or(batch) }
+    }
+}
+
+fn take_bool(obj: &mut Map<String, Value>, name: &str) -> Result<Option<bool>, ApiError> {
+    match obj.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(b)),
+        Some(other) => Err(wrong_type(name, "a boolean", &other)),
     }
 }
 
