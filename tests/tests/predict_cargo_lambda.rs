@@ -21,9 +21,13 @@ impl Drop for Watcher {
     fn drop(&mut self) {
         let pgid = self.0.id().to_string();
         // The negative id addresses the whole group.
-        let _ = Command::new("kill").args(["-TERM", "--", &format!("-{pgid}")]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{pgid}")])
+            .status();
         std::thread::sleep(Duration::from_millis(300));
-        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pgid}")])
+            .status();
         let _ = self.0.wait();
     }
 }
@@ -38,7 +42,10 @@ fn cargo_lambda_available() -> bool {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -55,21 +62,38 @@ async fn predict_answers_a_function_url_request_under_cargo_lambda_watch() {
     let artifact = predict::testing::tiny_artifact(1);
     predict::testing::publish(store.as_ref(), "", &artifact).await;
 
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
     let port = free_port();
     let mut cmd = Command::new("cargo");
-    cmd.args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string()])
-        .arg("--env-var")
-        .arg(format!("MODEL_URI=file://{}", models.path().display()))
-        .args(["--env-var", "MODEL_REFRESH_SECS=1", "--env-var", "RUST_LOG=info"])
-        .current_dir(workspace)
-        .stdin(Stdio::null());
+    cmd.args([
+        "lambda",
+        "watch",
+        "--invoke-address",
+        "127.0.0.1",
+        "--invoke-port",
+        &port.to_string(),
+    ])
+    .arg("--env-var")
+    .arg(format!("MODEL_URI=file://{}", models.path().display()))
+    .args([
+        "--env-var",
+        "MODEL_REFRESH_SECS=1",
+        "--env-var",
+        "RUST_LOG=info",
+    ])
+    .current_dir(workspace)
+    .stdin(Stdio::null());
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut watcher = Watcher(cmd.spawn().expect("cargo lambda watch starts"));
 
     let url = format!("http://127.0.0.1:{port}/lambda-url/predict/predict");
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().expect("client");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client");
     // Compiling the function on first invoke takes minutes on a cold target directory.
     let deadline = Instant::now() + Duration::from_secs(900);
     let question = "How do I fix the borrow checker lifetime error in my rust code?";
@@ -95,13 +119,19 @@ async fn predict_answers_a_function_url_request_under_cargo_lambda_watch() {
             }
             Err(e) => eprintln!("not ready yet: {e}"),
         }
-        assert!(Instant::now() < deadline, "no answer from cargo lambda watch within the deadline");
+        assert!(
+            Instant::now() < deadline,
+            "no answer from cargo lambda watch within the deadline"
+        );
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
     assert_eq!(status, 200, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).expect("JSON answer");
     let tags = json["tags"].as_array().expect("a tags array");
-    let want = artifact.predict(question, &Default::default()).expect("library predicts").tags;
+    let want = artifact
+        .predict(question, &Default::default())
+        .expect("library predicts")
+        .tags;
     let got: Vec<&str> = tags.iter().filter_map(|t| t.as_str()).collect();
     assert_eq!(got, want, "{body}");
 }

@@ -16,13 +16,20 @@ const PREDICT: &str = include_str!("../../functions/predict/fixtures/apigw-v2-pr
 async fn call(fixture: &str, state: &State) -> (u16, serde_json::Value, Option<String>) {
     let req = lambda_http::request::from_str(fixture).expect("fixture is a valid event");
     let resp = handle(req, state).await;
-    let version = resp.headers().get("x-model-version").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let version = resp
+        .headers()
+        .get("x-model-version")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let body = serde_json::from_slice(resp.body()).expect("JSON body");
     (resp.status().as_u16(), body, version)
 }
 
 fn config() -> Config {
-    Config { refresh: Duration::ZERO, ..Config::for_local("s3://test/models") }
+    Config {
+        refresh: Duration::ZERO,
+        ..Config::for_local("s3://test/models")
+    }
 }
 
 /// The store `MODEL_URI=s3://<bucket>/models` gives: rooted at the prefix.
@@ -40,14 +47,21 @@ async fn loads_at_init_and_refreshes_after_a_new_pointer() {
 
     let state = State::new(s3.clone(), "", config()).await;
     let (status, body, version) = call(PREDICT, &state).await;
-    assert_eq!((status, version.as_deref()), (200, Some(a.provenance.version.as_str())), "{body}");
+    assert_eq!(
+        (status, version.as_deref()),
+        (200, Some(a.provenance.version.as_str())),
+        "{body}"
+    );
     assert!(body["tags"].is_array(), "{body}");
     // The pointer's ETag is held: an unchanged pointer is a 304, not a reload.
     assert_eq!(state.refresh_now().await, RefreshOutcome::Unchanged);
 
     testing::publish(s3.as_ref(), "", &b).await;
     let (status, _, version) = call(HEALTH, &state).await;
-    assert_eq!((status, version.as_deref()), (200, Some(b.provenance.version.as_str())));
+    assert_eq!(
+        (status, version.as_deref()),
+        (200, Some(b.provenance.version.as_str()))
+    );
 }
 
 #[tokio::test]
@@ -60,9 +74,16 @@ async fn a_corrupt_new_artifact_is_ignored() {
     let state = State::new(s3.clone(), "", config()).await;
 
     testing::publish_corrupt(s3.as_ref(), "", "broken").await;
-    assert!(matches!(state.refresh_now().await, RefreshOutcome::Failed { .. }));
+    assert!(matches!(
+        state.refresh_now().await,
+        RefreshOutcome::Failed { .. }
+    ));
     let (status, body, version) = call(PREDICT, &state).await;
-    assert_eq!((status, version.as_deref()), (200, Some(a.provenance.version.as_str())), "{body}");
+    assert_eq!(
+        (status, version.as_deref()),
+        (200, Some(a.provenance.version.as_str())),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -72,14 +93,21 @@ async fn a_missing_pointer_gives_503_until_a_model_is_published() {
     let s3 = store(&moto, &bucket);
     let state = State::new(s3.clone(), "", config()).await;
     let (status, body, _) = call(HEALTH, &state).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("no_model")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("no_model")),
+        "{body}"
+    );
     let (status, _, _) = call(PREDICT, &state).await;
     assert_eq!(status, 503);
 
     let a = testing::tiny_artifact(1);
     testing::publish(s3.as_ref(), "", &a).await;
     let (status, _, version) = call(PREDICT, &state).await;
-    assert_eq!((status, version.as_deref()), (200, Some(a.provenance.version.as_str())));
+    assert_eq!(
+        (status, version.as_deref()),
+        (200, Some(a.provenance.version.as_str()))
+    );
 }
 
 #[tokio::test]
@@ -88,7 +116,11 @@ async fn a_missing_bucket_gives_503_not_a_crash() {
     let s3 = store(&moto, "no-such-bucket-for-predict");
     let state = State::new(s3, "", config()).await;
     let (status, body, _) = call(HEALTH, &state).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("no_model")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("no_model")),
+        "{body}"
+    );
     let (status, _, _) = call(PREDICT, &state).await;
     assert_eq!(status, 503);
 }

@@ -17,14 +17,20 @@ use tagger_shared::artifact::Artifact;
 use tagger_shared::config::Settings;
 use tagger_shared::store::LocalStore;
 
-const COOKING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/cooking/train.csv");
+const COOKING: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/cooking/train.csv"
+);
 
 fn model() -> (Artifact, &'static str) {
     match std::fs::read_to_string(COOKING) {
         Ok(csv) => {
             let t = Instant::now();
             let a = predict::testing::train(&csv, &Settings::default(), COOKING);
-            eprintln!("trained the cooking model in {:.1} s", t.elapsed().as_secs_f64());
+            eprintln!(
+                "trained the cooking model in {:.1} s",
+                t.elapsed().as_secs_f64()
+            );
             (a, "cooking (default settings)")
         }
         Err(e) => {
@@ -53,14 +59,20 @@ fn request(event: &str) -> lambda_http::Request {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let (artifact, which) = model();
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(LocalStore::new(dir.path()));
     rt.block_on(predict::testing::publish(store.as_ref(), "", &artifact));
-    let model_bytes = std::fs::metadata(dir.path().join(format!("{}/model.bin", artifact.provenance.version)))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let model_bytes = std::fs::metadata(
+        dir.path()
+            .join(format!("{}/model.bin", artifact.provenance.version)),
+    )
+    .map(|m| m.len())
+    .unwrap_or(0);
     drop(artifact);
 
     let question = "How long can I keep homemade chicken stock in the fridge before it goes bad, and is it safe \
@@ -88,7 +100,11 @@ for small batches, and how the salt content affects how long the stock keeps in 
     eprintln!(
         "model: {which}, {model_bytes} bytes on disk; version {}\n\
          cold (in-process): State::new incl. first load {:.2} ms, + first answer {:.2} ms",
-        state.models().current().map(|s| s.version().to_owned()).unwrap_or_default(),
+        state
+            .models()
+            .current()
+            .map(|s| s.version().to_owned())
+            .unwrap_or_default(),
         loaded.as_secs_f64() * 1e3,
         first.as_secs_f64() * 1e3
     );
@@ -104,9 +120,10 @@ for small batches, and how the salt content affects how long the stock keeps in 
             criterion::BatchSize::SmallInput,
         )
     });
-    c.bench_function("event JSON -> lambda_http::Request (runtime side, not the handler)", |b| {
-        b.iter(|| request(&event))
-    });
+    c.bench_function(
+        "event JSON -> lambda_http::Request (runtime side, not the handler)",
+        |b| b.iter(|| request(&event)),
+    );
 }
 
 criterion_group!(benches, bench);

@@ -40,7 +40,11 @@ pub async fn handle(req: Request, state: &State) -> Response<Body> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let result = match (route(&req), &method) {
-        (None, _) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no route for {path:?}: use POST /predict, GET /model or GET /health"))),
+        (None, _) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route for {path:?}: use POST /predict, GET /model or GET /health"),
+        )),
         (Some(Route::Predict), &Method::POST) => predict(&req, state).await,
         (Some(Route::Model), &Method::GET) => model_info(state).await,
         (Some(Route::Health), &Method::GET) => health(state).await,
@@ -69,14 +73,21 @@ impl Route {
 }
 
 fn route(req: &Request) -> Option<Route> {
-    let segments: Vec<&str> = req.uri().path().split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<&str> = req
+        .uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     match segments.last().copied() {
         None => Some(Route::Predict),
         Some("predict") => Some(Route::Predict),
         Some("model") => Some(Route::Model),
         Some("health") => Some(Route::Health),
         // `/prod/` on a REST API or a named HTTP API stage: the stage root.
-        Some(only) if segments.len() == 1 && stage(req).is_some_and(|s| s == only) => Some(Route::Predict),
+        Some(only) if segments.len() == 1 && stage(req).is_some_and(|s| s == only) => {
+            Some(Route::Predict)
+        }
         Some(_) => None,
     }
 }
@@ -103,7 +114,12 @@ struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), allow: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            allow: None,
+        }
     }
 
     fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -135,13 +151,23 @@ impl ApiError {
     /// A fault of ours: the cause is logged, the client gets a generic message.
     fn internal(context: &str, cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "{context}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
     }
 
     fn from_library(e: LibError, what: &str) -> Self {
         match e {
-            LibError::EmptyQuestion => Self::empty_question(format!("{what} is empty once HTML and masked words are removed")),
-            LibError::NoBackground => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "no_explainer", e.to_string()),
+            LibError::EmptyQuestion => Self::empty_question(format!(
+                "{what} is empty once HTML and masked words are removed"
+            )),
+            LibError::NoBackground => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_explainer",
+                e.to_string(),
+            ),
             other => Self::internal("prediction failed", &other),
         }
     }
@@ -150,13 +176,18 @@ impl ApiError {
         let body = json!({"error": {"code": self.code, "message": self.message}});
         let mut resp = json_response(self.status, &body, None);
         if let Some(allow) = self.allow {
-            resp.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+            resp.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allow));
         }
         resp
     }
 }
 
-fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T, version: Option<&str>) -> Response<Body> {
+fn json_response<T: Serialize + ?Sized>(
+    status: StatusCode,
+    body: &T,
+    version: Option<&str>,
+) -> Response<Body> {
     let (status, bytes) = match serde_json::to_vec(body) {
         Ok(bytes) => (status, bytes),
         Err(e) => {
@@ -196,7 +227,11 @@ async fn model_info(state: &State) -> Result<Response<Body>, ApiError> {
     let served = state.models().get().await.ok_or_else(ApiError::no_model)?;
     let a = &served.artifact;
     let names = a.labels.names();
-    let per_tag: BTreeMap<&str, f32> = names.iter().enumerate().map(|(i, n)| (n.as_str(), a.thresholds.get(i))).collect();
+    let per_tag: BTreeMap<&str, f32> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), a.thresholds.get(i)))
+        .collect();
     let body = json!({
         "version": served.version(),
         "trained_at": a.provenance.created_at,
@@ -252,12 +287,16 @@ async fn predict(req: &Request, state: &State) -> Result<Response<Body>, ApiErro
             ));
         }
         if items.is_empty() {
-            return Err(ApiError::empty_question("instances is empty: send at least one question"));
+            return Err(ApiError::empty_question(
+                "instances is empty: send at least one question",
+            ));
         }
     }
     // Cheap checks before the model: an empty question is the client's mistake even with no model.
     match &input {
-        Input::One(q) if q.trim().is_empty() => return Err(ApiError::empty_question("question is empty")),
+        Input::One(q) if q.trim().is_empty() => {
+            return Err(ApiError::empty_question("question is empty"))
+        }
         Input::Batch(items) => {
             if let Some(i) = items.iter().position(|q| q.trim().is_empty()) {
                 return Err(ApiError::empty_question(format!("instances[{i}] is empty")));
@@ -271,8 +310,15 @@ async fn predict(req: &Request, state: &State) -> Result<Response<Body>, ApiErro
     let body = match input {
         Input::One(question) => {
             let lib_opts = opts.library(false);
-            let p = served.artifact.predict(&question, &lib_opts).map_err(|e| ApiError::from_library(e, "question"))?;
-            let explanations = if explain { Some(explain_tags(&served, &question, &p.tags)?) } else { None };
+            let p = served
+                .artifact
+                .predict(&question, &lib_opts)
+                .map_err(|e| ApiError::from_library(e, "question"))?;
+            let explanations = if explain {
+                Some(explain_tags(&served, &question, &p.tags)?)
+            } else {
+                None
+            };
             serde_json::to_value(TagsBody::new(&p, explanations))
         }
         Input::Batch(items) => {
@@ -283,8 +329,15 @@ async fn predict(req: &Request, state: &State) -> Result<Response<Body>, ApiErro
                     .artifact
                     .predict(question, &lib_opts)
                     .map_err(|e| ApiError::from_library(e, &format!("instances[{i}]")))?;
-                let explanations = if explain { Some(explain_tags(&served, question, &p.tags)?) } else { None };
-                predictions.push(serde_json::to_value(TagsBody::new(&p, explanations)).map_err(|e| ApiError::internal("cannot encode", &e))?);
+                let explanations = if explain {
+                    Some(explain_tags(&served, question, &p.tags)?)
+                } else {
+                    None
+                };
+                predictions.push(
+                    serde_json::to_value(TagsBody::new(&p, explanations))
+                        .map_err(|e| ApiError::internal("cannot encode", &e))?,
+                );
             }
             Ok(json!({ "predictions": predictions }))
         }
@@ -304,7 +357,11 @@ struct TagsBody<'a> {
 
 impl<'a> TagsBody<'a> {
     fn new(p: &'a Prediction, explanations: Option<Value>) -> Self {
-        TagsBody { tags: &p.tags, scores: p.scores.as_ref(), explanations }
+        TagsBody {
+            tags: &p.tags,
+            scores: p.scores.as_ref(),
+            explanations,
+        }
     }
 }
 
@@ -329,13 +386,19 @@ impl Options {
         }
         if let Some(v) = q.first("threshold") {
             let t = v.trim().parse::<f64>().map_err(|_| {
-                ApiError::bad_request("invalid_parameter", format!("threshold must be a number in [0, 1], got {v:?}"))
+                ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("threshold must be a number in [0, 1], got {v:?}"),
+                )
             })?;
             o.threshold = Some(check_threshold(t)?);
         }
         if let Some(v) = q.first("top_k") {
             let k = v.trim().parse::<u64>().map_err(|_| {
-                ApiError::bad_request("invalid_parameter", format!("top_k must be a whole number >= 1, got {v:?}"))
+                ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("top_k must be a whole number >= 1, got {v:?}"),
+                )
             })?;
             o.top_k = Some(check_top_k(k)?);
         }
@@ -352,14 +415,21 @@ impl Options {
         }
         match obj.remove("threshold") {
             None | Some(Value::Null) => {}
-            Some(Value::Number(n)) => self.threshold = Some(check_threshold(n.as_f64().unwrap_or(f64::NAN))?),
+            Some(Value::Number(n)) => {
+                self.threshold = Some(check_threshold(n.as_f64().unwrap_or(f64::NAN))?)
+            }
             Some(other) => return Err(wrong_type("threshold", "a number in [0, 1]", &other)),
         }
         match obj.remove("top_k") {
             None | Some(Value::Null) => {}
             Some(Value::Number(n)) => match n.as_u64() {
                 Some(k) => self.top_k = Some(check_top_k(k)?),
-                None => return Err(ApiError::bad_request("invalid_field", format!("top_k must be a whole number >= 1, got {n}"))),
+                None => {
+                    return Err(ApiError::bad_request(
+                        "invalid_field",
+                        format!("top_k must be a whole number >= 1, got {n}"),
+                    ))
+                }
             },
             Some(other) => return Err(wrong_type("top_k", "a whole number >= 1", &other)),
         }
@@ -368,7 +438,11 @@ impl Options {
 
     /// Batch answers carry every tag's score unless told otherwise (the origin's batch contract).
     fn library(&self, batch: bool) -> PredictOptions {
-        PredictOptions { threshold: self.threshold, top_k: self.top_k, scores: self.scores.unwrap_or(batch) }
+        PredictOptions {
+            threshold: self.threshold,
+            top_k: self.top_k,
+            scores: self.scores.unwrap_or(batch),
+        }
     }
 }
 
@@ -385,7 +459,10 @@ fn query_bool(name: &str, v: &str) -> Result<bool, ApiError> {
         // A bare `?scores` means yes.
         "" | "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),
-        _ => Err(ApiError::bad_request("invalid_parameter", format!("{name} must be true or false, got {v:?}"))),
+        _ => Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("{name} must be true or false, got {v:?}"),
+        )),
     }
 }
 
@@ -393,19 +470,28 @@ fn check_threshold(t: f64) -> Result<f32, ApiError> {
     if (0.0..=1.0).contains(&t) {
         Ok(t as f32)
     } else {
-        Err(ApiError::bad_request("invalid_threshold", format!("threshold must be in [0, 1], got {t}")))
+        Err(ApiError::bad_request(
+            "invalid_threshold",
+            format!("threshold must be in [0, 1], got {t}"),
+        ))
     }
 }
 
 fn check_top_k(k: u64) -> Result<usize, ApiError> {
     if k == 0 {
-        return Err(ApiError::bad_request("invalid_top_k", "top_k must be >= 1, got 0"));
+        return Err(ApiError::bad_request(
+            "invalid_top_k",
+            "top_k must be >= 1, got 0",
+        ));
     }
     Ok(usize::try_from(k).unwrap_or(usize::MAX))
 }
 
 fn wrong_type(name: &str, expected: &str, got: &Value) -> ApiError {
-    ApiError::bad_request("invalid_field", format!("{name} must be {expected}, got {}", type_name(got)))
+    ApiError::bad_request(
+        "invalid_field",
+        format!("{name} must be {expected}, got {}", type_name(got)),
+    )
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -431,7 +517,11 @@ fn media_type(req: &Request) -> Result<Option<MediaType>, ApiError> {
         return Ok(None);
     };
     let raw = raw.to_str().map_err(|_| {
-        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "content-type header is not readable text")
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "content-type header is not readable text",
+        )
     })?;
     let mut parts = raw.split(';');
     let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
@@ -456,11 +546,13 @@ fn decode_text<'a>(bytes: &'a [u8], charset: Option<&str>) -> Result<Cow<'a, str
     match charset {
         None | Some("utf-8" | "utf8" | "us-ascii" | "ascii") => {
             let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-            std::str::from_utf8(bytes)
-                .map(Cow::Borrowed)
-                .map_err(|e| ApiError::bad_request("invalid_encoding", format!("body is not valid utf-8: {e}")))
+            std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|e| {
+                ApiError::bad_request("invalid_encoding", format!("body is not valid utf-8: {e}"))
+            })
         }
-        Some("iso-8859-1" | "latin1" | "latin-1") => Ok(Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect())),
+        Some("iso-8859-1" | "latin1" | "latin-1") => {
+            Ok(Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()))
+        }
         Some(other) => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_charset",
@@ -475,7 +567,10 @@ fn parse_body(req: &Request, max_bytes: usize, opts: &mut Options) -> Result<Inp
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            format!("request body is {} bytes; the limit is {max_bytes}", bytes.len()),
+            format!(
+                "request body is {} bytes; the limit is {max_bytes}",
+                bytes.len()
+            ),
         ));
     }
     let media = media_type(req)?;
@@ -504,7 +599,11 @@ fn parse_body(req: &Request, max_bytes: usize, opts: &mut Options) -> Result<Inp
         Kind::Json => {
             if charset.is_some_and(|c| !matches!(c, "utf-8" | "utf8" | "us-ascii" | "ascii")) {
                 return Err(decode_text(bytes, charset).err().unwrap_or_else(|| {
-                    ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_charset", "json must be utf-8")
+                    ApiError::new(
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "unsupported_charset",
+                        "json must be utf-8",
+                    )
                 }));
             }
             parse_json(bytes, opts)
@@ -525,14 +624,24 @@ enum Kind {
 fn parse_json(bytes: &[u8], opts: &mut Options) -> Result<Input, ApiError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("invalid_json", "request body is empty: expected a JSON object such as {\"question\": \"...\"}"));
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "request body is empty: expected a JSON object such as {\"question\": \"...\"}",
+        ));
     }
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("request body is not valid JSON: {e}"),
+        )
+    })?;
     let Value::Object(mut obj) = value else {
         return Err(ApiError::bad_request(
             "invalid_json",
-            format!("expected a JSON object such as {{\"question\": \"...\"}}, got {}", type_name(&value)),
+            format!(
+                "expected a JSON object such as {{\"question\": \"...\"}}, got {}",
+                type_name(&value)
+            ),
         ));
     };
     opts.merge_json(&mut obj)?;
@@ -556,7 +665,10 @@ fn parse_json(bytes: &[u8], opts: &mut Options) -> Result<Input, ApiError> {
         Some(other) => return Err(wrong_type("instances", "an array of strings", &other)),
     };
     if let Some(unknown) = obj.keys().next() {
-        return Err(ApiError::bad_request("unknown_field", format!("unknown field {unknown:?} (expected one of: {JSON_FIELDS})")));
+        return Err(ApiError::bad_request(
+            "unknown_field",
+            format!("unknown field {unknown:?} (expected one of: {JSON_FIELDS})"),
+        ));
     }
     one_input(question, html, instances)
 }
@@ -570,14 +682,24 @@ fn take_string(obj: &mut Map<String, Value>, name: &str) -> Result<Option<String
 }
 
 /// Exactly one of `question`, `html`, `instances`.
-fn one_input(question: Option<String>, html: Option<String>, instances: Option<Vec<String>>) -> Result<Input, ApiError> {
+fn one_input(
+    question: Option<String>,
+    html: Option<String>,
+    instances: Option<Vec<String>>,
+) -> Result<Input, ApiError> {
     match (question, html, instances) {
         (Some(q), None, None) => Ok(Input::One(q)),
         // HTML goes through the same normaliser as any question; it strips the markup.
         (None, Some(h), None) => Ok(Input::One(h)),
         (None, None, Some(items)) => Ok(Input::Batch(items)),
-        (None, None, None) => Err(ApiError::bad_request("missing_question", "send one of \"question\", \"html\" or \"instances\"")),
-        _ => Err(ApiError::bad_request("conflicting_fields", "send only one of \"question\", \"html\" or \"instances\"")),
+        (None, None, None) => Err(ApiError::bad_request(
+            "missing_question",
+            "send one of \"question\", \"html\" or \"instances\"",
+        )),
+        _ => Err(ApiError::bad_request(
+            "conflicting_fields",
+            "send only one of \"question\", \"html\" or \"instances\"",
+        )),
     }
 }
 

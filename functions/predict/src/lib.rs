@@ -78,12 +78,18 @@ impl ModelLocation {
     pub fn parse(uri: &str) -> Result<Self, ConfigError> {
         let uri = uri.trim();
         if uri.is_empty() {
-            return Err(ConfigError::new("MODEL_URI", "is empty: expected s3://bucket/prefix, file:///dir or a path"));
+            return Err(ConfigError::new(
+                "MODEL_URI",
+                "is empty: expected s3://bucket/prefix, file:///dir or a path",
+            ));
         }
         if let Some(rest) = uri.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
-                return Err(ConfigError::new("MODEL_URI", format!("{uri:?} names no bucket: expected s3://bucket/prefix")));
+                return Err(ConfigError::new(
+                    "MODEL_URI",
+                    format!("{uri:?} names no bucket: expected s3://bucket/prefix"),
+                ));
             }
             return Ok(ModelLocation::S3 {
                 bucket: bucket.to_owned(),
@@ -92,7 +98,10 @@ impl ModelLocation {
         }
         if let Some(path) = uri.strip_prefix("file://") {
             if path.is_empty() {
-                return Err(ConfigError::new("MODEL_URI", format!("{uri:?} names no folder")));
+                return Err(ConfigError::new(
+                    "MODEL_URI",
+                    format!("{uri:?} names no folder"),
+                ));
             }
             return Ok(ModelLocation::Local(PathBuf::from(path)));
         }
@@ -138,26 +147,40 @@ impl Config {
 
     /// Like [`Config::from_env`] with any variable source (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let model_uri = get("MODEL_URI")
-            .ok_or_else(|| ConfigError::new("MODEL_URI", "is not set: expected s3://bucket/prefix, file:///dir or a path"))?;
+        let model_uri = get("MODEL_URI").ok_or_else(|| {
+            ConfigError::new(
+                "MODEL_URI",
+                "is not set: expected s3://bucket/prefix, file:///dir or a path",
+            )
+        })?;
         ModelLocation::parse(&model_uri)?;
         let number = |var: &'static str, default: u64, min: u64| -> Result<u64, ConfigError> {
             match get(var) {
                 None => Ok(default),
                 Some(raw) => match raw.trim().parse::<u64>() {
                     Ok(v) if v >= min => Ok(v),
-                    _ => Err(ConfigError::new(var, format!("expected a whole number >= {min}, got {raw:?}"))),
+                    _ => Err(ConfigError::new(
+                        var,
+                        format!("expected a whole number >= {min}, got {raw:?}"),
+                    )),
                 },
             }
         };
         let to_usize = |var: &'static str, v: u64| {
-            usize::try_from(v).map_err(|_| ConfigError::new(var, format!("{v} is too large for this platform")))
+            usize::try_from(v)
+                .map_err(|_| ConfigError::new(var, format!("{v} is too large for this platform")))
         };
         Ok(Config {
             model_uri: model_uri.trim().to_owned(),
             refresh: Duration::from_secs(number("MODEL_REFRESH_SECS", DEFAULT_REFRESH_SECS, 0)?),
-            max_body_bytes: to_usize("MAX_BODY_BYTES", number("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64, 1)?)?,
-            max_instances: to_usize("MAX_INSTANCES", number("MAX_INSTANCES", DEFAULT_MAX_INSTANCES as u64, 1)?)?,
+            max_body_bytes: to_usize(
+                "MAX_BODY_BYTES",
+                number("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64, 1)?,
+            )?,
+            max_instances: to_usize(
+                "MAX_INSTANCES",
+                number("MAX_INSTANCES", DEFAULT_MAX_INSTANCES as u64, 1)?,
+            )?,
         })
     }
 
@@ -221,7 +244,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -248,10 +274,16 @@ mod tests {
         ] {
             let err = config(&[("MODEL_URI", "/tmp/m"), (var, bad)]).unwrap_err();
             assert_eq!(err.var, var, "{err}");
-            assert!(err.to_string().contains(var) && err.to_string().contains(bad), "{err}");
+            assert!(
+                err.to_string().contains(var) && err.to_string().contains(bad),
+                "{err}"
+            );
         }
         let err = config(&[("MODEL_URI", "http://example.com/models")]).unwrap_err();
-        assert!(err.var == "MODEL_URI" && err.message.contains("http"), "{err}");
+        assert!(
+            err.var == "MODEL_URI" && err.message.contains("http"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -264,22 +296,40 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.model_uri, "file:///srv/models");
-        assert_eq!((c.refresh, c.max_body_bytes, c.max_instances), (Duration::ZERO, 2048, 7));
+        assert_eq!(
+            (c.refresh, c.max_body_bytes, c.max_instances),
+            (Duration::ZERO, 2048, 7)
+        );
     }
 
     #[test]
     fn model_uri_forms_parse() {
         assert_eq!(
             ModelLocation::parse("s3://b/models/").unwrap(),
-            ModelLocation::S3 { bucket: "b".into(), prefix: "models".into() }
+            ModelLocation::S3 {
+                bucket: "b".into(),
+                prefix: "models".into()
+            }
         );
         assert_eq!(
             ModelLocation::parse("s3://b").unwrap(),
-            ModelLocation::S3 { bucket: "b".into(), prefix: "".into() }
+            ModelLocation::S3 {
+                bucket: "b".into(),
+                prefix: "".into()
+            }
         );
-        assert_eq!(ModelLocation::parse("file:///srv/m").unwrap(), ModelLocation::Local("/srv/m".into()));
-        assert_eq!(ModelLocation::parse("file://rel/m").unwrap(), ModelLocation::Local("rel/m".into()));
-        assert_eq!(ModelLocation::parse("./m").unwrap(), ModelLocation::Local("./m".into()));
+        assert_eq!(
+            ModelLocation::parse("file:///srv/m").unwrap(),
+            ModelLocation::Local("/srv/m".into())
+        );
+        assert_eq!(
+            ModelLocation::parse("file://rel/m").unwrap(),
+            ModelLocation::Local("rel/m".into())
+        );
+        assert_eq!(
+            ModelLocation::parse("./m").unwrap(),
+            ModelLocation::Local("./m".into())
+        );
         assert!(ModelLocation::parse("s3:///models").is_err());
         assert!(ModelLocation::parse("").is_err());
         assert!(ModelLocation::parse("file://").is_err());

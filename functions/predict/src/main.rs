@@ -39,10 +39,16 @@ fn init_tracing() {
         Some(format) => format.eq_ignore_ascii_case("json"),
         None => env("AWS_LAMBDA_FUNCTION_NAME").is_some(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     if json {
         // Lambda stamps each line itself.
-        builder.json().without_time().with_current_span(false).init();
+        builder
+            .json()
+            .without_time()
+            .with_current_span(false)
+            .init();
     } else {
         builder.init();
     }

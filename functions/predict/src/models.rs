@@ -97,7 +97,10 @@ impl ModelCache {
     /// The model serving now, without any I/O.
     pub fn current(&self) -> Option<Arc<Served>> {
         // A poisoned lock still holds a whole `Option<Arc>`: the writer only assigns.
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The model to answer this request with, after a refresh if one is due and no other
@@ -130,12 +133,16 @@ impl ModelCache {
         }
         let _guard = InFlight(&self.refreshing);
         // Set before the I/O, so a slow or failing store is asked at most once per interval.
-        *self.next_check.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + self.every);
+        *self.next_check.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Instant::now() + self.every);
 
         let held = self.current();
         let registry = Registry::new(self.store.as_ref(), &self.prefix);
         let started = Instant::now();
-        match registry.refresh(held.as_deref().map(|s| s.etag.as_str())).await {
+        match registry
+            .refresh(held.as_deref().map(|s| s.etag.as_str()))
+            .await
+        {
             Ok(Refresh::Unchanged) => {
                 tracing::debug!("model pointer unchanged");
                 RefreshOutcome::Unchanged
@@ -147,11 +154,17 @@ impl ModelCache {
                         version = s.version(),
                         "model pointer disappeared; still serving the loaded model"
                     ),
-                    None => tracing::info!(store = %self.store.describe(), prefix = %self.prefix, "no model published yet"),
+                    None => {
+                        tracing::info!(store = %self.store.describe(), prefix = %self.prefix, "no model published yet")
+                    }
                 }
                 RefreshOutcome::NoModel
             }
-            Ok(Refresh::Loaded { pointer, etag, artifact }) => {
+            Ok(Refresh::Loaded {
+                pointer,
+                etag,
+                artifact,
+            }) => {
                 let served = Arc::new(Served {
                     artifact: *artifact,
                     pointer,
@@ -178,7 +191,9 @@ impl ModelCache {
                         version = s.version(),
                         "new model failed to load; still serving the loaded model"
                     ),
-                    None => tracing::error!(error = %message, store = %self.store.describe(), "model failed to load; answering 503"),
+                    None => {
+                        tracing::error!(error = %message, store = %self.store.describe(), "model failed to load; answering 503")
+                    }
                 }
                 RefreshOutcome::Failed { message }
             }
@@ -225,7 +240,12 @@ mod tests {
         assert_ne!(a.provenance.version, b.provenance.version);
         testing::publish(store.as_ref(), "models", &a).await;
         let models = cache(&store, Duration::ZERO);
-        assert_eq!(models.refresh_now().await, RefreshOutcome::Loaded { version: a.provenance.version.clone() });
+        assert_eq!(
+            models.refresh_now().await,
+            RefreshOutcome::Loaded {
+                version: a.provenance.version.clone()
+            }
+        );
         testing::publish(store.as_ref(), "models", &b).await;
         assert_eq!(models.get().await.unwrap().version(), b.provenance.version);
     }
@@ -241,7 +261,12 @@ mod tests {
         assert_eq!(models.refresh_if_due().await, RefreshOutcome::NotDue);
         assert_eq!(models.get().await.unwrap().version(), a.provenance.version);
         // An explicit refresh still sees it.
-        assert_eq!(models.refresh_now().await, RefreshOutcome::Loaded { version: b.provenance.version.clone() });
+        assert_eq!(
+            models.refresh_now().await,
+            RefreshOutcome::Loaded {
+                version: b.provenance.version.clone()
+            }
+        );
     }
 
     #[tokio::test]
@@ -253,12 +278,25 @@ mod tests {
         models.refresh_now().await;
 
         testing::publish_corrupt(store.as_ref(), "models", "broken").await;
-        assert!(matches!(models.refresh_now().await, RefreshOutcome::Failed { .. }));
+        assert!(matches!(
+            models.refresh_now().await,
+            RefreshOutcome::Failed { .. }
+        ));
         assert_eq!(models.get().await.unwrap().version(), a.provenance.version);
 
         // A pointer that is not even JSON is ignored the same way.
-        store.put(&format!("models/{LATEST}"), Bytes::from_static(b"{not json"), PutMode::Overwrite).await.unwrap();
-        assert!(matches!(models.refresh_now().await, RefreshOutcome::Failed { .. }));
+        store
+            .put(
+                &format!("models/{LATEST}"),
+                Bytes::from_static(b"{not json"),
+                PutMode::Overwrite,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            models.refresh_now().await,
+            RefreshOutcome::Failed { .. }
+        ));
         assert_eq!(models.current().unwrap().version(), a.provenance.version);
     }
 
@@ -287,14 +325,22 @@ mod tests {
 
     #[async_trait::async_trait]
     impl ObjectStore for Gated {
-        async fn get(&self, key: &str) -> tagger_shared::Result<Option<tagger_shared::store::Object>> {
+        async fn get(
+            &self,
+            key: &str,
+        ) -> tagger_shared::Result<Option<tagger_shared::store::Object>> {
             let _permit = self.gate.acquire().await.expect("gate open");
             self.inner.get(key).await
         }
         async fn head(&self, key: &str) -> tagger_shared::Result<Option<String>> {
             self.inner.head(key).await
         }
-        async fn put(&self, key: &str, body: Bytes, mode: PutMode) -> tagger_shared::Result<String> {
+        async fn put(
+            &self,
+            key: &str,
+            body: Bytes,
+            mode: PutMode,
+        ) -> tagger_shared::Result<String> {
             self.inner.put(key, body, mode).await
         }
         fn describe(&self) -> String {
@@ -304,7 +350,10 @@ mod tests {
 
     #[tokio::test]
     async fn requests_keep_the_current_model_while_a_refresh_is_in_flight() {
-        let store = Arc::new(Gated { inner: MemoryStore::new(), gate: tokio::sync::Semaphore::new(1) });
+        let store = Arc::new(Gated {
+            inner: MemoryStore::new(),
+            gate: tokio::sync::Semaphore::new(1),
+        });
         let (a, b) = (testing::tiny_artifact(1), testing::tiny_artifact(2));
         testing::publish(&store.inner, "models", &a).await;
         let models = ModelCache::new(store.clone(), "models", Duration::ZERO);

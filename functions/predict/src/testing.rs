@@ -16,15 +16,47 @@ use tagger_shared::store::{join, ObjectStore, PutMode};
 /// questions, so even a tiny model learns it in milliseconds.
 pub fn tiny_csv() -> String {
     let topics: [(&str, [&str; 6]); 3] = [
-        ("python", ["pandas dataframe", "list comprehension", "pip install", "django view", "numpy array", "virtualenv"]),
-        ("rust", ["borrow checker", "cargo build", "lifetime error", "trait object", "tokio runtime", "match arm"]),
-        ("javascript", ["react component", "npm package", "promise chain", "dom event", "node server", "webpack config"]),
+        (
+            "python",
+            [
+                "pandas dataframe",
+                "list comprehension",
+                "pip install",
+                "django view",
+                "numpy array",
+                "virtualenv",
+            ],
+        ),
+        (
+            "rust",
+            [
+                "borrow checker",
+                "cargo build",
+                "lifetime error",
+                "trait object",
+                "tokio runtime",
+                "match arm",
+            ],
+        ),
+        (
+            "javascript",
+            [
+                "react component",
+                "npm package",
+                "promise chain",
+                "dom event",
+                "node server",
+                "webpack config",
+            ],
+        ),
     ];
     let mut csv = String::from("tags,text\n");
     for i in 0..30 {
         for (tag, words) in &topics {
             let (a, b) = (words[i % 6], words[(i + 3) % 6]);
-            csv.push_str(&format!("{tag},How do I fix the {a} and {b} problem in my {tag} code? (case {i})\n"));
+            csv.push_str(&format!(
+                "{tag},How do I fix the {a} and {b} problem in my {tag} code? (case {i})\n"
+            ));
         }
         if i % 3 == 0 {
             csv.push_str(&format!(
@@ -51,12 +83,15 @@ pub fn tiny_settings(seed: u64) -> Settings {
         background_rows: Some(20),
         ..Overrides::default()
     };
-    Settings::default().apply(&overrides).expect("tiny settings are valid")
+    Settings::default()
+        .apply(&overrides)
+        .expect("tiny settings are valid")
 }
 
 /// A model trained on `csv` with `settings` (panics on failure: test helper).
 pub fn train(csv: &str, settings: &Settings, source: &str) -> Artifact {
-    let (examples, load) = read_csv(csv.as_bytes(), &CsvOptions::default()).expect("test csv reads");
+    let (examples, load) =
+        read_csv(csv.as_bytes(), &CsvOptions::default()).expect("test csv reads");
     let data = TrainData {
         examples,
         load,
@@ -86,8 +121,15 @@ pub async fn publish(store: &dyn ObjectStore, prefix: &str, artifact: &Artifact)
         .write_version(artifact, b"{}", b"{}")
         .await
         .expect("version written");
-    let current = registry.latest().await.expect("pointer readable").map(|(_, etag)| etag);
-    registry.promote(&pointer, current.as_deref()).await.expect("pointer moved");
+    let current = registry
+        .latest()
+        .await
+        .expect("pointer readable")
+        .map(|(_, etag)| etag);
+    registry
+        .promote(&pointer, current.as_deref())
+        .await
+        .expect("pointer moved");
     pointer
 }
 
@@ -97,7 +139,11 @@ pub async fn publish_corrupt(store: &dyn ObjectStore, prefix: &str, version: &st
     let body = b"TAGGERMD this is not a model".to_vec();
     let key = format!("{version}/model.bin");
     store
-        .put(&join(prefix, &key), Bytes::from(body.clone()), PutMode::Overwrite)
+        .put(
+            &join(prefix, &key),
+            Bytes::from(body.clone()),
+            PutMode::Overwrite,
+        )
         .await
         .expect("corrupt artifact written");
     let pointer = Pointer {
@@ -111,6 +157,9 @@ pub async fn publish_corrupt(store: &dyn ObjectStore, prefix: &str, version: &st
     };
     let registry = Registry::new(store, prefix);
     let current = registry.latest().await.ok().flatten().map(|(_, etag)| etag);
-    registry.promote(&pointer, current.as_deref()).await.expect("pointer moved");
+    registry
+        .promote(&pointer, current.as_deref())
+        .await
+        .expect("pointer moved");
     pointer
 }
