@@ -63,13 +63,22 @@ pub fn peak_rss_mib() -> Option<f64> {
 }
 
 fn fmt_time(secs: f64, base: f64) -> String {
-    let t = if secs < 1e-3 { format!("{:.2} µs", secs * 1e6) } else if secs < 1.0 { format!("{:.1} ms", secs * 1e3) } else { format!("{secs:.2} s") };
+    let t = if secs < 1e-3 {
+        format!("{:.2} µs", secs * 1e6)
+    } else if secs < 1.0 {
+        format!("{:.1} ms", secs * 1e3)
+    } else {
+        format!("{secs:.2} s")
+    };
     format!("{t} ({:.3} × base)", secs / base)
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     let base = baseline();
-    println!("baseline workload: {:.1} ms (all figures also as multiples of it)", base * 1e3);
+    println!(
+        "baseline workload: {:.1} ms (all figures also as multiples of it)",
+        base * 1e3
+    );
     let settings = Settings::default();
     let mut last_model: Option<(String, Artifact, Vec<String>)> = None;
     for name in &args.datasets {
@@ -85,13 +94,21 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         for _ in 0..args.repeat.max(1) {
             let t = Instant::now();
             let (data, test) = load_pair(&train_path, &test_path, &settings)?;
-            let run = pipeline::train(data, Some(test), &settings, "1970-01-01T00:00:00Z", &mut |_| {})?;
+            let run = pipeline::train(
+                data,
+                Some(test),
+                &settings,
+                "1970-01-01T00:00:00Z",
+                &mut |_| {},
+            )?;
             times.push(t.elapsed().as_secs_f64());
             fit_times.push(run.report.timings.fit_seconds);
             trained = Some(run);
         }
         let Some(run) = trained else { continue };
-        let m = run.report.metrics.clone().unwrap_or_else(|| unreachable_metrics());
+        let Some(m) = run.report.metrics.clone() else {
+            continue;
+        };
         println!(
             "{name}: train wall (read CSV + prepare + fit + calibrate + evaluate) {}; fit alone {}; P@1 {:.3} micro-F1 {:.3} macro-F1 {:.3} ({} test rows, {} tags, {} features, {} epochs)",
             fmt_time(median(&mut times), base),
@@ -114,13 +131,24 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if let Some(scale) = &args.scale {
         let t = Instant::now();
-        let file = std::fs::File::open(scale).with_context(|| format!("cannot open {}", scale.display()))?;
-        let (examples, load, sha256) = crate::commands::read_csv_hashed(std::io::BufReader::with_capacity(1 << 20, file), &settings.csv)?;
+        let file = std::fs::File::open(scale)
+            .with_context(|| format!("cannot open {}", scale.display()))?;
+        let (examples, load, sha256) = crate::commands::read_csv_hashed(
+            std::io::BufReader::with_capacity(1 << 20, file),
+            &settings.csv,
+        )?;
         let read = t.elapsed().as_secs_f64();
-        let data = TrainData { examples, load, source: scale.display().to_string(), sha256 };
+        let data = TrainData {
+            examples,
+            load,
+            source: scale.display().to_string(),
+            sha256,
+        };
         let run = pipeline::train(data, None, &settings, "1970-01-01T00:00:00Z", &mut |_| {})?;
         let total = t.elapsed().as_secs_f64();
-        let m = run.report.metrics.clone().unwrap_or_else(|| unreachable_metrics());
+        let m = run.report.metrics.clone().unwrap_or_else(|| {
+            unreachable!("a 20% hold-out of a non-empty CSV always has test rows")
+        });
         println!(
             "scale ({} rows): end to end {} (read {}, fit {}); peak RSS {:.0} MiB; P@1 {:.3} micro-F1 {:.3} macro-F1 {:.3}",
             run.report.rows.train + run.report.rows.validation + run.report.rows.test,
@@ -136,23 +164,30 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn unreachable_metrics() -> tagger_shared::metrics::Report {
-    tagger_shared::metrics::Report::default()
-}
-
 fn load_pair(train: &Path, test: &Path, settings: &Settings) -> Result<(TrainData, TestData)> {
     let file = std::fs::File::open(train)?;
     let (examples, load, sha256) = crate::commands::read_csv_hashed(file, &settings.csv)?;
     let (test_examples, test_load) = dataset::read_csv(std::fs::File::open(test)?, &settings.csv)?;
     Ok((
-        TrainData { examples, load, source: train.display().to_string(), sha256 },
-        TestData { examples: test_examples, load: test_load },
+        TrainData {
+            examples,
+            load,
+            source: train.display().to_string(),
+            sha256,
+        },
+        TestData {
+            examples: test_examples,
+            load: test_load,
+        },
     ))
 }
 
 fn predict_figures(name: &str, artifact: &Artifact, texts: &[String], base: f64) -> Result<()> {
     let opts = PredictOptions::default();
-    let title = texts.first().cloned().unwrap_or_else(|| "How do I parse JSON in Python?".into());
+    let title = texts
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "How do I parse JSON in Python?".into());
     let mut long = String::new();
     for t in texts.iter().cycle().take(200) {
         if long.len() >= 1024 {
@@ -174,8 +209,16 @@ fn predict_figures(name: &str, artifact: &Artifact, texts: &[String], base: f64)
         Ok(median(&mut samples))
     };
     println!("predict ({name} model), single question, normalise + tokenize + forward + thresholds, median:");
-    println!("  title ({} bytes): {}", title.len(), fmt_time(time_one(&title)?, base));
-    println!("  question ({} bytes): {}", long.len(), fmt_time(time_one(&long)?, base));
+    println!(
+        "  title ({} bytes): {}",
+        title.len(),
+        fmt_time(time_one(&title)?, base)
+    );
+    println!(
+        "  question ({} bytes): {}",
+        long.len(),
+        fmt_time(time_one(&long)?, base)
+    );
     let t = Instant::now();
     let mut n = 0usize;
     for q in texts.iter().filter(|q| !q.trim().is_empty()) {
@@ -183,6 +226,10 @@ fn predict_figures(name: &str, artifact: &Artifact, texts: &[String], base: f64)
         n += 1;
     }
     let secs = t.elapsed().as_secs_f64();
-    println!("  batch: {n} questions in {} = {:.0} questions/s", fmt_time(secs, base), n as f64 / secs);
+    println!(
+        "  batch: {n} questions in {} = {:.0} questions/s",
+        fmt_time(secs, base),
+        n as f64 / secs
+    );
     Ok(())
 }

@@ -16,24 +16,34 @@ use tagger_shared::registry::{Pointer, Registry};
 use tagger_shared::store::LocalStore;
 use tagger_shared::train::EpochStats;
 
-use crate::{EvalArgs, ExplainArgs, InfoArgs, PredictArgs, QuickstartArgs, TrainArgs, TrainSettingsArgs};
+use crate::{
+    EvalArgs, ExplainArgs, InfoArgs, PredictArgs, QuickstartArgs, TrainArgs, TrainSettingsArgs,
+};
 
 /// The sample questions `quickstart` trains on (written for this project; see assets/README.md).
 pub const SAMPLE_CSV: &str = include_str!("../assets/questions.csv");
 
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Settings from the preset, then the `--settings` JSON, then individual flags (later wins).
 pub fn settings_from(args: &TrainSettingsArgs) -> Result<Settings> {
     let mut overrides = Overrides::default();
     if let Some(path) = &args.settings {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read settings {}", path.display()))?;
-        overrides = Overrides::from_json(&bytes).with_context(|| format!("settings file {}", path.display()))?;
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read settings {}", path.display()))?;
+        overrides = Overrides::from_json(&bytes)
+            .with_context(|| format!("settings file {}", path.display()))?;
     }
     let flags = Overrides {
-        preset: args.preset.as_deref().map(str::parse::<Preset>).transpose()?,
+        preset: args
+            .preset
+            .as_deref()
+            .map(str::parse::<Preset>)
+            .transpose()?,
         epochs: args.epochs,
         hidden: args.hidden.clone(),
         batch_size: args.batch_size,
@@ -66,8 +76,14 @@ impl<R: Read> Read for HashingReader<R> {
 }
 
 /// Rows of a CSV, its load report and the SHA-256 of its bytes.
-pub fn read_csv_hashed(reader: impl Read, opts: &CsvOptions) -> Result<(Vec<Example>, LoadReport, String)> {
-    let mut hashing = HashingReader { inner: reader, hasher: Sha256::new() };
+pub fn read_csv_hashed(
+    reader: impl Read,
+    opts: &CsvOptions,
+) -> Result<(Vec<Example>, LoadReport, String)> {
+    let mut hashing = HashingReader {
+        inner: reader,
+        hasher: Sha256::new(),
+    };
     let (rows, report) = dataset::read_csv(&mut hashing, opts)?;
     // The CSV reader may stop before EOF (it does not at present); hash any rest so the digest
     // always covers the whole input.
@@ -82,19 +98,34 @@ fn open_csv(path: &Path) -> Result<File> {
 /// A model folder (with `latest.json`) or a `model.bin` file.
 pub fn load_model(path: &Path) -> Result<Artifact> {
     if path.is_file() {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        return Artifact::from_bytes(&bytes).with_context(|| format!("cannot load model {}", path.display()));
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        return Artifact::from_bytes(&bytes)
+            .with_context(|| format!("cannot load model {}", path.display()));
     }
     if !path.is_dir() {
-        bail!("no model at {}: expected a model folder (with latest.json) or a model.bin file", path.display());
+        bail!(
+            "no model at {}: expected a model folder (with latest.json) or a model.bin file",
+            path.display()
+        );
     }
     let store = LocalStore::new(path);
     runtime()?.block_on(async {
         let registry = Registry::new(&store, "");
         let Some((pointer, _)) = registry.latest().await? else {
-            bail!("{} has no latest.json: train a model into it first (tagger train --out {})", path.display(), path.display());
+            bail!(
+                "{} has no latest.json: train a model into it first (tagger train --out {})",
+                path.display(),
+                path.display()
+            );
         };
-        Ok(registry.load(&pointer).await.with_context(|| format!("cannot load model {} from {}", pointer.version, path.display()))?)
+        Ok(registry.load(&pointer).await.with_context(|| {
+            format!(
+                "cannot load model {} from {}",
+                pointer.version,
+                path.display()
+            )
+        })?)
     })
 }
 
@@ -135,7 +166,12 @@ pub fn train_and_publish(
         bar.set_position(e.epoch as u64);
         bar.set_message(epoch_line(e));
         if !quiet {
-            bar.println(format!("epoch {:>3}: {} ({:.2}s)", e.epoch, epoch_line(e), e.seconds));
+            bar.println(format!(
+                "epoch {:>3}: {} ({:.2}s)",
+                e.epoch,
+                epoch_line(e),
+                e.seconds
+            ));
         }
     })?;
     bar.finish_and_clear();
@@ -148,9 +184,13 @@ pub fn train_and_publish(
             "sha256": trained.artifact.provenance.data_sha256,
             "settings": settings,
         }))?;
-        let pointer = registry.write_version(&trained.artifact, &report, &source).await?;
+        let pointer = registry
+            .write_version(&trained.artifact, &report, &source)
+            .await?;
         let current = registry.latest().await?;
-        registry.promote(&pointer, current.as_ref().map(|(_, etag)| etag.as_str())).await?;
+        registry
+            .promote(&pointer, current.as_ref().map(|(_, etag)| etag.as_str()))
+            .await?;
         anyhow::Ok(pointer)
     })?;
     Ok((trained, pointer))
@@ -160,7 +200,12 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let settings = settings_from(&args.settings)?;
     let (examples, load, sha256) = read_csv_hashed(open_csv(&args.data)?, &settings.csv)
         .with_context(|| format!("cannot use {}", args.data.display()))?;
-    let data = TrainData { examples, load, source: args.data.display().to_string(), sha256 };
+    let data = TrainData {
+        examples,
+        load,
+        source: args.data.display().to_string(),
+        sha256,
+    };
     let test = match &args.test {
         Some(path) => {
             let (examples, load) = dataset::read_csv(open_csv(path)?, &settings.csv)
@@ -169,7 +214,8 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         }
         None => None,
     };
-    let (trained, pointer) = train_and_publish(data, test, &settings, &args.out, args.quiet || args.json)?;
+    let (trained, pointer) =
+        train_and_publish(data, test, &settings, &args.out, args.quiet || args.json)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&trained.report)?);
         return Ok(());
@@ -188,7 +234,10 @@ fn print_run(trained: &Trained, pointer: &Pointer, out: &Path) {
         println!("skipped rows: {}", r.train_load.summary());
     }
     if r.unknown_test_tags > 0 {
-        println!("test tags never seen in training: {} occurrences (counted as misses)", r.unknown_test_tags);
+        println!(
+            "test tags never seen in training: {} occurrences (counted as misses)",
+            r.unknown_test_tags
+        );
     }
     println!(
         "time: {:.2}s total ({:.2}s prepare, {:.2}s fit, best epoch {})",
@@ -197,7 +246,11 @@ fn print_run(trained: &Trained, pointer: &Pointer, out: &Path) {
     if let Some(m) = &r.metrics {
         println!("{}", m.table(15));
     }
-    println!("published version {} -> {}", pointer.version, out.join(&pointer.key).display());
+    println!(
+        "published version {} -> {}",
+        pointer.version,
+        out.join(&pointer.key).display()
+    );
 }
 
 pub fn eval(args: &EvalArgs) -> Result<()> {
@@ -206,7 +259,10 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         .with_context(|| format!("cannot use {}", args.data.display()))?;
     let report = pipeline::evaluate(&artifact, &examples);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "load": load, "metrics": report }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "load": load, "metrics": report }))?
+        );
     } else {
         if !load.skipped.is_empty() {
             println!("skipped rows: {}", load.summary());
@@ -226,16 +282,31 @@ fn questions(args_text: &[String]) -> Box<dyn Iterator<Item = std::io::Result<St
 
 pub fn predict(args: &PredictArgs) -> Result<()> {
     let artifact = load_model(&args.model)?;
-    let opts = PredictOptions { threshold: args.threshold, top_k: args.top_k, scores: args.scores };
+    let opts = PredictOptions {
+        threshold: args.threshold,
+        top_k: args.top_k,
+        scores: args.scores,
+    };
     let mut failures = 0usize;
     for (n, question) in questions(&args.text).enumerate() {
         let question = question?;
         match artifact.predict(&question, &opts) {
             Ok(p) if args.json => println!("{}", serde_json::to_string(&p)?),
             Ok(p) => {
-                let tags: Vec<String> =
-                    p.tags.iter().zip(&p.probabilities).map(|(t, pr)| format!("{t} ({pr:.2})")).collect();
-                println!("{}", if tags.is_empty() { "(no confident tag)".to_owned() } else { tags.join(", ") });
+                let tags: Vec<String> = p
+                    .tags
+                    .iter()
+                    .zip(&p.probabilities)
+                    .map(|(t, pr)| format!("{t} ({pr:.2})"))
+                    .collect();
+                println!(
+                    "{}",
+                    if tags.is_empty() {
+                        "(no confident tag)".to_owned()
+                    } else {
+                        tags.join(", ")
+                    }
+                );
                 if let Some(scores) = &p.scores {
                     let mut all: Vec<_> = scores.iter().collect();
                     all.sort_by(|a, b| b.1.total_cmp(a.1));
@@ -247,7 +318,10 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
             Err(e) => {
                 failures += 1;
                 if args.json {
-                    println!("{}", serde_json::json!({ "error": e.to_string(), "line": n + 1 }));
+                    println!(
+                        "{}",
+                        serde_json::json!({ "error": e.to_string(), "line": n + 1 })
+                    );
                 } else {
                     eprintln!("question {}: {e}", n + 1);
                 }
@@ -285,10 +359,25 @@ pub fn info(args: &InfoArgs) -> Result<()> {
     println!("version:     {}", p.version);
     println!("created at:  {}", p.created_at);
     println!("trained by:  tagger {}", p.crate_version);
-    println!("data:        {} (sha256 {})", p.source, &p.data_sha256[..p.data_sha256.len().min(16)]);
-    println!("rows:        {} train, {} validation, {} test", p.rows.train, p.rows.validation, p.rows.test);
-    println!("preset:      {:?}; tokenizer {:?}", a.settings.preset, a.settings.tokenizer);
-    println!("network:     {} -> {:?} -> {}", a.model.n_inputs(), a.settings.train.hidden, a.model.n_outputs());
+    println!(
+        "data:        {} (sha256 {})",
+        p.source,
+        &p.data_sha256[..p.data_sha256.len().min(16)]
+    );
+    println!(
+        "rows:        {} train, {} validation, {} test",
+        p.rows.train, p.rows.validation, p.rows.test
+    );
+    println!(
+        "preset:      {:?}; tokenizer {:?}",
+        a.settings.preset, a.settings.tokenizer
+    );
+    println!(
+        "network:     {} -> {:?} -> {}",
+        a.model.n_inputs(),
+        a.settings.train.hidden,
+        a.model.n_outputs()
+    );
     println!("background:  {} rows", a.background.len());
     println!("tags and thresholds:");
     for (i, name) in a.labels.names().iter().enumerate() {
@@ -308,10 +397,19 @@ pub fn quickstart(args: &QuickstartArgs) -> Result<()> {
     let data_path = bucket.join(&data_key);
     std::fs::create_dir_all(data_path.parent().unwrap_or(&bucket))?;
     std::fs::write(&data_path, SAMPLE_CSV)?;
-    println!("sample data: {} ({} bytes)", data_path.display(), SAMPLE_CSV.len());
+    println!(
+        "sample data: {} ({} bytes)",
+        data_path.display(),
+        SAMPLE_CSV.len()
+    );
     let settings = Settings::default();
     let (examples, load, sha256) = read_csv_hashed(SAMPLE_CSV.as_bytes(), &settings.csv)?;
-    let data = TrainData { examples, load, source: data_path.display().to_string(), sha256 };
+    let data = TrainData {
+        examples,
+        load,
+        source: data_path.display().to_string(),
+        sha256,
+    };
     let models = bucket.join("models");
     let (trained, pointer) = train_and_publish(data, None, &settings, &models, false)?;
     print_run(&trained, &pointer, &models);

@@ -24,17 +24,28 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
     if args.text.is_empty() {
         bail!("give one or more questions to explain (or --summary --data CSV)");
     }
-    let opts = WordOptions { k: args.top, present_only: !args.all_words };
+    let opts = WordOptions {
+        k: args.top,
+        present_only: !args.all_words,
+    };
     let mut html = String::new();
     let mut json = Vec::new();
     for question in &args.text {
-        let prediction = artifact.predict(question, &PredictOptions { top_k: None, threshold: None, scores: true })?;
+        let prediction = artifact.predict(
+            question,
+            &PredictOptions {
+                top_k: None,
+                threshold: None,
+                scores: true,
+            },
+        )?;
         // With no confident tag, explain the most probable one so the answer still says why.
         let (tags, confident) = if prediction.tags.is_empty() {
-            let best = prediction
-                .scores
-                .as_ref()
-                .and_then(|s| s.iter().max_by(|a, b| a.1.total_cmp(b.1)).map(|(t, _)| t.clone()));
+            let best = prediction.scores.as_ref().and_then(|s| {
+                s.iter()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(t, _)| t.clone())
+            });
             (best.into_iter().collect::<Vec<_>>(), false)
         } else {
             (prediction.tags.clone(), true)
@@ -82,16 +93,40 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
 
 fn print_tag(t: &TagExplanation) {
     let words = |ws: &[explain::WordAttribution]| {
-        ws.iter().map(|w| format!("{} {:+.3}", w.word, w.value)).collect::<Vec<_>>().join(", ")
+        ws.iter()
+            .map(|w| format!("{} {:+.3}", w.word, w.value))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    println!("  {} (probability {:.3}, base {:.3})", t.tag, t.probability, t.expected_value);
-    println!("    + {}", if t.positive.is_empty() { "(none)".into() } else { words(&t.positive) });
-    println!("    - {}", if t.negative.is_empty() { "(none)".into() } else { words(&t.negative) });
+    println!(
+        "  {} (probability {:.3}, base {:.3})",
+        t.tag, t.probability, t.expected_value
+    );
+    println!(
+        "    + {}",
+        if t.positive.is_empty() {
+            "(none)".into()
+        } else {
+            words(&t.positive)
+        }
+    );
+    println!(
+        "    - {}",
+        if t.negative.is_empty() {
+            "(none)".into()
+        } else {
+            words(&t.negative)
+        }
+    );
 }
 
 fn summary(args: &ExplainArgs, artifact: &Artifact) -> Result<()> {
-    let path = args.data.as_ref().context("--summary needs --data CSV (questions to average over)")?;
-    let (examples, _) = dataset::read_csv_path(path, &artifact.settings.csv).with_context(|| format!("cannot use {}", path.display()))?;
+    let path = args
+        .data
+        .as_ref()
+        .context("--summary needs --data CSV (questions to average over)")?;
+    let (examples, _) = dataset::read_csv_path(path, &artifact.settings.csv)
+        .with_context(|| format!("cannot use {}", path.display()))?;
     // Evenly spaced rows: deterministic, and not just the head of a sorted file.
     let step = (examples.len() / args.sample.max(1)).max(1);
     let mut rows = SparseRows::new();
@@ -101,7 +136,8 @@ fn summary(args: &ExplainArgs, artifact: &Artifact) -> Result<()> {
         }
     }
     let mut by_count: Vec<usize> = (0..artifact.labels.len()).collect();
-    by_count.sort_by_key(|&i| std::cmp::Reverse(artifact.labels.counts().get(i).copied().unwrap_or(0)));
+    by_count
+        .sort_by_key(|&i| std::cmp::Reverse(artifact.labels.counts().get(i).copied().unwrap_or(0)));
     by_count.truncate(SUMMARY_TAGS);
     let summary = explain::summary(
         &artifact.model,
@@ -115,9 +151,17 @@ fn summary(args: &ExplainArgs, artifact: &Artifact) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        println!("mean |attribution| over {} questions, top words per tag:", summary.questions);
+        println!(
+            "mean |attribution| over {} questions, top words per tag:",
+            summary.questions
+        );
         for t in &summary.per_tag {
-            let words: Vec<String> = t.words.iter().take(8).map(|w| format!("{} {:.3}", w.word, w.value)).collect();
+            let words: Vec<String> = t
+                .words
+                .iter()
+                .take(8)
+                .map(|w| format!("{} {:.3}", w.word, w.value))
+                .collect();
             println!("  {:<24} {}", t.tag, words.join(", "));
         }
     }

@@ -5,8 +5,8 @@
 //! out like the bucket's `models/` prefix (`<version>/model.bin`, `latest.json`).
 
 mod bench;
-mod explain;
 mod commands;
+mod explain;
 mod serve;
 
 use std::path::PathBuf;
@@ -14,7 +14,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "tagger", version, about = "Stack Overflow tag prediction: train, evaluate, predict, explain, serve")]
+#[command(
+    name = "tagger",
+    version,
+    about = "Stack Overflow tag prediction: train, evaluate, predict, explain, serve"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -196,7 +200,9 @@ pub struct QuickstartArgs {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {

@@ -26,13 +26,24 @@ fn local_store(model: &str) -> Result<LocalStore> {
 }
 
 pub fn run(model: &str, host: &str, port: u16) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let store: Arc<dyn ObjectStore> = Arc::new(local_store(model)?);
-        let state = Arc::new(predict::State::new(store, "", predict::Config::for_local(model)).await);
-        let addr: SocketAddr = format!("{host}:{port}").parse().with_context(|| format!("bad address {host}:{port}"))?;
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-        println!("serving {model} on http://{}  (POST /predict, GET /model, GET /health; Ctrl-C stops)", listener.local_addr()?);
+        let state =
+            Arc::new(predict::State::new(store, "", predict::Config::for_local(model)).await);
+        let addr: SocketAddr = format!("{host}:{port}")
+            .parse()
+            .with_context(|| format!("bad address {host}:{port}"))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        println!(
+            "serving {model} on http://{}  (POST /predict, GET /model, GET /health; Ctrl-C stops)",
+            listener.local_addr()?
+        );
         loop {
             let (stream, _) = tokio::select! {
                 accepted = listener.accept() => accepted?,
@@ -44,7 +55,10 @@ pub fn run(model: &str, host: &str, port: u16) -> Result<()> {
                     let state = state.clone();
                     async move { Ok::<_, Infallible>(bridge(req, &state).await) }
                 });
-                if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                if let Err(e) = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
                     tracing::debug!("connection ended: {e}");
                 }
             });
@@ -53,7 +67,10 @@ pub fn run(model: &str, host: &str, port: u16) -> Result<()> {
 }
 
 /// hyper request -> lambda_http request -> the function's handler -> hyper response.
-async fn bridge(req: hyper::Request<Incoming>, state: &predict::State) -> hyper::Response<Full<Bytes>> {
+async fn bridge(
+    req: hyper::Request<Incoming>,
+    state: &predict::State,
+) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     // One byte over the limit is enough for the handler to answer 413 without buffering more.
     let limit = state.config().max_body_bytes.saturating_add(1);
@@ -66,7 +83,11 @@ async fn bridge(req: hyper::Request<Incoming>, state: &predict::State) -> hyper:
         .query()
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
-    let body = if bytes.is_empty() { lambda_http::Body::Empty } else { lambda_http::Body::from(bytes.to_vec()) };
+    let body = if bytes.is_empty() {
+        lambda_http::Body::Empty
+    } else {
+        lambda_http::Body::from(bytes.to_vec())
+    };
     let request = lambda_http::Request::from_parts(parts, body).with_query_string_parameters(query);
     let (parts, body) = predict::handle(request, state).await.into_parts();
     let bytes = match body {

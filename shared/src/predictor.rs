@@ -91,21 +91,40 @@ pub struct QuestionExplanation {
 impl Artifact {
     /// DeepSHAP attributions of `tags` (names; unknown names are skipped) for `question`,
     /// against the artifact's background rows.
-    pub fn explain(&self, question: &str, tags: &[String], opts: &WordOptions) -> Result<QuestionExplanation> {
+    pub fn explain(
+        &self,
+        question: &str,
+        tags: &[String],
+        opts: &WordOptions,
+    ) -> Result<QuestionExplanation> {
         if self.background.is_empty() {
             return Err(Error::NoBackground);
         }
         let prepared = prepare(self, question)?;
         let features = self.tokenizer.encode(&prepared);
-        let outputs: Vec<usize> = tags.iter().filter_map(|t| self.labels.index(t)).map(|i| i as usize).collect();
-        let attributions = explain::shap_values(&self.model, &self.background, &features, &outputs)?;
+        let outputs: Vec<usize> = tags
+            .iter()
+            .filter_map(|t| self.labels.index(t))
+            .map(|i| i as usize)
+            .collect();
+        let attributions =
+            explain::shap_values(&self.model, &self.background, &features, &outputs)?;
         let feature_name = |f: u32| self.tokenizer.feature_name(f).map(str::to_owned);
-        let explained = explain::explain_tags(&attributions, |o| self.labels.name(o).to_owned(), feature_name, &features, opts);
+        let explained = explain::explain_tags(
+            &attributions,
+            |o| self.labels.name(o).to_owned(),
+            feature_name,
+            &features,
+            opts,
+        );
         let tokens = self.tokenizer.tokens(&prepared);
         let token_values = attributions
             .iter()
             .map(|a| explain::token_values(&tokens, a, |t| self.tokenizer.feature_index(t)))
             .collect();
-        Ok(QuestionExplanation { tags: explained, tokens: token_values })
+        Ok(QuestionExplanation {
+            tags: explained,
+            tokens: token_values,
+        })
     }
 }

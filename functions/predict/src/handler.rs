@@ -26,6 +26,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use tagger_shared::explain::WordOptions;
 use tagger_shared::predictor::{PredictOptions, Prediction};
 use tagger_shared::Error as LibError;
 
@@ -365,14 +366,30 @@ impl<'a> TagsBody<'a> {
     }
 }
 
-/// Per-tag word attributions for the returned tags (5 words per tag and direction), once the
-/// library offers `Artifact::explain`; until then `explain=true` answers 501.
-fn explain_tags(_served: &Served, _question: &str, _tags: &[String]) -> Result<Value, ApiError> {
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        "explanations (explain=true) are not available in this build yet",
-    ))
+/// Per-tag word attributions for the returned tags (DeepSHAP, 5 words per tag and direction,
+/// words present in the question): `{"tag": {"positive": [["word", 0.12], ...], "negative": [...],
+/// "expected_value": ..., "probability": ...}}`.
+fn explain_tags(served: &Served, question: &str, tags: &[String]) -> Result<Value, ApiError> {
+    let explained = served
+        .artifact
+        .explain(question, tags, &WordOptions::default())
+        .map_err(|e| ApiError::from_library(e, "question"))?;
+    let pairs = |words: &[tagger_shared::explain::WordAttribution]| -> Vec<Value> {
+        words.iter().map(|w| json!([w.word, w.value])).collect()
+    };
+    let mut out = Map::new();
+    for t in explained.tags {
+        out.insert(
+            t.tag.clone(),
+            json!({
+                "positive": pairs(&t.positive),
+                "negative": pairs(&t.negative),
+                "expected_value": t.expected_value,
+                "probability": t.probability,
+            }),
+        );
+    }
+    Ok(Value::Object(out))
 }
 
 impl Options {

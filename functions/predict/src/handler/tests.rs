@@ -729,23 +729,40 @@ async fn error_messages_name_the_bad_value() {
 }
 
 #[tokio::test]
-async fn explain_is_wired_and_reported_as_not_implemented_until_the_library_has_it() {
+async fn explain_names_words_of_the_question_for_each_returned_tag() {
     let s = setup().await;
+    let question = "rust borrow checker";
     let (status, body, _) = call(
-        post_json(
-            "/predict",
-            "explain=true",
-            &json!({"question": "rust borrow checker"}),
-        ),
+        post_json("/predict", "explain=true", &json!({"question": question})),
         &s.state,
     )
     .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (501, Some("not_implemented")),
-        "{body}"
-    );
-    let (status, _, _) = call(
+    assert_eq!(status, 200, "{body}");
+    let returned = tags(&body);
+    assert!(!returned.is_empty(), "{body}");
+    let explanations = body["explanations"]
+        .as_object()
+        .expect("explanations object");
+    assert_eq!(explanations.len(), returned.len(), "{body}");
+    for tag in &returned {
+        let e = &explanations[tag.as_str()];
+        let p = e["probability"].as_f64().unwrap();
+        let base = e["expected_value"].as_f64().unwrap();
+        assert!(
+            (0.0..=1.0).contains(&p) && (0.0..=1.0).contains(&base),
+            "{e}"
+        );
+        let positive = e["positive"].as_array().unwrap();
+        for pair in positive.iter().chain(e["negative"].as_array().unwrap()) {
+            let word = pair[0].as_str().unwrap();
+            assert!(question.contains(word), "{word} is not in the question");
+        }
+        // A confident tag well above its base rate owes it to some word pushing it up.
+        if p > base + 0.1 {
+            assert!(!positive.is_empty(), "{e}");
+        }
+    }
+    let (status, body, _) = call(
         post_json(
             "/predict",
             "",
@@ -755,6 +772,7 @@ async fn explain_is_wired_and_reported_as_not_implemented_until_the_library_has_
     )
     .await;
     assert_eq!(status, 200);
+    assert!(body.get("explanations").is_none(), "{body}");
 }
 
 #[tokio::test]
