@@ -80,7 +80,15 @@ to freeze it again after thawing? I simmered the bones with onions, carrots and 
 it, let it cool on the counter for about two hours and then put it in glass jars. Some recipes say three days, \
 others say a week. Does the fat layer on top protect it? Would boiling it again reset the clock, or do the \
 bacteria leave toxins behind that boiling does not destroy? I also wonder whether pressure canning is worth it \
-for small batches, and how the salt content affects how long the stock keeps in the refrigerator.";
+for small batches, and how the salt content affects how long the stock keeps in the refrigerator. \
+Last time a jar smelled slightly sour after four days even though it looked fine, so I threw it out. Is smell a \
+reliable test, or can stock be unsafe without any sign? Should I cool it faster in an ice bath next time, and is \
+it fine to store it in plastic containers instead of glass jars in the freezer for a few months at a time?";
+    // Pad to ~1 KB with more of the same kind of text.
+    let mut question = question.to_owned();
+    while question.len() < 1024 {
+        question.push_str(" The stock is for soup, risotto and gravy.");
+    }
     let body = json!({ "question": question }).to_string();
     assert!(body.len() >= 1000, "{} bytes", body.len());
     let event = event(&body);
