@@ -119,13 +119,13 @@ pub fn load_model(path: &Path) -> Result<Artifact> {
                 path.display()
             );
         };
-        Ok(registry.load(&pointer).await.with_context(|| {
+        registry.load(&pointer).await.with_context(|| {
             format!(
                 "cannot load model {} from {}",
                 pointer.version,
                 path.display()
             )
-        })?)
+        })
     })
 }
 
@@ -272,11 +272,11 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
-fn questions(args_text: &[String]) -> Box<dyn Iterator<Item = std::io::Result<String>>> {
+fn questions(args_text: &[String]) -> Box<dyn Iterator<Item = std::io::Result<String>> + '_> {
     if args_text.is_empty() {
         Box::new(BufReader::new(std::io::stdin()).lines())
     } else {
-        Box::new(args_text.to_vec().into_iter().map(Ok))
+        Box::new(args_text.iter().cloned().map(Ok))
     }
 }
 
