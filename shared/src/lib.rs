@@ -7,6 +7,7 @@
 pub mod dataset;
 pub mod error;
 pub mod explain;
+pub mod job;
 pub mod labels;
 pub mod metrics;
 pub mod model;
