@@ -159,17 +159,20 @@ impl JobError {
 impl From<Error> for JobError {
     fn from(e: Error) -> Self {
         let kind = match &e {
-            Error::EmptyCsv
-            | Error::MissingColumn { .. }
-            | Error::CsvRow { .. }
-            | Error::NoUsableRows { .. }
-            | Error::TooManyBadRows { .. }
-            | Error::Training(_) => FailureKind::BadData,
             Error::InvalidConfig { .. } | Error::ConfigJson(_) => FailureKind::BadConfig,
             Error::Io { .. } | Error::Store { .. } | Error::NotFound { .. } | Error::PreconditionFailed { .. } => {
                 FailureKind::Storage
             }
-            _ => FailureKind::Internal,
+            Error::BadMagic { .. }
+            | Error::VersionTooNew { .. }
+            | Error::VersionTooOld { .. }
+            | Error::Truncated { .. }
+            | Error::Checksum { .. }
+            | Error::Decode(_)
+            | Error::Shape { .. } => FailureKind::Internal,
+            // Reading and learning from the rows: the CSV's fault (empty, missing columns,
+            // unclosed quote, no usable rows, a single tag...).
+            _ => FailureKind::BadData,
         };
         JobError { kind, retryable: e.is_retryable(), message: e.to_string() }
     }

@@ -1,0 +1,275 @@
+//! The `train` function end to end against a real S3-compatible server (moto, started by the
+//! harness): upload a CSV, hand the handler a real S3 put event, check what lands in the bucket.
+
+use std::sync::Arc;
+
+use aws_lambda_events::s3::S3Event;
+use aws_sdk_s3::primitives::ByteStream;
+use lambda_runtime::{Context, LambdaEvent};
+use tagger_s3::S3Store;
+use tagger_shared::config::Overrides;
+use tagger_shared::job::{JobConfig, JobReport, Outcome};
+use tagger_shared::registry::{Pointer, Registry};
+use tagger_shared::store::ObjectStore;
+use tagger_tests::Moto;
+use train::handler::{self, RecordResult, TrainError};
+
+const PUT_EVENT: &str = include_str!("../fixtures/s3-put-questions.json");
+const SO_TITLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/so-titles/train.csv");
+
+struct Bucket {
+    _moto: Arc<Moto>,
+    client: aws_sdk_s3::Client,
+    name: String,
+}
+
+impl Bucket {
+    async fn new() -> Bucket {
+        let moto = Arc::new(Moto::start().await);
+        let client = moto.client().await;
+        let name = moto.fresh_bucket().await;
+        Bucket { _moto: moto, client, name }
+    }
+
+    fn store(&self) -> S3Store {
+        S3Store::new(self.client.clone(), &self.name, "")
+    }
+
+    /// Uploads `body` and returns the put event S3 would send for it.
+    async fn upload(&self, key: &str, body: impl Into<Vec<u8>>, sequencer: &str) -> S3Event {
+        let out = self
+            .client
+            .put_object()
+            .bucket(&self.name)
+            .key(key)
+            .body(ByteStream::from(body.into()))
+            .send()
+            .await
+            .expect("upload");
+        let mut event: S3Event = serde_json::from_str(PUT_EVENT).expect("fixture parses");
+        let object = &mut event.records[0].s3.object;
+        // As S3 does: the key form-urlencoded, the ETag unquoted.
+        object.key = Some(encode_key(key));
+        object.e_tag = out.e_tag().map(|e| e.trim_matches('"').to_owned());
+        object.sequencer = Some(sequencer.to_owned());
+        event.records[0].s3.bucket.name = Some(self.name.clone());
+        event
+    }
+
+    async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.store().get(key).await.expect("get").map(|o| o.body.to_vec())
+    }
+
+    async fn latest(&self) -> Option<Pointer> {
+        self.get("models/latest.json").await.map(|b| serde_json::from_slice(&b).expect("pointer json"))
+    }
+
+    async fn report(&self, data_key: &str) -> JobReport {
+        let body = self.get(&format!("reports/{data_key}.json")).await.unwrap_or_else(|| panic!("no report for {data_key}"));
+        serde_json::from_slice(&body).expect("report json")
+    }
+
+    async fn versions(&self) -> Vec<String> {
+        let out = self.client.list_objects_v2().bucket(&self.name).prefix("models/").send().await.expect("list");
+        let mut keys: Vec<String> =
+            out.contents().iter().filter_map(|o| o.key()).filter(|k| k.ends_with("/model.bin")).map(str::to_owned).collect();
+        keys.sort();
+        keys
+    }
+
+    async fn invoke(&self, event: S3Event, cfg: &JobConfig) -> Result<Vec<RecordResult>, TrainError> {
+        let ctx = handler::Context { client: self.client.clone(), job: cfg.clone() };
+        handler::handle(LambdaEvent::new(event, Context::default()), &ctx).await
+    }
+}
+
+fn encode_key(key: &str) -> String {
+    key.split(' ')
+        .map(|part| percent_encode(part))
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Quick settings: these tests are about publishing, not about model quality.
+fn quick() -> JobConfig {
+    JobConfig {
+        defaults: Overrides { epochs: Some(4), hidden: Some(vec![64]), seed: Some(5), ..Default::default() },
+        ..JobConfig::default()
+    }
+}
+
+fn small_csv(seed: u64, rows: usize) -> String {
+    const TOPICS: [(&str, [&str; 4]); 3] = [
+        ("rust", ["borrow", "cargo", "lifetime", "trait"]),
+        ("python", ["pip", "django", "pandas", "dict"]),
+        ("sql", ["join", "select", "index", "query"]),
+    ];
+    let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut next = move || {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as usize
+    };
+    let mut out = String::from("tags,text\n");
+    for _ in 0..rows {
+        let (tag, words) = TOPICS[next() % 3];
+        out.push_str(&format!("{tag},how do I {} with {}\n", words[next() % 4], words[next() % 4]));
+    }
+    out
+}
+
+fn so_titles() -> Option<Vec<u8>> {
+    match std::fs::read(SO_TITLES) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            eprintln!("skipped: {SO_TITLES} not readable ({e}); the datasets live in ../shared beside the repo");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_trains_publishes_and_verifies() {
+    let Some(csv) = so_titles() else { return };
+    let bucket = Bucket::new().await;
+    let event = bucket.upload("data/questions.csv", csv, "0066321A5C8B3E4F21").await;
+    let out = bucket.invoke(event, &quick()).await.expect("train succeeds");
+    let Outcome::Promoted { version, previous: None } = &out[0].outcome else { panic!("{out:?}") };
+
+    let pointer = bucket.latest().await.expect("latest.json written");
+    assert_eq!(&pointer.version, version);
+    assert_eq!(pointer.key, format!("{version}/model.bin"));
+    assert_eq!(pointer.sequencer.as_deref(), Some("0066321A5C8B3E4F21"));
+    let store = bucket.store();
+    let artifact = Registry::new(&store, "models").load(&pointer).await.expect("artifact verifies");
+    assert_eq!(artifact.labels.len(), 100, "so-titles has 100 tags (shared/data/so-titles/README.md)");
+
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&bucket.get(&format!("models/{version}/metrics.json")).await.expect("metrics.json")).unwrap();
+    assert_eq!(metrics["train_load"]["rows_read"], 24_000, "train.csv rows (shared/data/so-titles/README.md)");
+    assert!(metrics["metrics"]["micro_f1"].as_f64().unwrap() > 0.3, "{}", metrics["metrics"]);
+    let source: serde_json::Value =
+        serde_json::from_slice(&bucket.get(&format!("models/{version}/source.json")).await.expect("source.json")).unwrap();
+    assert_eq!(source["key"], "data/questions.csv");
+    assert_eq!(source["sha256"], "46c9e0094c181f7d771c0988d0c5c7c614bd8a96a138dc3329e21c108360625b", "shared/data/so-titles/README.md");
+    let report = bucket.report("data/questions.csv").await;
+    assert_eq!(report.outcome, "promoted");
+    assert!(bucket.get("data/questions.json").await.is_none(), "nothing written under data/");
+
+    // The predict function, pointed at the same bucket, serves the new model: see predict_e2e.
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encoded_key_from_the_fixture_is_decoded() {
+    let bucket = Bucket::new().await;
+    let key = "data/my questions(2024).csv";
+    let mut event = bucket.upload(key, small_csv(1, 300), "01").await;
+    let fixture: S3Event = serde_json::from_str(include_str!("../fixtures/s3-put-encoded-key.json")).unwrap();
+    assert_eq!(fixture.records[0].s3.object.key, event.records[0].s3.object.key, "the fixture encodes keys as this test does");
+    event.records[0].s3.object.key = fixture.records[0].s3.object.key.clone();
+    let out = bucket.invoke(event, &quick()).await.expect("train succeeds");
+    assert_eq!(out[0].key, key);
+    assert_eq!(bucket.report(key).await.outcome, "promoted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_csv_writes_a_report_and_keeps_the_pointer() {
+    let bucket = Bucket::new().await;
+    let event = bucket.upload("data/good.csv", small_csv(1, 300), "01").await;
+    bucket.invoke(event, &quick()).await.expect("good upload");
+    let before = bucket.latest().await.expect("pointer");
+
+    let event = bucket.upload("data/broken.csv", "tags,text\npython,\"unclosed\nrust,fine\n", "02").await;
+    let err = bucket.invoke(event, &quick()).await.unwrap_err();
+    assert_eq!(err.error_type(), "BadInput", "{err}");
+    let report = bucket.report("data/broken.csv").await;
+    assert_eq!((report.outcome.as_str(), report.retryable), ("failed", false));
+    assert_eq!(bucket.latest().await, Some(before));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_event_twice_publishes_one_version() {
+    let bucket = Bucket::new().await;
+    let event = bucket.upload("data/q.csv", small_csv(1, 300), "01").await;
+    let first = bucket.invoke(event.clone(), &quick()).await.expect("first delivery");
+    let second = bucket.invoke(event, &quick()).await.expect("second delivery");
+    let Outcome::Promoted { version, .. } = &first[0].outcome else { panic!("{first:?}") };
+    assert_eq!(second[0].outcome, Outcome::AlreadyPublished { version: version.clone() });
+    assert_eq!(bucket.versions().await.len(), 1);
+    assert!(bucket.get("models/previous.json").await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worse_model_is_not_promoted() {
+    let bucket = Bucket::new().await;
+    let event = bucket.upload("data/q.csv", small_csv(1, 300), "01").await;
+    bucket.invoke(event, &quick()).await.expect("good upload");
+    let before = bucket.latest().await.expect("pointer");
+
+    bucket.upload("data/q.json", r#"{"epochs": 1, "hidden": [2], "learning_rate": 0.00001, "threshold": 0.99}"#, "02").await;
+    let event = bucket.upload("data/q.csv", small_csv(1, 300), "03").await;
+    let err = bucket.invoke(event, &quick()).await.unwrap_err();
+    assert_eq!(err.error_type(), "Rejected", "{err}");
+    assert_eq!(bucket.latest().await, Some(before.clone()));
+    assert_eq!(bucket.versions().await.len(), 2, "the rejected version is written, not published");
+    let report = bucket.report("data/q.csv").await;
+    assert_eq!(report.failure, Some(tagger_shared::job::FailureKind::QualityGate));
+    assert_eq!(report.incumbent.map(|i| i.version), Some(before.version));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_uploads_leave_a_consistent_pointer_naming_the_newer() {
+    let bucket = Arc::new(Bucket::new().await);
+    let cfg = JobConfig { max_regression: 1.0, ..quick() };
+    let older = bucket.upload("data/a.csv", small_csv(1, 300), "0A").await;
+    let newer = bucket.upload("data/b.csv", small_csv(2, 300), "0B").await;
+    let run = |event: S3Event| {
+        let (bucket, cfg) = (bucket.clone(), cfg.clone());
+        tokio::spawn(async move { bucket.invoke(event, &cfg).await })
+    };
+    let (a, b) = (run(older), run(newer));
+    let (a, b) = (a.await.unwrap().expect("older"), b.await.unwrap().expect("newer"));
+    let pointer = bucket.latest().await.expect("pointer");
+    assert_eq!(pointer.sequencer.as_deref(), Some("0B"), "{a:?} {b:?}");
+    assert!(matches!(&b[0].outcome, Outcome::Promoted { version, .. } if *version == pointer.version), "{b:?}");
+    let store = bucket.store();
+    Registry::new(&store, "models").load(&pointer).await.expect("the pointer names a complete, verified version");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_csv_catalogue_each_gets_a_specific_report() {
+    let bucket = Bucket::new().await;
+    let event = bucket.upload("data/good.csv", small_csv(1, 300), "01").await;
+    bucket.invoke(event, &quick()).await.expect("good upload");
+    let before = bucket.latest().await.expect("pointer");
+
+    let cases: [(&str, &[u8], &str); 7] = [
+        ("empty", b"", "csv is empty"),
+        ("header-only", b"tags,text\n", "no usable rows"),
+        ("no-text-column", b"tags,label\npython,x\n", "`text`"),
+        ("no-tags-column", b"text,label\nhow to sort,x\n", "`tags`"),
+        ("unbalanced-quote", b"tags,text\npython,\"how to\nrust,fine\nsql,ok\n", "quote"),
+        ("invalid-utf8", b"tags,text\npython,caf\xff\xfe\nrust,\xc3\x28\n", "invalid utf-8"),
+        ("zero-usable-rows", b"tags,text\npython,\n,how to sort\n", "no usable rows"),
+    ];
+    for (i, (name, body, needle)) in cases.into_iter().enumerate() {
+        let key = format!("data/{name}.csv");
+        let event = bucket.upload(&key, body, &format!("{:02X}", 0x10 + i)).await;
+        let err = bucket.invoke(event, &quick()).await.unwrap_err();
+        assert_eq!(err.error_type(), "BadInput", "{name}: {err}");
+        let report = bucket.report(&key).await;
+        assert_eq!((report.outcome.as_str(), report.retryable), ("failed", false), "{name}");
+        assert_eq!(report.failure, Some(tagger_shared::job::FailureKind::BadData), "{name}: {}", report.reason);
+        assert!(report.reason.to_lowercase().contains(needle), "{name}: {:?} lacks {needle:?}", report.reason);
+    }
+    assert_eq!(bucket.latest().await, Some(before));
+    assert_eq!(bucket.versions().await.len(), 1);
+}
