@@ -27,6 +27,9 @@ pub enum Error {
     #[error("csv row {row}: {message}")]
     CsvRow { row: u64, message: String },
 
+    #[error("csv row {row}: a quoted field is never closed, so the rest of the file ({lines} more lines) was read as one field; check the quotes in that row")]
+    UnclosedQuote { row: u64, lines: u64 },
+
     #[error("csv has no usable rows ({total} data rows read; skipped: {skipped})")]
     NoUsableRows { total: u64, skipped: String },
 
@@ -96,6 +99,9 @@ pub enum Error {
     #[error("{0}")]
     Explain(String),
 
+    #[error("output {output} is out of range: the model has {n_outputs} outputs")]
+    OutputOutOfRange { output: usize, n_outputs: usize },
+
     #[error("object `{key}` not found")]
     NotFound { key: String },
 
@@ -113,6 +119,9 @@ pub enum Error {
 
     #[error("cannot write plot: {0}")]
     Plot(String),
+
+    #[error("cannot draw png text: no usable font (searched {searched}); write svg instead or register a font file")]
+    NoFont { searched: String },
 }
 
 impl Error {

@@ -4,6 +4,8 @@
 //! tags above their thresholds -> (on request) DeepSHAP word attributions, and all of a trained
 //! model travels as one versioned, checksummed artifact.
 
+pub mod artifact;
+pub mod config;
 pub mod dataset;
 pub mod error;
 pub mod explain;
@@ -11,6 +13,10 @@ pub mod job;
 pub mod labels;
 pub mod metrics;
 pub mod model;
+pub mod pipeline;
+pub mod plot;
+pub mod predictor;
+pub mod registry;
 pub mod sparse;
 pub mod store;
 pub mod text;

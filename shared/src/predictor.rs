@@ -63,11 +63,11 @@ impl Artifact {
             picked.truncate(k);
         }
         Prediction {
-            tags: picked.iter().map(|&(i, _)| self.labels.name(i as u32).to_owned()).collect(),
+            tags: picked.iter().map(|&(i, _)| self.labels.name(i).to_owned()).collect(),
             probabilities: picked.iter().map(|&(_, p)| p).collect(),
             scores: opts
                 .scores
-                .then(|| probs.iter().enumerate().map(|(i, &p)| (self.labels.name(i as u32).to_owned(), p)).collect()),
+                .then(|| probs.iter().enumerate().map(|(i, &p)| (self.labels.name(i).to_owned(), p)).collect()),
         }
     }
 }
