@@ -64,9 +64,15 @@ impl JobConfig {
     pub fn validate(&self) -> Result<(), Error> {
         let data = self.data_prefix.trim_start_matches('/');
         if data.is_empty() {
-            return Err(Error::config("data_prefix", "must not be empty: every object in the bucket would trigger training"));
+            return Err(Error::config(
+                "data_prefix",
+                "must not be empty: every object in the bucket would trigger training",
+            ));
         }
-        for (field, prefix) in [("model_prefix", &self.model_prefix), ("report_prefix", &self.report_prefix)] {
+        for (field, prefix) in [
+            ("model_prefix", &self.model_prefix),
+            ("report_prefix", &self.report_prefix),
+        ] {
             let p = prefix.trim_matches('/');
             if p.is_empty() {
                 return Err(Error::config(field, "must not be empty"));
@@ -79,10 +85,16 @@ impl JobConfig {
             }
         }
         if !(self.min_micro_f1.is_finite() && (0.0..=1.0).contains(&self.min_micro_f1)) {
-            return Err(Error::config("min_micro_f1", format!("must be in [0, 1], got {}", self.min_micro_f1)));
+            return Err(Error::config(
+                "min_micro_f1",
+                format!("must be in [0, 1], got {}", self.min_micro_f1),
+            ));
         }
         if !(self.max_regression.is_finite() && self.max_regression >= 0.0) {
-            return Err(Error::config("max_regression", format!("must be a non-negative number, got {}", self.max_regression)));
+            return Err(Error::config(
+                "max_regression",
+                format!("must be a non-negative number, got {}", self.max_regression),
+            ));
         }
         Settings::default().apply(&self.defaults)?;
         Ok(())
@@ -114,7 +126,10 @@ pub enum Outcome {
     /// The pointer already names this data + settings: nothing trained.
     AlreadyPublished { version: String },
     /// The new version is live.
-    Promoted { version: String, previous: Option<String> },
+    Promoted {
+        version: String,
+        previous: Option<String>,
+    },
     /// The version was written but a newer upload's model is live and stays so.
     Superseded { version: String, current: String },
 }
@@ -148,7 +163,11 @@ pub struct JobError {
 
 impl JobError {
     fn new(kind: FailureKind, retryable: bool, message: impl Into<String>) -> Self {
-        JobError { kind, retryable, message: message.into() }
+        JobError {
+            kind,
+            retryable,
+            message: message.into(),
+        }
     }
 
     fn gate(message: impl Into<String>) -> Self {
@@ -160,9 +179,10 @@ impl From<Error> for JobError {
     fn from(e: Error) -> Self {
         let kind = match &e {
             Error::InvalidConfig { .. } | Error::ConfigJson(_) => FailureKind::BadConfig,
-            Error::Io { .. } | Error::Store { .. } | Error::NotFound { .. } | Error::PreconditionFailed { .. } => {
-                FailureKind::Storage
-            }
+            Error::Io { .. }
+            | Error::Store { .. }
+            | Error::NotFound { .. }
+            | Error::PreconditionFailed { .. } => FailureKind::Storage,
             Error::BadMagic { .. }
             | Error::VersionTooNew { .. }
             | Error::VersionTooOld { .. }
@@ -174,7 +194,11 @@ impl From<Error> for JobError {
             // unclosed quote, no usable rows, a single tag...).
             _ => FailureKind::BadData,
         };
-        JobError { kind, retryable: e.is_retryable(), message: e.to_string() }
+        JobError {
+            kind,
+            retryable: e.is_retryable(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -253,7 +277,10 @@ fn ignore_reason(key: &str, cfg: &JobConfig) -> Option<String> {
         return Some(format!("key {key:?} is outside the data prefix {prefix:?}"));
     }
     let lower = key.to_ascii_lowercase();
-    if !lower.ends_with(".csv") || key.len() <= prefix.len() + ".csv".len() || key.ends_with("/.csv") {
+    if !lower.ends_with(".csv")
+        || key.len() <= prefix.len() + ".csv".len()
+        || key.ends_with("/.csv")
+    {
         return Some(format!("key {key:?} is not a .csv file"));
     }
     if crate::store::check_key(key).is_err() {
@@ -267,7 +294,11 @@ fn ignore_reason(key: &str, cfg: &JobConfig) -> Option<String> {
 ///
 /// Training is CPU-bound and runs on the calling thread: async callers run this inside
 /// `spawn_blocking`/`block_in_place` (the Lambda adapter does).
-pub async fn retrain(store: &dyn ObjectStore, upload: &Upload, cfg: &JobConfig) -> Result<Outcome, JobError> {
+pub async fn retrain(
+    store: &dyn ObjectStore,
+    upload: &Upload,
+    cfg: &JobConfig,
+) -> Result<Outcome, JobError> {
     if let Some(reason) = ignore_reason(&upload.key, cfg) {
         tracing::info!(key = %upload.key, %reason, "ignored upload");
         return Ok(Outcome::Ignored { reason });
@@ -293,7 +324,10 @@ pub async fn retrain(store: &dyn ObjectStore, upload: &Upload, cfg: &JobConfig) 
         skipped: Vec::new(),
         metrics: None,
         incumbent: None,
-        gate: Gate { min_micro_f1: cfg.min_micro_f1, max_regression: cfg.max_regression },
+        gate: Gate {
+            min_micro_f1: cfg.min_micro_f1,
+            max_regression: cfg.max_regression,
+        },
         timings: JobTimings::default(),
         finished_at: String::new(),
     };
@@ -333,7 +367,11 @@ pub async fn retrain(store: &dyn ObjectStore, upload: &Upload, cfg: &JobConfig) 
     match (result, written) {
         (Ok(outcome), Ok(())) => Ok(outcome),
         // A promotion without its report: retrying lands on AlreadyPublished and writes it.
-        (Ok(_), Err(e)) => Err(JobError::new(FailureKind::Storage, true, format!("cannot write report {report_key}: {e}"))),
+        (Ok(_), Err(e)) => Err(JobError::new(
+            FailureKind::Storage,
+            true,
+            format!("cannot write report {report_key}: {e}"),
+        )),
         (Err(e), Ok(())) => Err(e),
         (Err(e), Err(report_err)) => {
             tracing::error!(key = %report_key, error = %report_err, "cannot write the failure report");
@@ -345,7 +383,10 @@ pub async fn retrain(store: &dyn ObjectStore, upload: &Upload, cfg: &JobConfig) 
 fn describe(outcome: &Outcome) -> (&'static str, String) {
     match outcome {
         Outcome::Ignored { reason } => ("ignored", reason.clone()),
-        Outcome::AlreadyPublished { version } => ("already_published", format!("version {version} is already live")),
+        Outcome::AlreadyPublished { version } => (
+            "already_published",
+            format!("version {version} is already live"),
+        ),
         Outcome::Promoted { version, previous } => (
             "promoted",
             match previous {
@@ -360,7 +401,11 @@ fn describe(outcome: &Outcome) -> (&'static str, String) {
     }
 }
 
-async fn earlier_verdict(store: &dyn ObjectStore, report_key: &str, upload: &Upload) -> Option<JobError> {
+async fn earlier_verdict(
+    store: &dyn ObjectStore,
+    report_key: &str,
+    upload: &Upload,
+) -> Option<JobError> {
     upload.sequencer.as_ref()?;
     let obj = store.get(report_key).await.ok()??;
     let old: JobReport = serde_json::from_slice(&obj.body).ok()?;
@@ -373,18 +418,31 @@ async fn earlier_verdict(store: &dyn ObjectStore, report_key: &str, upload: &Upl
 
 async fn write_report(store: &dyn ObjectStore, key: &str, report: &JobReport) -> Result<(), Error> {
     let body = serde_json::to_vec_pretty(report).map_err(|e| Error::Decode(e.to_string()))?;
-    store.put(key, Bytes::from(body), PutMode::Overwrite).await.map(|_| ())
+    store
+        .put(key, Bytes::from(body), PutMode::Overwrite)
+        .await
+        .map(|_| ())
 }
 
-async fn run(store: &dyn ObjectStore, upload: &Upload, cfg: &JobConfig, report: &mut JobReport) -> Result<Outcome, JobError> {
+async fn run(
+    store: &dyn ObjectStore,
+    upload: &Upload,
+    cfg: &JobConfig,
+    report: &mut JobReport,
+) -> Result<Outcome, JobError> {
     let t = Instant::now();
     let sidecar_key = sidecar_key(&upload.key);
     let sidecar = match store.get(&sidecar_key).await? {
         None => Overrides::default(),
         Some(obj) => {
             report.sidecar = Some(sidecar_key.clone());
-            Overrides::from_json(&obj.body)
-                .map_err(|e| JobError::new(FailureKind::BadConfig, false, format!("sidecar {sidecar_key}: {e}")))?
+            Overrides::from_json(&obj.body).map_err(|e| {
+                JobError::new(
+                    FailureKind::BadConfig,
+                    false,
+                    format!("sidecar {sidecar_key}: {e}"),
+                )
+            })?
         }
     };
     let overrides = cfg.defaults.merged(&sidecar);
@@ -392,13 +450,21 @@ async fn run(store: &dyn ObjectStore, upload: &Upload, cfg: &JobConfig, report: 
     let forced = overrides.force.unwrap_or(false);
     report.forced = forced;
     let settings = Settings::default().apply(&overrides).map_err(|e| {
-        let origin = if report.sidecar.is_some() { format!("sidecar {sidecar_key} + environment") } else { "environment".into() };
+        let origin = if report.sidecar.is_some() {
+            format!("sidecar {sidecar_key} + environment")
+        } else {
+            "environment".into()
+        };
         JobError::new(FailureKind::BadConfig, false, format!("{origin}: {e}"))
     })?;
 
     let csv = store.get(&upload.key).await?.ok_or_else(|| {
         // Deleted between the event and now: a later event describes what happened to it.
-        JobError::new(FailureKind::BadData, false, format!("object {} no longer exists", upload.key))
+        JobError::new(
+            FailureKind::BadData,
+            false,
+            format!("object {} no longer exists", upload.key),
+        )
     })?;
     report.read_etag = Some(csv.etag.clone());
     let sha256 = pipeline::sha256_hex(&csv.body);
@@ -408,7 +474,12 @@ async fn run(store: &dyn ObjectStore, upload: &Upload, cfg: &JobConfig, report: 
 
     let registry = Registry::new(store, &cfg.model_prefix);
     if let Some((current, _)) = registry.latest().await? {
-        if current.version == version && store.head(&registry.key(&format!("{version}/model.bin"))).await?.is_some() {
+        if current.version == version
+            && store
+                .head(&registry.key(&format!("{version}/model.bin")))
+                .await?
+                .is_some()
+        {
             report.metrics = current.metrics.clone();
             report.timings.read_seconds = t.elapsed().as_secs_f64();
             return Ok(Outcome::AlreadyPublished { version });
@@ -423,7 +494,12 @@ async fn run(store: &dyn ObjectStore, upload: &Upload, cfg: &JobConfig, report: 
     report.timings.read_seconds = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let data = TrainData { examples, load, source: report.source.clone(), sha256 };
+    let data = TrainData {
+        examples,
+        load,
+        source: report.source.clone(),
+        sha256,
+    };
     let created_at = pipeline::now_rfc3339();
     let trained = pipeline::train(data, None, &settings, &created_at, &mut |e| {
         tracing::info!(epoch = e.epoch, train_loss = e.train_loss, val_loss = ?e.val_loss, val_micro_f1 = ?e.val_micro_f1, seconds = e.seconds, "epoch");
@@ -436,7 +512,8 @@ async fn run(store: &dyn ObjectStore, upload: &Upload, cfg: &JobConfig, report: 
     let new_f1 = new_metrics.micro_f1;
 
     let t = Instant::now();
-    let report_json = serde_json::to_vec_pretty(&trained.report).map_err(|e| Error::Decode(e.to_string()))?;
+    let report_json =
+        serde_json::to_vec_pretty(&trained.report).map_err(|e| Error::Decode(e.to_string()))?;
     let source_json = serde_json::to_vec_pretty(&serde_json::json!({
         "store": store.describe(),
         "key": upload.key,
@@ -451,7 +528,9 @@ async fn run(store: &dyn ObjectStore, upload: &Upload, cfg: &JobConfig, report: 
         "settings": settings,
     }))
     .map_err(|e| Error::Decode(e.to_string()))?;
-    let mut pointer = registry.write_version(&trained.artifact, &report_json, &source_json).await?;
+    let mut pointer = registry
+        .write_version(&trained.artifact, &report_json, &source_json)
+        .await?;
     pointer.sequencer = upload.sequencer.clone();
 
     // Decide against the pointer as it is now; if another run moves it before our conditional
@@ -464,7 +543,12 @@ async fn run(store: &dyn ObjectStore, upload: &Upload, cfg: &JobConfig, report: 
             gate(new_f1, None, cfg, forced)?;
             report.incumbent = None;
             match registry.promote(&pointer, None).await {
-                Ok(_) => break Outcome::Promoted { version, previous: None },
+                Ok(_) => {
+                    break Outcome::Promoted {
+                        version,
+                        previous: None,
+                    }
+                }
                 Err(Error::PreconditionFailed { .. }) if attempt < 2 => continue,
                 Err(e) => return Err(lost_race(e)),
             }
@@ -474,8 +558,16 @@ async fn run(store: &dyn ObjectStore, upload: &Upload, cfg: &JobConfig, report: 
         }
         if let (Some(mine), Some(theirs)) = (&upload.sequencer, &cur.sequencer) {
             if sequencer_cmp(theirs, mine) == Ordering::Greater {
-                report.incumbent = Some(Incumbent { version: cur.version.clone(), sequencer: cur.sequencer.clone(), micro_f1: None, note: None });
-                break Outcome::Superseded { version, current: cur.version };
+                report.incumbent = Some(Incumbent {
+                    version: cur.version.clone(),
+                    sequencer: cur.sequencer.clone(),
+                    micro_f1: None,
+                    note: None,
+                });
+                break Outcome::Superseded {
+                    version,
+                    current: cur.version,
+                };
             }
         }
         let incumbent = score_incumbent(&registry, &cur, &trained.test_examples).await?;
@@ -483,7 +575,12 @@ async fn run(store: &dyn ObjectStore, upload: &Upload, cfg: &JobConfig, report: 
         report.incumbent = Some(incumbent);
         gate(new_f1, incumbent_f1, cfg, forced)?;
         match registry.promote(&pointer, Some(&etag)).await {
-            Ok(_) => break Outcome::Promoted { version, previous: Some(cur.version) },
+            Ok(_) => {
+                break Outcome::Promoted {
+                    version,
+                    previous: Some(cur.version),
+                }
+            }
             Err(Error::PreconditionFailed { .. }) if attempt < 2 => {
                 tracing::info!(version = %version, "pointer moved while deciding; deciding again");
                 continue;
@@ -491,7 +588,16 @@ async fn run(store: &dyn ObjectStore, upload: &Upload, cfg: &JobConfig, report: 
             Err(e) => return Err(lost_race(e)),
         }
     };
-    if forced && matches!(outcome, Outcome::Promoted { .. }) && gate(new_f1, report.incumbent.as_ref().and_then(|i| i.micro_f1), cfg, false).is_err() {
+    if forced
+        && matches!(outcome, Outcome::Promoted { .. })
+        && gate(
+            new_f1,
+            report.incumbent.as_ref().and_then(|i| i.micro_f1),
+            cfg,
+            false,
+        )
+        .is_err()
+    {
         let (_, base) = describe(&outcome);
         report.reason = format!("{base} (forced past the quality gate)");
     }
@@ -502,15 +608,22 @@ async fn run(store: &dyn ObjectStore, upload: &Upload, cfg: &JobConfig, report: 
 fn lost_race(e: Error) -> JobError {
     match e {
         // Twice in a row: let the platform retry the whole (idempotent) run later.
-        Error::PreconditionFailed { key } => {
-            JobError::new(FailureKind::Storage, true, format!("pointer {key} kept changing during promotion; retry"))
-        }
+        Error::PreconditionFailed { key } => JobError::new(
+            FailureKind::Storage,
+            true,
+            format!("pointer {key} kept changing during promotion; retry"),
+        ),
         other => other.into(),
     }
 }
 
 /// The quality gate: an absolute floor, and no large regression against the live model.
-fn gate(new_f1: f64, incumbent_f1: Option<f64>, cfg: &JobConfig, forced: bool) -> Result<(), JobError> {
+fn gate(
+    new_f1: f64,
+    incumbent_f1: Option<f64>,
+    cfg: &JobConfig,
+    forced: bool,
+) -> Result<(), JobError> {
     if forced {
         return Ok(());
     }
@@ -531,8 +644,17 @@ fn gate(new_f1: f64, incumbent_f1: Option<f64>, cfg: &JobConfig, forced: bool) -
     Ok(())
 }
 
-async fn score_incumbent(registry: &Registry<'_>, cur: &Pointer, test: &[dataset::Example]) -> Result<Incumbent, JobError> {
-    let mut out = Incumbent { version: cur.version.clone(), sequencer: cur.sequencer.clone(), micro_f1: None, note: None };
+async fn score_incumbent(
+    registry: &Registry<'_>,
+    cur: &Pointer,
+    test: &[dataset::Example],
+) -> Result<Incumbent, JobError> {
+    let mut out = Incumbent {
+        version: cur.version.clone(),
+        sequencer: cur.sequencer.clone(),
+        micro_f1: None,
+        note: None,
+    };
     match registry.load(cur).await {
         Ok(artifact) => out.micro_f1 = Some(pipeline::evaluate(&artifact, test).micro_f1),
         Err(e) if e.is_retryable() => return Err(e.into()),
@@ -565,7 +687,9 @@ mod tests {
         const FILLER: [&str; 8] = ["how", "to", "fix", "error", "with", "my", "why", "does"];
         let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut next = move || {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             (state >> 33) as usize
         };
         let mut out = String::from("tags,text\n");
@@ -573,7 +697,12 @@ mod tests {
             let a = next() % 4;
             let b = (a + 1 + next() % 3) % 4;
             let two = next() % 4 == 0;
-            let mut words = vec![FILLER[next() % 8], TOPICS[a].1[next() % 5], FILLER[next() % 8], TOPICS[a].1[next() % 5]];
+            let mut words = vec![
+                FILLER[next() % 8],
+                TOPICS[a].1[next() % 5],
+                FILLER[next() % 8],
+                TOPICS[a].1[next() % 5],
+            ];
             let tags = if two {
                 words.push(TOPICS[b].1[next() % 5]);
                 words.push(TOPICS[b].1[next() % 5]);
@@ -591,35 +720,62 @@ mod tests {
     fn cfg() -> JobConfig {
         // Small and quick: the tests exercise decisions, not model quality.
         JobConfig {
-            defaults: Overrides { epochs: Some(5), hidden: Some(vec![16]), seed: Some(3), ..Default::default() },
+            defaults: Overrides {
+                epochs: Some(5),
+                hidden: Some(vec![16]),
+                seed: Some(3),
+                ..Default::default()
+            },
             ..JobConfig::default()
         }
     }
 
     fn upload(key: &str, sequencer: &str) -> Upload {
-        Upload { key: key.into(), etag: Some(format!("etag-{sequencer}")), sequencer: Some(sequencer.into()), ..Default::default() }
+        Upload {
+            key: key.into(),
+            etag: Some(format!("etag-{sequencer}")),
+            sequencer: Some(sequencer.into()),
+            ..Default::default()
+        }
     }
 
     async fn put(store: &dyn ObjectStore, key: &str, body: impl Into<Bytes>) {
-        store.put(key, body.into(), PutMode::Overwrite).await.unwrap();
+        store
+            .put(key, body.into(), PutMode::Overwrite)
+            .await
+            .unwrap();
     }
 
     async fn latest(store: &dyn ObjectStore) -> Option<Pointer> {
-        Registry::new(store, "models").latest().await.unwrap().map(|(p, _)| p)
+        Registry::new(store, "models")
+            .latest()
+            .await
+            .unwrap()
+            .map(|(p, _)| p)
     }
 
     async fn report(store: &dyn ObjectStore, data_key: &str) -> JobReport {
-        let obj = store.get(&format!("reports/{data_key}.json")).await.unwrap().expect("report written");
+        let obj = store
+            .get(&format!("reports/{data_key}.json"))
+            .await
+            .unwrap()
+            .expect("report written");
         serde_json::from_slice(&obj.body).unwrap()
     }
 
     fn versions(store: &MemoryStore) -> Vec<String> {
-        store.keys().into_iter().filter(|k| k.ends_with("/model.bin")).collect()
+        store
+            .keys()
+            .into_iter()
+            .filter(|k| k.ends_with("/model.bin"))
+            .collect()
     }
 
     async fn publish_good(store: &dyn ObjectStore, key: &str, sequencer: &str) -> Pointer {
         put(store, key, corpus(1, 400)).await;
-        let out = retrain(store, &upload(key, sequencer), &cfg()).await.unwrap();
+        let out = retrain(store, &upload(key, sequencer), &cfg())
+            .await
+            .unwrap();
         assert!(matches!(out, Outcome::Promoted { .. }), "{out:?}");
         latest(store).await.expect("pointer written")
     }
@@ -627,23 +783,51 @@ mod tests {
     #[test]
     fn sequencers_compare_after_left_padding() {
         assert_eq!(sequencer_cmp("FF", "0100"), Ordering::Less);
-        assert_eq!(sequencer_cmp("0066321A5C8B3E4F22", "66321A5C8B3E4F21"), Ordering::Greater);
+        assert_eq!(
+            sequencer_cmp("0066321A5C8B3E4F22", "66321A5C8B3E4F21"),
+            Ordering::Greater
+        );
         assert_eq!(sequencer_cmp("0a", "A"), Ordering::Equal);
     }
 
     #[test]
     fn rejects_layouts_that_write_under_the_data_prefix() {
-        let bad = JobConfig { report_prefix: "data/reports".into(), ..JobConfig::default() };
-        assert!(matches!(bad.validate(), Err(Error::InvalidConfig { field: "report_prefix", .. })));
-        let bad = JobConfig { data_prefix: "".into(), ..JobConfig::default() };
-        assert!(matches!(bad.validate(), Err(Error::InvalidConfig { field: "data_prefix", .. })));
+        let bad = JobConfig {
+            report_prefix: "data/reports".into(),
+            ..JobConfig::default()
+        };
+        assert!(matches!(
+            bad.validate(),
+            Err(Error::InvalidConfig {
+                field: "report_prefix",
+                ..
+            })
+        ));
+        let bad = JobConfig {
+            data_prefix: "".into(),
+            ..JobConfig::default()
+        };
+        assert!(matches!(
+            bad.validate(),
+            Err(Error::InvalidConfig {
+                field: "data_prefix",
+                ..
+            })
+        ));
         JobConfig::default().validate().unwrap();
     }
 
     #[tokio::test]
     async fn ignores_keys_outside_the_data_prefix_or_not_csv() {
         let store = MemoryStore::new();
-        for key in ["models/latest.json", "reports/data/x.csv.json", "data/x.json", "data/x.csv.bak", "other/x.csv", "data/.csv"] {
+        for key in [
+            "models/latest.json",
+            "reports/data/x.csv.json",
+            "data/x.json",
+            "data/x.csv.bak",
+            "other/x.csv",
+            "data/.csv",
+        ] {
             let out = retrain(&store, &upload(key, "01"), &cfg()).await.unwrap();
             assert!(matches!(out, Outcome::Ignored { .. }), "{key}: {out:?}");
         }
@@ -659,13 +843,30 @@ mod tests {
         assert_eq!(artifact.provenance.version, pointer.version);
         assert_eq!(pointer.sequencer.as_deref(), Some("01"));
         for file in ["metrics.json", "source.json"] {
-            assert!(store.get(&format!("models/{}/{file}", pointer.version)).await.unwrap().is_some(), "{file}");
+            assert!(
+                store
+                    .get(&format!("models/{}/{file}", pointer.version))
+                    .await
+                    .unwrap()
+                    .is_some(),
+                "{file}"
+            );
         }
         let r = report(&store, "data/q.csv").await;
-        assert_eq!((r.outcome.as_str(), r.version.as_deref()), ("promoted", Some(pointer.version.as_str())));
+        assert_eq!(
+            (r.outcome.as_str(), r.version.as_deref()),
+            ("promoted", Some(pointer.version.as_str()))
+        );
         assert_eq!(r.rows_read, Some(400));
         assert!(r.metrics.unwrap().micro_f1 >= cfg().min_micro_f1);
-        assert!(store.keys().iter().all(|k| !k.starts_with("data/") || k == "data/q.csv"), "{:?}", store.keys());
+        assert!(
+            store
+                .keys()
+                .iter()
+                .all(|k| !k.starts_with("data/") || k == "data/q.csv"),
+            "{:?}",
+            store.keys()
+        );
     }
 
     #[tokio::test]
@@ -673,10 +874,19 @@ mod tests {
         let store = MemoryStore::new();
         let before = publish_good(&store, "data/q.csv", "01").await;
         put(&store, "data/bad.csv", "title,labels\nx,y\n").await;
-        let err = retrain(&store, &upload("data/bad.csv", "02"), &cfg()).await.unwrap_err();
-        assert_eq!((err.kind, err.retryable), (FailureKind::BadData, false), "{err}");
+        let err = retrain(&store, &upload("data/bad.csv", "02"), &cfg())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.kind, err.retryable),
+            (FailureKind::BadData, false),
+            "{err}"
+        );
         let r = report(&store, "data/bad.csv").await;
-        assert_eq!((r.outcome.as_str(), r.failure), ("failed", Some(FailureKind::BadData)));
+        assert_eq!(
+            (r.outcome.as_str(), r.failure),
+            ("failed", Some(FailureKind::BadData))
+        );
         assert!(r.reason.contains("tags"), "{}", r.reason);
         assert_eq!(latest(&store).await, Some(before));
     }
@@ -685,14 +895,20 @@ mod tests {
     async fn redelivered_bad_upload_answers_from_its_report() {
         let store = MemoryStore::new();
         put(&store, "data/bad.csv", "").await;
-        let first = retrain(&store, &upload("data/bad.csv", "02"), &cfg()).await.unwrap_err();
+        let first = retrain(&store, &upload("data/bad.csv", "02"), &cfg())
+            .await
+            .unwrap_err();
         // The object is fixed under the same event: the redelivery must not re-judge it.
         put(&store, "data/bad.csv", corpus(1, 400)).await;
-        let again = retrain(&store, &upload("data/bad.csv", "02"), &cfg()).await.unwrap_err();
+        let again = retrain(&store, &upload("data/bad.csv", "02"), &cfg())
+            .await
+            .unwrap_err();
         assert_eq!(again, first);
         assert!(versions(&store).is_empty());
         // A new upload (new sequencer) is judged afresh.
-        let out = retrain(&store, &upload("data/bad.csv", "03"), &cfg()).await.unwrap();
+        let out = retrain(&store, &upload("data/bad.csv", "03"), &cfg())
+            .await
+            .unwrap();
         assert!(matches!(out, Outcome::Promoted { .. }), "{out:?}");
     }
 
@@ -701,24 +917,52 @@ mod tests {
         let store = MemoryStore::new();
         put(&store, "data/q.csv", corpus(1, 400)).await;
         put(&store, "data/q.json", r#"{"epochs": 2, "seed": 11}"#).await;
-        retrain(&store, &upload("data/q.csv", "01"), &cfg()).await.unwrap();
+        retrain(&store, &upload("data/q.csv", "01"), &cfg())
+            .await
+            .unwrap();
         let pointer = latest(&store).await.unwrap();
-        let artifact = Registry::new(&store, "models").load(&pointer).await.unwrap();
-        assert_eq!((artifact.settings.train.epochs, artifact.settings.train.seed), (2, 11));
-        assert_eq!(artifact.settings.train.hidden, vec![16], "environment default kept");
-        assert_eq!(report(&store, "data/q.csv").await.sidecar.as_deref(), Some("data/q.json"));
+        let artifact = Registry::new(&store, "models")
+            .load(&pointer)
+            .await
+            .unwrap();
+        assert_eq!(
+            (artifact.settings.train.epochs, artifact.settings.train.seed),
+            (2, 11)
+        );
+        assert_eq!(
+            artifact.settings.train.hidden,
+            vec![16],
+            "environment default kept"
+        );
+        assert_eq!(
+            report(&store, "data/q.csv").await.sidecar.as_deref(),
+            Some("data/q.json")
+        );
     }
 
     #[tokio::test]
     async fn invalid_sidecar_is_a_config_error_with_a_report() {
-        for (body, needle) in [(r#"{"epochz": 2}"#, "epochz"), (r#"{"test_split": 1.5}"#, "test_split"), ("not json", "sidecar")] {
+        for (body, needle) in [
+            (r#"{"epochz": 2}"#, "epochz"),
+            (r#"{"test_split": 1.5}"#, "test_split"),
+            ("not json", "sidecar"),
+        ] {
             let store = MemoryStore::new();
             put(&store, "data/q.csv", corpus(1, 400)).await;
             put(&store, "data/q.json", body).await;
-            let err = retrain(&store, &upload("data/q.csv", "01"), &cfg()).await.unwrap_err();
-            assert_eq!((err.kind, err.retryable), (FailureKind::BadConfig, false), "{err}");
+            let err = retrain(&store, &upload("data/q.csv", "01"), &cfg())
+                .await
+                .unwrap_err();
+            assert_eq!(
+                (err.kind, err.retryable),
+                (FailureKind::BadConfig, false),
+                "{err}"
+            );
             assert!(err.message.contains(needle), "{body}: {err}");
-            assert_eq!(report(&store, "data/q.csv").await.failure, Some(FailureKind::BadConfig));
+            assert_eq!(
+                report(&store, "data/q.csv").await.failure,
+                Some(FailureKind::BadConfig)
+            );
             assert!(versions(&store).is_empty());
         }
     }
@@ -727,27 +971,51 @@ mod tests {
     async fn same_upload_twice_trains_and_publishes_once() {
         let store = MemoryStore::new();
         let first = publish_good(&store, "data/q.csv", "01").await;
-        let again = retrain(&store, &upload("data/q.csv", "01"), &cfg()).await.unwrap();
-        assert_eq!(again, Outcome::AlreadyPublished { version: first.version.clone() });
+        let again = retrain(&store, &upload("data/q.csv", "01"), &cfg())
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            Outcome::AlreadyPublished {
+                version: first.version.clone()
+            }
+        );
         assert_eq!(versions(&store).len(), 1);
         assert_eq!(latest(&store).await, Some(first));
         assert!(store.get("models/previous.json").await.unwrap().is_none());
-        assert_eq!(report(&store, "data/q.csv").await.outcome, "already_published");
+        assert_eq!(
+            report(&store, "data/q.csv").await.outcome,
+            "already_published"
+        );
     }
 
-    const BAD_SIDECAR: &str = r#"{"epochs": 1, "hidden": [2], "learning_rate": 0.00001, "threshold": 0.99}"#;
+    const BAD_SIDECAR: &str =
+        r#"{"epochs": 1, "hidden": [2], "learning_rate": 0.00001, "threshold": 0.99}"#;
 
     #[tokio::test]
     async fn worse_model_is_written_but_not_promoted() {
         let store = MemoryStore::new();
         let before = publish_good(&store, "data/q.csv", "01").await;
         put(&store, "data/q.json", BAD_SIDECAR).await;
-        let cfg = JobConfig { min_micro_f1: 0.0, ..cfg() };
-        let err = retrain(&store, &upload("data/q.csv", "02"), &cfg).await.unwrap_err();
-        assert_eq!((err.kind, err.retryable), (FailureKind::QualityGate, false), "{err}");
+        let cfg = JobConfig {
+            min_micro_f1: 0.0,
+            ..cfg()
+        };
+        let err = retrain(&store, &upload("data/q.csv", "02"), &cfg)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.kind, err.retryable),
+            (FailureKind::QualityGate, false),
+            "{err}"
+        );
         assert!(err.message.contains("worse than the live model"), "{err}");
         assert_eq!(latest(&store).await, Some(before.clone()));
-        assert_eq!(versions(&store).len(), 2, "the rejected version's files are kept for inspection");
+        assert_eq!(
+            versions(&store).len(),
+            2,
+            "the rejected version's files are kept for inspection"
+        );
         let r = report(&store, "data/q.csv").await;
         let incumbent = r.incumbent.expect("incumbent scored");
         assert_eq!(incumbent.version, before.version);
@@ -758,11 +1026,29 @@ mod tests {
     async fn force_promotes_a_model_that_fails_the_gate() {
         let store = MemoryStore::new();
         let before = publish_good(&store, "data/q.csv", "01").await;
-        put(&store, "data/q.json", BAD_SIDECAR.replace('}', r#", "force": true}"#)).await;
-        let out = retrain(&store, &upload("data/q.csv", "02"), &cfg()).await.unwrap();
-        assert!(matches!(&out, Outcome::Promoted { previous: Some(p), .. } if *p == before.version), "{out:?}");
+        put(
+            &store,
+            "data/q.json",
+            BAD_SIDECAR.replace('}', r#", "force": true}"#),
+        )
+        .await;
+        let out = retrain(&store, &upload("data/q.csv", "02"), &cfg())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out, Outcome::Promoted { previous: Some(p), .. } if *p == before.version),
+            "{out:?}"
+        );
         assert_ne!(latest(&store).await.unwrap().version, before.version);
-        let previous: Pointer = serde_json::from_slice(&store.get("models/previous.json").await.unwrap().unwrap().body).unwrap();
+        let previous: Pointer = serde_json::from_slice(
+            &store
+                .get("models/previous.json")
+                .await
+                .unwrap()
+                .unwrap()
+                .body,
+        )
+        .unwrap();
         assert_eq!(previous, before);
         let r = report(&store, "data/q.csv").await;
         assert!(r.forced && r.reason.contains("forced"), "{}", r.reason);
@@ -773,8 +1059,13 @@ mod tests {
         let store = MemoryStore::new();
         let newer = publish_good(&store, "data/q.csv", "0B").await;
         put(&store, "data/late.csv", corpus(2, 400)).await;
-        let out = retrain(&store, &upload("data/late.csv", "0A"), &cfg()).await.unwrap();
-        assert!(matches!(&out, Outcome::Superseded { current, .. } if *current == newer.version), "{out:?}");
+        let out = retrain(&store, &upload("data/late.csv", "0A"), &cfg())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out, Outcome::Superseded { current, .. } if *current == newer.version),
+            "{out:?}"
+        );
         assert_eq!(latest(&store).await, Some(newer));
         assert_eq!(report(&store, "data/late.csv").await.outcome, "superseded");
     }
@@ -811,8 +1102,14 @@ mod tests {
     async fn competitor(into: &MemoryStore, sequencer: &str) -> (Pointer, Bytes) {
         let other = MemoryStore::new();
         put(&other, "data/other.csv", corpus(7, 400)).await;
-        retrain(&other, &upload("data/other.csv", sequencer), &cfg()).await.unwrap();
-        for key in other.keys().into_iter().filter(|k| k.starts_with("models/") && !k.ends_with(LATEST) && !k.ends_with(PREVIOUS)) {
+        retrain(&other, &upload("data/other.csv", sequencer), &cfg())
+            .await
+            .unwrap();
+        for key in other
+            .keys()
+            .into_iter()
+            .filter(|k| k.starts_with("models/") && !k.ends_with(LATEST) && !k.ends_with(PREVIOUS))
+        {
             put(into, &key, other.get(&key).await.unwrap().unwrap().body).await;
         }
         let body = other.get("models/latest.json").await.unwrap().unwrap().body;
@@ -824,9 +1121,17 @@ mod tests {
         let inner = MemoryStore::new();
         let (theirs, body) = competitor(&inner, "0C").await;
         put(&inner, "data/q.csv", corpus(1, 400)).await;
-        let store = RacingStore { inner, competitor: Mutex::new(Some(body)) };
-        let out = retrain(&store, &upload("data/q.csv", "0B"), &cfg()).await.unwrap();
-        assert!(matches!(&out, Outcome::Superseded { current, .. } if *current == theirs.version), "{out:?}");
+        let store = RacingStore {
+            inner,
+            competitor: Mutex::new(Some(body)),
+        };
+        let out = retrain(&store, &upload("data/q.csv", "0B"), &cfg())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out, Outcome::Superseded { current, .. } if *current == theirs.version),
+            "{out:?}"
+        );
         assert_eq!(latest(&store).await, Some(theirs));
     }
 
@@ -835,14 +1140,33 @@ mod tests {
         let inner = MemoryStore::new();
         let (theirs, body) = competitor(&inner, "0A").await;
         put(&inner, "data/q.csv", corpus(1, 400)).await;
-        let store = RacingStore { inner, competitor: Mutex::new(Some(body)) };
-        let cfg = JobConfig { max_regression: 1.0, ..cfg() };
-        let out = retrain(&store, &upload("data/q.csv", "0B"), &cfg).await.unwrap();
-        assert!(matches!(&out, Outcome::Promoted { previous: Some(p), .. } if *p == theirs.version), "{out:?}");
+        let store = RacingStore {
+            inner,
+            competitor: Mutex::new(Some(body)),
+        };
+        let cfg = JobConfig {
+            max_regression: 1.0,
+            ..cfg()
+        };
+        let out = retrain(&store, &upload("data/q.csv", "0B"), &cfg)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out, Outcome::Promoted { previous: Some(p), .. } if *p == theirs.version),
+            "{out:?}"
+        );
         let now = latest(&store).await.unwrap();
         assert_eq!(now.sequencer.as_deref(), Some("0B"));
         Registry::new(&store, "models").load(&now).await.unwrap();
-        let previous: Pointer = serde_json::from_slice(&store.get("models/previous.json").await.unwrap().unwrap().body).unwrap();
+        let previous: Pointer = serde_json::from_slice(
+            &store
+                .get("models/previous.json")
+                .await
+                .unwrap()
+                .unwrap()
+                .body,
+        )
+        .unwrap();
         assert_eq!(previous, theirs);
     }
 
@@ -852,7 +1176,10 @@ mod tests {
             let store = Arc::new(MemoryStore::new());
             put(store.as_ref(), "data/a.csv", corpus(1, 400)).await;
             put(store.as_ref(), "data/b.csv", corpus(2, 400)).await;
-            let cfg = Arc::new(JobConfig { max_regression: 1.0, ..cfg() });
+            let cfg = Arc::new(JobConfig {
+                max_regression: 1.0,
+                ..cfg()
+            });
             let run = |key: &'static str, seq: &'static str| {
                 let (store, cfg) = (store.clone(), cfg.clone());
                 tokio::spawn(async move { retrain(store.as_ref(), &upload(key, seq), &cfg).await })
@@ -862,8 +1189,14 @@ mod tests {
             let now = latest(store.as_ref()).await.unwrap();
             assert_eq!(now.sequencer.as_deref(), Some("0B"), "{a:?} {b:?}");
             let newest = if first == "0B" { &a } else { &b };
-            assert!(matches!(newest, Outcome::Promoted { version, .. } if *version == now.version), "{newest:?}");
-            Registry::new(store.as_ref(), "models").load(&now).await.unwrap();
+            assert!(
+                matches!(newest, Outcome::Promoted { version, .. } if *version == now.version),
+                "{newest:?}"
+            );
+            Registry::new(store.as_ref(), "models")
+                .load(&now)
+                .await
+                .unwrap();
         }
     }
 }

@@ -31,7 +31,11 @@ impl Config {
 
     /// Reads from any variable source (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let get = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let defaults = JobConfig::default();
         let mut overrides = match get("TRAIN_SETTINGS") {
             Some(json) => Overrides::from_json(json.as_bytes()).context("TRAIN_SETTINGS")?,
@@ -65,7 +69,10 @@ impl Config {
             return Err(anyhow!("TRAIN_SETTINGS: \"force\" is per dataset only (put it in the sidecar), never a default"));
         }
 
-        let mut job = JobConfig { defaults: overrides, ..defaults };
+        let mut job = JobConfig {
+            defaults: overrides,
+            ..defaults
+        };
         if let Some(v) = get("DATA_PREFIX") {
             job.data_prefix = v;
         }
@@ -81,17 +88,24 @@ impl Config {
         set(&get, "MAX_REGRESSION", &mut margin)?;
         job.min_micro_f1 = min.unwrap_or(job.min_micro_f1);
         job.max_regression = margin.unwrap_or(job.max_regression);
-        job.validate().map_err(|e| anyhow!("invalid training configuration from the environment: {e}"))?;
+        job.validate()
+            .map_err(|e| anyhow!("invalid training configuration from the environment: {e}"))?;
         Ok(Config { job })
     }
 }
 
-fn set<T: FromStr>(get: &impl Fn(&str) -> Option<String>, name: &str, slot: &mut Option<T>) -> Result<()>
+fn set<T: FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    slot: &mut Option<T>,
+) -> Result<()>
 where
     T::Err: std::fmt::Display,
 {
     if let Some(raw) = get(name) {
-        let v = raw.parse::<T>().map_err(|e| anyhow!("{name}: cannot parse {raw:?}: {e}"))?;
+        let v = raw
+            .parse::<T>()
+            .map_err(|e| anyhow!("{name}: cannot parse {raw:?}: {e}"))?;
         *slot = Some(v);
     }
     Ok(())
@@ -104,7 +118,10 @@ mod tests {
     use super::*;
 
     fn from(vars: &[(&str, &str)]) -> Result<Config> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -128,12 +145,20 @@ mod tests {
         assert_eq!(c.job.data_prefix, "uploads/");
         assert_eq!(c.job.min_micro_f1, 0.3);
         let o = &c.job.defaults;
-        assert_eq!((o.epochs, o.seed, o.hidden.clone()), (Some(4), Some(7), Some(vec![50, 25])));
+        assert_eq!(
+            (o.epochs, o.seed, o.hidden.clone()),
+            (Some(4), Some(7), Some(vec![50, 25]))
+        );
     }
 
     #[test]
     fn bad_variable_is_named_in_the_error() {
-        for (name, value) in [("TRAIN_EPOCHS", "three"), ("MIN_MICRO_F1", "high"), ("TRAIN_HIDDEN", "50;25"), ("TRAIN_PRESET", "best")] {
+        for (name, value) in [
+            ("TRAIN_EPOCHS", "three"),
+            ("MIN_MICRO_F1", "high"),
+            ("TRAIN_HIDDEN", "50;25"),
+            ("TRAIN_PRESET", "best"),
+        ] {
             let err = from(&[(name, value)]).unwrap_err();
             assert!(format!("{err:#}").contains(name), "{name}: {err:#}");
         }

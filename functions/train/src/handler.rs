@@ -68,7 +68,10 @@ impl std::error::Error for TrainError {}
 /// core::error::Error>`); this conversion sets it from the variant instead.
 impl From<TrainError> for Diagnostic {
     fn from(e: TrainError) -> Diagnostic {
-        Diagnostic { error_type: e.error_type().into(), error_message: e.message().into() }
+        Diagnostic {
+            error_type: e.error_type().into(),
+            error_message: e.message().into(),
+        }
     }
 }
 
@@ -87,14 +90,26 @@ pub fn decode_key(raw: &str) -> Result<String, TrainError> {
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()
         .map(|k| k.into_owned())
-        .map_err(|e| TrainError::BadInput(format!("object key {raw:?} does not decode to UTF-8: {e}")))
+        .map_err(|e| {
+            TrainError::BadInput(format!("object key {raw:?} does not decode to UTF-8: {e}"))
+        })
 }
 
 /// The upload a record describes.
 pub fn upload_of(record: &S3EventRecord) -> Result<(String, Upload), TrainError> {
-    let bucket =
-        record.s3.bucket.name.clone().filter(|b| !b.is_empty()).ok_or_else(|| TrainError::BadInput("event record has no bucket name".into()))?;
-    let raw = record.s3.object.key.as_deref().ok_or_else(|| TrainError::BadInput("event record has no object key".into()))?;
+    let bucket = record
+        .s3
+        .bucket
+        .name
+        .clone()
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| TrainError::BadInput("event record has no bucket name".into()))?;
+    let raw = record
+        .s3
+        .object
+        .key
+        .as_deref()
+        .ok_or_else(|| TrainError::BadInput("event record has no object key".into()))?;
     let object = &record.s3.object;
     Ok((
         bucket,
@@ -111,7 +126,11 @@ pub fn upload_of(record: &S3EventRecord) -> Result<(String, Upload), TrainError>
 /// Runs every record of `event` against the store `store_for(bucket)` gives. All records are
 /// attempted; if any failed the invocation fails, retryable if any failure is (re-running the
 /// records that succeeded is harmless: they answer `AlreadyPublished`).
-pub async fn handle_with<F>(event: S3Event, cfg: &JobConfig, store_for: F) -> Result<Vec<RecordResult>, TrainError>
+pub async fn handle_with<F>(
+    event: S3Event,
+    cfg: &JobConfig,
+    store_for: F,
+) -> Result<Vec<RecordResult>, TrainError>
 where
     F: Fn(&str) -> Arc<dyn ObjectStore>,
 {
@@ -129,7 +148,11 @@ where
         let store = store_for(&bucket);
         tracing::info!(bucket = %bucket, key = %upload.key, etag = ?upload.etag, sequencer = ?upload.sequencer, "upload");
         match run_blocking(store.as_ref(), &upload, cfg).await {
-            Ok(outcome) => results.push(RecordResult { bucket, key: upload.key, outcome }),
+            Ok(outcome) => results.push(RecordResult {
+                bucket,
+                key: upload.key,
+                outcome,
+            }),
             Err(e) => failures.push(classify(&upload.key, &e)),
         }
     }
@@ -137,11 +160,19 @@ where
         return Ok(results);
     }
     let retryable = failures.iter().any(TrainError::is_retryable);
-    let first = failures.iter().find(|f| f.is_retryable() == retryable).cloned().unwrap_or_else(|| failures[0].clone());
+    let first = failures
+        .iter()
+        .find(|f| f.is_retryable() == retryable)
+        .cloned()
+        .unwrap_or_else(|| failures[0].clone());
     if failures.len() == 1 {
         return Err(first);
     }
-    let all = failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+    let all = failures
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
     Err(match first {
         TrainError::Retryable(_) => TrainError::Retryable(all),
         TrainError::BadInput(_) => TrainError::BadInput(all),
@@ -151,11 +182,15 @@ where
 
 /// Training is seconds of CPU: on a multi-threaded runtime, tell tokio this thread is busy so
 /// the S3 client's I/O keeps running on the others.
-async fn run_blocking(store: &dyn ObjectStore, upload: &Upload, cfg: &JobConfig) -> Result<Outcome, JobError> {
+async fn run_blocking(
+    store: &dyn ObjectStore,
+    upload: &Upload,
+    cfg: &JobConfig,
+) -> Result<Outcome, JobError> {
     match Handle::current().runtime_flavor() {
-        RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| Handle::current().block_on(job::retrain(store, upload, cfg)))
-        }
+        RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| {
+            Handle::current().block_on(job::retrain(store, upload, cfg))
+        }),
         _ => job::retrain(store, upload, cfg).await,
     }
 }
@@ -168,7 +203,10 @@ pub struct Context {
 }
 
 /// The Lambda entry point: the bucket comes from each record.
-pub async fn handle(event: LambdaEvent<S3Event>, ctx: &Context) -> Result<Vec<RecordResult>, TrainError> {
+pub async fn handle(
+    event: LambdaEvent<S3Event>,
+    ctx: &Context,
+) -> Result<Vec<RecordResult>, TrainError> {
     tracing::info!(request_id = %event.context.request_id, records = event.payload.records.len(), "s3 event");
     handle_with(event.payload, &ctx.job, |bucket| {
         Arc::new(tagger_s3::S3Store::new(ctx.client.clone(), bucket, "")) as Arc<dyn ObjectStore>
@@ -192,16 +230,25 @@ mod tests {
 
     #[test]
     fn decodes_form_urlencoded_keys() {
-        assert_eq!(decode_key("data/my+questions%282024%29.csv").unwrap(), "data/my questions(2024).csv");
+        assert_eq!(
+            decode_key("data/my+questions%282024%29.csv").unwrap(),
+            "data/my questions(2024).csv"
+        );
         assert_eq!(decode_key("data/a%2Bb.csv").unwrap(), "data/a+b.csv");
         assert_eq!(decode_key("data/caf%C3%A9.csv").unwrap(), "data/café.csv");
-        assert!(matches!(decode_key("data/%FF.csv"), Err(TrainError::BadInput(_))));
+        assert!(matches!(
+            decode_key("data/%FF.csv"),
+            Err(TrainError::BadInput(_))
+        ));
     }
 
     #[test]
     fn fixtures_parse_and_name_the_upload() {
         let (bucket, upload) = upload_of(&event(PUT).records[0]).unwrap();
-        assert_eq!((bucket.as_str(), upload.key.as_str()), ("tagger-bucket", "data/questions.csv"));
+        assert_eq!(
+            (bucket.as_str(), upload.key.as_str()),
+            ("tagger-bucket", "data/questions.csv")
+        );
         assert!(upload.etag.is_some() && upload.sequencer.is_some());
         let (_, upload) = upload_of(&event(ENCODED).records[0]).unwrap();
         assert_eq!(upload.key, "data/my questions(2024).csv");
@@ -210,7 +257,10 @@ mod tests {
     #[test]
     fn diagnostic_carries_the_failure_type() {
         let d: Diagnostic = TrainError::BadInput("data/x.csv: csv is empty".into()).into();
-        assert_eq!((d.error_type.as_str(), d.error_message.as_str()), ("BadInput", "data/x.csv: csv is empty"));
+        assert_eq!(
+            (d.error_type.as_str(), d.error_message.as_str()),
+            ("BadInput", "data/x.csv: csv is empty")
+        );
         let d: Diagnostic = TrainError::Retryable("slow down".into()).into();
         assert_eq!(d.error_type, "Retryable");
     }
@@ -221,19 +271,42 @@ mod tests {
         let mut ev = event(PUT);
         ev.records[0].s3.object.key = Some("reports/data/questions.csv.json".into());
         let shared = store.clone();
-        let out = handle_with(ev, &JobConfig::default(), move |_| shared.clone() as Arc<dyn ObjectStore>).await.unwrap();
+        let out = handle_with(ev, &JobConfig::default(), move |_| {
+            shared.clone() as Arc<dyn ObjectStore>
+        })
+        .await
+        .unwrap();
         assert!(matches!(out[0].outcome, Outcome::Ignored { .. }), "{out:?}");
-        assert!(store.keys().is_empty(), "nothing written: {:?}", store.keys());
+        assert!(
+            store.keys().is_empty(),
+            "nothing written: {:?}",
+            store.keys()
+        );
     }
 
     #[tokio::test]
     async fn empty_csv_is_bad_input_with_a_report() {
         let store = Arc::new(MemoryStore::new());
-        store.put("data/my questions(2024).csv", Bytes::new(), PutMode::Overwrite).await.unwrap();
+        store
+            .put(
+                "data/my questions(2024).csv",
+                Bytes::new(),
+                PutMode::Overwrite,
+            )
+            .await
+            .unwrap();
         let shared = store.clone();
-        let err = handle_with(event(ENCODED), &JobConfig::default(), move |_| shared.clone() as Arc<dyn ObjectStore>).await.unwrap_err();
+        let err = handle_with(event(ENCODED), &JobConfig::default(), move |_| {
+            shared.clone() as Arc<dyn ObjectStore>
+        })
+        .await
+        .unwrap_err();
         assert_eq!(err.error_type(), "BadInput", "{err}");
-        let report = store.get("reports/data/my questions(2024).csv.json").await.unwrap().expect("report written");
+        let report = store
+            .get("reports/data/my questions(2024).csv.json")
+            .await
+            .unwrap()
+            .expect("report written");
         let report: serde_json::Value = serde_json::from_slice(&report.body).unwrap();
         assert_eq!(report["outcome"], "failed");
         assert_eq!(report["failure"], "bad_data");
