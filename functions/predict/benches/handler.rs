@@ -1,0 +1,130 @@
+//! Warm handler cost: a Function URL request with a ~1 KB JSON question -> parse -> predict ->
+//! JSON encode, through the same `predict::handle` Lambda and `tagger serve` run.
+//!
+//! Also prints, once, the in-process cold path: `State::new` + the first model load + the first
+//! answer (what a Lambda init adds on top of process start and runtime registration).
+//!
+//! The model is trained on `../shared/data/cooking/train.csv` with the default settings when that
+//! file exists (the issue's reference model), else on the tiny built-in CSV (printed).
+//! `cargo bench -p predict --bench handler`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use serde_json::json;
+use tagger_shared::artifact::Artifact;
+use tagger_shared::config::Settings;
+use tagger_shared::store::LocalStore;
+
+const COOKING: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/cooking/train.csv"
+);
+
+fn model() -> (Artifact, &'static str) {
+    match std::fs::read_to_string(COOKING) {
+        Ok(csv) => {
+            let t = Instant::now();
+            let a = predict::testing::train(&csv, &Settings::default(), COOKING);
+            eprintln!(
+                "trained the cooking model in {:.1} s",
+                t.elapsed().as_secs_f64()
+            );
+            (a, "cooking (default settings)")
+        }
+        Err(e) => {
+            eprintln!("{COOKING} unreadable ({e}): benchmarking the tiny test model instead");
+            (predict::testing::tiny_artifact(1), "tiny test model")
+        }
+    }
+}
+
+fn event(body: &str) -> String {
+    json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": "/predict", "rawQueryString": "",
+        "headers": {"content-type": "application/json", "host": "x.lambda-url.us-east-1.on.aws"},
+        "requestContext": {
+            "accountId": "anonymous", "apiId": "x", "domainName": "x.lambda-url.us-east-1.on.aws", "domainPrefix": "x",
+            "http": {"method": "POST", "path": "/predict", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
+            "requestId": "id", "routeKey": "$default", "stage": "$default", "time": "12/Jan/2024:10:15:33 +0000", "timeEpoch": 0
+        },
+        "body": body, "isBase64Encoded": false
+    })
+    .to_string()
+}
+
+fn request(event: &str) -> lambda_http::Request {
+    lambda_http::request::from_str(event).expect("valid event")
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (artifact, which) = model();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(LocalStore::new(dir.path()));
+    rt.block_on(predict::testing::publish(store.as_ref(), "", &artifact));
+    let model_bytes = std::fs::metadata(
+        dir.path()
+            .join(format!("{}/model.bin", artifact.provenance.version)),
+    )
+    .map(|m| m.len())
+    .unwrap_or(0);
+    drop(artifact);
+
+    let question = "How long can I keep homemade chicken stock in the fridge before it goes bad, and is it safe \
+to freeze it again after thawing? I simmered the bones with onions, carrots and celery for six hours, strained \
+it, let it cool on the counter for about two hours and then put it in glass jars. Some recipes say three days, \
+others say a week. Does the fat layer on top protect it? Would boiling it again reset the clock, or do the \
+bacteria leave toxins behind that boiling does not destroy? I also wonder whether pressure canning is worth it \
+for small batches, and how the salt content affects how long the stock keeps in the refrigerator.";
+    let body = json!({ "question": question }).to_string();
+    assert!(body.len() >= 1000, "{} bytes", body.len());
+    let event = event(&body);
+
+    // Cold path in-process: state, first load from the folder, first answer.
+    let t = Instant::now();
+    let config = predict::Config {
+        // No pointer checks during the measurement (in Lambda: one per MODEL_REFRESH_SECS).
+        refresh: Duration::from_secs(3600),
+        ..predict::Config::for_local(dir.path().display().to_string())
+    };
+    let state = rt.block_on(predict::State::new(store, "", config));
+    let loaded = t.elapsed();
+    let resp = rt.block_on(predict::handle(request(&event), &state));
+    let first = t.elapsed();
+    assert_eq!(resp.status(), 200, "{:?}", resp.body());
+    eprintln!(
+        "model: {which}, {model_bytes} bytes on disk; version {}\n\
+         cold (in-process): State::new incl. first load {:.2} ms, + first answer {:.2} ms",
+        state
+            .models()
+            .current()
+            .map(|s| s.version().to_owned())
+            .unwrap_or_default(),
+        loaded.as_secs_f64() * 1e3,
+        first.as_secs_f64() * 1e3
+    );
+
+    c.bench_function("handle: 1 KB JSON question -> tags (warm)", |b| {
+        b.iter_batched(
+            || request(&event),
+            |req| {
+                let resp = rt.block_on(predict::handle(req, &state));
+                assert_eq!(resp.status(), 200);
+                resp
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    c.bench_function(
+        "event JSON -> lambda_http::Request (runtime side, not the handler)",
+        |b| b.iter(|| request(&event)),
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

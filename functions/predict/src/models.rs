@@ -1,0 +1,395 @@
+//! The model being served, and how a newer one replaces it.
+//!
+//! The current model is an `Arc<Served>` behind a lock that is held only to clone or replace the
+//! `Arc`, so a request never waits for a download or a decode. At most every `refresh` interval
+//! one request (never two: a flag makes refreshes single-flight) checks `latest.json` with a
+//! conditional GET; only a changed pointer costs a download. The refresh runs inside that request
+//! rather than in a background task because a Lambda sandbox is frozen between invocations.
+//!
+//! A new artifact that fails to load (missing, checksum, format) is logged and ignored: the
+//! previous model keeps serving, and the next due refresh tries again (the artifact may simply
+//! not have been fully uploaded yet).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use tagger_shared::artifact::Artifact;
+use tagger_shared::registry::{Pointer, Refresh, Registry};
+use tagger_shared::store::ObjectStore;
+
+/// A loaded model with the pointer that named it.
+#[derive(Debug)]
+pub struct Served {
+    pub artifact: Artifact,
+    pub pointer: Pointer,
+    /// ETag of the pointer object this model was loaded from.
+    pub etag: String,
+    /// When this process loaded it (RFC 3339, UTC).
+    pub loaded_at: String,
+}
+
+impl Served {
+    pub fn version(&self) -> &str {
+        &self.artifact.provenance.version
+    }
+}
+
+/// What one refresh did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The pointer still has the ETag of the served model.
+    Unchanged,
+    /// No pointer is published (the served model, if any, stays).
+    NoModel,
+    /// A new model now serves.
+    Loaded { version: String },
+    /// The check or the load failed (logged); the served model, if any, stays.
+    Failed { message: String },
+    /// Another request is refreshing right now.
+    InFlight,
+    /// The interval since the last check has not passed.
+    NotDue,
+}
+
+pub struct ModelCache {
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+    every: Duration,
+    current: RwLock<Option<Arc<Served>>>,
+    /// When the next check may run; `None` = now.
+    next_check: Mutex<Option<Instant>>,
+    refreshing: AtomicBool,
+}
+
+impl std::fmt::Debug for ModelCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelCache")
+            .field("store", &self.store.describe())
+            .field("prefix", &self.prefix)
+            .field("every", &self.every)
+            .field("version", &self.current().map(|s| s.version().to_owned()))
+            .finish()
+    }
+}
+
+/// Clears the in-flight flag however the refresh ends, including when its future is dropped.
+struct InFlight<'a>(&'a AtomicBool);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl ModelCache {
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: &str, every: Duration) -> Self {
+        ModelCache {
+            store,
+            prefix: prefix.trim_matches('/').to_owned(),
+            every,
+            current: RwLock::new(None),
+            next_check: Mutex::new(None),
+            refreshing: AtomicBool::new(false),
+        }
+    }
+
+    /// The model serving now, without any I/O.
+    pub fn current(&self) -> Option<Arc<Served>> {
+        // A poisoned lock still holds a whole `Option<Arc>`: the writer only assigns.
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The model to answer this request with, after a refresh if one is due and no other
+    /// request is already refreshing.
+    pub async fn get(&self) -> Option<Arc<Served>> {
+        self.refresh_if_due().await;
+        self.current()
+    }
+
+    /// Checks the pointer if the interval has passed since the last check.
+    pub async fn refresh_if_due(&self) -> RefreshOutcome {
+        let now = Instant::now();
+        {
+            let next = self.next_check.lock().unwrap_or_else(|e| e.into_inner());
+            if next.is_some_and(|t| now < t) {
+                return RefreshOutcome::NotDue;
+            }
+        }
+        self.refresh_now().await
+    }
+
+    /// Checks the pointer now (unless another refresh is running) and swaps in a changed model.
+    pub async fn refresh_now(&self) -> RefreshOutcome {
+        if self
+            .refreshing
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return RefreshOutcome::InFlight;
+        }
+        let _guard = InFlight(&self.refreshing);
+        // Set before the I/O, so a slow or failing store is asked at most once per interval.
+        *self.next_check.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Instant::now() + self.every);
+
+        let held = self.current();
+        let registry = Registry::new(self.store.as_ref(), &self.prefix);
+        let started = Instant::now();
+        match registry
+            .refresh(held.as_deref().map(|s| s.etag.as_str()))
+            .await
+        {
+            Ok(Refresh::Unchanged) => {
+                tracing::debug!("model pointer unchanged");
+                RefreshOutcome::Unchanged
+            }
+            Ok(Refresh::NoModel) => {
+                match &held {
+                    Some(s) => tracing::warn!(
+                        store = %self.store.describe(),
+                        version = s.version(),
+                        "model pointer disappeared; still serving the loaded model"
+                    ),
+                    None => {
+                        tracing::info!(store = %self.store.describe(), prefix = %self.prefix, "no model published yet")
+                    }
+                }
+                RefreshOutcome::NoModel
+            }
+            Ok(Refresh::Loaded {
+                pointer,
+                etag,
+                artifact,
+            }) => {
+                let served = Arc::new(Served {
+                    artifact: *artifact,
+                    pointer,
+                    etag,
+                    loaded_at: now_rfc3339(),
+                });
+                let version = served.version().to_owned();
+                tracing::info!(
+                    version = %version,
+                    previous = held.as_deref().map(Served::version),
+                    source = %served.artifact.provenance.source,
+                    load_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "model loaded"
+                );
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(served);
+                RefreshOutcome::Loaded { version }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                match &held {
+                    Some(s) => tracing::error!(
+                        error = %message,
+                        store = %self.store.describe(),
+                        version = s.version(),
+                        "new model failed to load; still serving the loaded model"
+                    ),
+                    None => {
+                        tracing::error!(error = %message, store = %self.store.describe(), "model failed to load; answering 503")
+                    }
+                }
+                RefreshOutcome::Failed { message }
+            }
+        }
+    }
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+    use bytes::Bytes;
+    use tagger_shared::registry::LATEST;
+    use tagger_shared::store::{MemoryStore, PutMode};
+
+    fn cache(store: &Arc<MemoryStore>, every: Duration) -> ModelCache {
+        ModelCache::new(store.clone(), "models", every)
+    }
+
+    #[tokio::test]
+    async fn starts_empty_when_nothing_is_published_then_loads_a_publish() {
+        let store = Arc::new(MemoryStore::new());
+        let models = cache(&store, Duration::ZERO);
+        assert_eq!(models.refresh_now().await, RefreshOutcome::NoModel);
+        assert!(models.get().await.is_none());
+
+        let a = testing::tiny_artifact(1);
+        testing::publish(store.as_ref(), "models", &a).await;
+        let served = models.get().await.expect("published model is served");
+        assert_eq!(served.version(), a.provenance.version);
+        assert_eq!(models.refresh_now().await, RefreshOutcome::Unchanged);
+    }
+
+    #[tokio::test]
+    async fn swaps_in_a_new_pointer_when_due() {
+        let store = Arc::new(MemoryStore::new());
+        let (a, b) = (testing::tiny_artifact(1), testing::tiny_artifact(2));
+        assert_ne!(a.provenance.version, b.provenance.version);
+        testing::publish(store.as_ref(), "models", &a).await;
+        let models = cache(&store, Duration::ZERO);
+        assert_eq!(
+            models.refresh_now().await,
+            RefreshOutcome::Loaded {
+                version: a.provenance.version.clone()
+            }
+        );
+        testing::publish(store.as_ref(), "models", &b).await;
+        assert_eq!(models.get().await.unwrap().version(), b.provenance.version);
+    }
+
+    #[tokio::test]
+    async fn does_not_check_again_before_the_interval() {
+        let store = Arc::new(MemoryStore::new());
+        let (a, b) = (testing::tiny_artifact(1), testing::tiny_artifact(2));
+        testing::publish(store.as_ref(), "models", &a).await;
+        let models = cache(&store, Duration::from_secs(3600));
+        models.refresh_now().await;
+        testing::publish(store.as_ref(), "models", &b).await;
+        assert_eq!(models.refresh_if_due().await, RefreshOutcome::NotDue);
+        assert_eq!(models.get().await.unwrap().version(), a.provenance.version);
+        // An explicit refresh still sees it.
+        assert_eq!(
+            models.refresh_now().await,
+            RefreshOutcome::Loaded {
+                version: b.provenance.version.clone()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn corrupt_new_artifact_is_ignored_and_the_old_model_keeps_serving() {
+        let store = Arc::new(MemoryStore::new());
+        let a = testing::tiny_artifact(1);
+        testing::publish(store.as_ref(), "models", &a).await;
+        let models = cache(&store, Duration::ZERO);
+        models.refresh_now().await;
+
+        testing::publish_corrupt(store.as_ref(), "models", "broken").await;
+        assert!(matches!(
+            models.refresh_now().await,
+            RefreshOutcome::Failed { .. }
+        ));
+        assert_eq!(models.get().await.unwrap().version(), a.provenance.version);
+
+        // A pointer that is not even JSON is ignored the same way.
+        store
+            .put(
+                &format!("models/{LATEST}"),
+                Bytes::from_static(b"{not json"),
+                PutMode::Overwrite,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            models.refresh_now().await,
+            RefreshOutcome::Failed { .. }
+        ));
+        assert_eq!(models.current().unwrap().version(), a.provenance.version);
+    }
+
+    #[tokio::test]
+    async fn a_removed_pointer_keeps_the_loaded_model() {
+        let store = Arc::new(MemoryStore::new());
+        let a = testing::tiny_artifact(1);
+        testing::publish(store.as_ref(), "models", &a).await;
+        let models = cache(&store, Duration::ZERO);
+        models.refresh_now().await;
+        // MemoryStore has no delete: a store that lost the pointer is an empty one.
+        let models = ModelCache {
+            store: Arc::new(MemoryStore::new()),
+            prefix: "models".into(),
+            ..models
+        };
+        assert_eq!(models.refresh_now().await, RefreshOutcome::NoModel);
+        assert_eq!(models.current().unwrap().version(), a.provenance.version);
+    }
+
+    /// A store whose reads wait until the test opens the gate.
+    struct Gated {
+        inner: MemoryStore,
+        gate: tokio::sync::Semaphore,
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for Gated {
+        async fn get(
+            &self,
+            key: &str,
+        ) -> tagger_shared::Result<Option<tagger_shared::store::Object>> {
+            let _permit = self.gate.acquire().await.expect("gate open");
+            self.inner.get(key).await
+        }
+        async fn head(&self, key: &str) -> tagger_shared::Result<Option<String>> {
+            self.inner.head(key).await
+        }
+        async fn put(
+            &self,
+            key: &str,
+            body: Bytes,
+            mode: PutMode,
+        ) -> tagger_shared::Result<String> {
+            self.inner.put(key, body, mode).await
+        }
+        fn describe(&self) -> String {
+            "gated://".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_keep_the_current_model_while_a_refresh_is_in_flight() {
+        let store = Arc::new(Gated {
+            inner: MemoryStore::new(),
+            gate: tokio::sync::Semaphore::new(1),
+        });
+        let (a, b) = (testing::tiny_artifact(1), testing::tiny_artifact(2));
+        testing::publish(&store.inner, "models", &a).await;
+        let models = ModelCache::new(store.clone(), "models", Duration::ZERO);
+        models.refresh_now().await;
+        testing::publish(&store.inner, "models", &b).await;
+
+        let closed = store.gate.acquire().await.unwrap();
+        let slow = models.get();
+        tokio::pin!(slow);
+        // Start the refresh: it now waits on the closed gate inside the store.
+        assert!(futures_poll_once(slow.as_mut()).await.is_none());
+        // Meanwhile other requests answer at once with the old model and do not refresh.
+        let during = models.get().await.unwrap();
+        assert_eq!(during.version(), a.provenance.version);
+        assert_eq!(models.refresh_now().await, RefreshOutcome::InFlight);
+        drop(closed);
+        assert_eq!(slow.await.unwrap().version(), b.provenance.version);
+        assert_eq!(models.current().unwrap().version(), b.provenance.version);
+    }
+
+    /// Polls a future once; `Some` when it finished.
+    async fn futures_poll_once<F: std::future::Future + Unpin>(mut f: F) -> Option<F::Output> {
+        std::future::poll_fn(|cx| match std::pin::Pin::new(&mut f).poll(cx) {
+            std::task::Poll::Ready(v) => std::task::Poll::Ready(Some(v)),
+            std::task::Poll::Pending => std::task::Poll::Ready(None),
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn only_one_refresh_runs_at_a_time() {
+        let store = Arc::new(MemoryStore::new());
+        let models = cache(&store, Duration::ZERO);
+        let _held = InFlight(&models.refreshing);
+        models.refreshing.store(true, Ordering::Release);
+        assert_eq!(models.refresh_now().await, RefreshOutcome::InFlight);
+        assert_eq!(models.refresh_if_due().await, RefreshOutcome::InFlight);
+    }
+}
