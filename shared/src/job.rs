@@ -627,7 +627,7 @@ fn gate(
     if forced {
         return Ok(());
     }
-    if !(new_f1 >= cfg.min_micro_f1) {
+    if new_f1.is_nan() || new_f1 < cfg.min_micro_f1 {
         return Err(JobError::gate(format!(
             "quality gate: test micro-F1 {new_f1:.4} is below the minimum {:.4} (set \"force\": true in the sidecar to publish anyway)",
             cfg.min_micro_f1

@@ -15,7 +15,8 @@ use tagger_tests::Moto;
 use train::handler::{self, RecordResult, TrainError};
 
 const PUT_EVENT: &str = include_str!("../fixtures/s3-put-questions.json");
-const PREDICT_REQUEST: &str = include_str!("../../functions/predict/fixtures/apigw-v2-predict.json");
+const PREDICT_REQUEST: &str =
+    include_str!("../../functions/predict/fixtures/apigw-v2-predict.json");
 const SO_TITLES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../shared/data/so-titles/train.csv"
@@ -122,7 +123,7 @@ impl Bucket {
 
 fn encode_key(key: &str) -> String {
     key.split(' ')
-        .map(|part| percent_encode(part))
+        .map(percent_encode)
         .collect::<Vec<_>>()
         .join("+")
 }
@@ -257,20 +258,36 @@ async fn upload_trains_publishes_and_verifies() {
         "nothing written under data/"
     );
 
-
     // The predict function, pointed at the same bucket (MODEL_URI=s3://<bucket>/models), serves it.
     let models = Arc::new(S3Store::new(bucket.client.clone(), &bucket.name, "models"));
     let config = predict::Config::for_local(format!("s3://{}/models", bucket.name));
     let state = predict::State::new(models, "", config).await;
     let mut request: serde_json::Value = serde_json::from_str(PREDICT_REQUEST).unwrap();
-    request["body"] = serde_json::json!({"question": "How do I select an element by id with jQuery?"}).to_string().into();
-    request["headers"]["content-length"] = request["body"].as_str().unwrap().len().to_string().into();
+    request["body"] =
+        serde_json::json!({"question": "How do I select an element by id with jQuery?"})
+            .to_string()
+            .into();
+    request["headers"]["content-length"] =
+        request["body"].as_str().unwrap().len().to_string().into();
     let req = lambda_http::request::from_str(&request.to_string()).expect("API Gateway v2 request");
     let resp = predict::handle(req, &state).await;
-    let served = resp.headers().get("x-model-version").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let served = resp
+        .headers()
+        .get("x-model-version")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let body: serde_json::Value = serde_json::from_slice(resp.body()).expect("JSON answer");
-    assert_eq!((resp.status().as_u16(), served.as_deref()), (200, Some(version.as_str())), "{body}");
-    let tags: Vec<&str> = body["tags"].as_array().expect("tags").iter().filter_map(|t| t.as_str().or(t["tag"].as_str())).collect();
+    assert_eq!(
+        (resp.status().as_u16(), served.as_deref()),
+        (200, Some(version.as_str())),
+        "{body}"
+    );
+    let tags: Vec<&str> = body["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(|t| t.as_str().or(t["tag"].as_str()))
+        .collect();
     assert!(tags.contains(&"jquery"), "{body}");
 }
 
