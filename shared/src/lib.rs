@@ -9,6 +9,7 @@ pub mod config;
 pub mod dataset;
 pub mod error;
 pub mod explain;
+pub mod job;
 pub mod labels;
 pub mod metrics;
 pub mod model;

@@ -1,0 +1,176 @@
+//! The function's configuration, read once at start from the environment. A bad value fails the
+//! cold start with the variable's name in the message, rather than every invocation later.
+//!
+//! | variable | default | meaning |
+//! | --- | --- | --- |
+//! | `DATA_PREFIX` | `data/` | uploads under it train; nothing is ever written there |
+//! | `MODEL_PREFIX` | `models` | versions and `latest.json` / `previous.json` |
+//! | `REPORT_PREFIX` | `reports` | `reports/<data key>.json` per upload |
+//! | `MIN_MICRO_F1` | `0.1` | quality gate: minimum test micro-F1 |
+//! | `MAX_REGRESSION` | `0.02` | quality gate: allowed micro-F1 drop vs the live model |
+//! | `TRAIN_PRESET` | `default` | `default` or `seed` (the origin talk's pipeline) |
+//! | `TRAIN_EPOCHS`, `TRAIN_HIDDEN` (`512` or `50,25`), `TRAIN_BATCH_SIZE`, `TRAIN_LEARNING_RATE`, `TRAIN_DROPOUT`, `TRAIN_PATIENCE`, `TRAIN_SEED`, `TRAIN_MAX_FEATURES`, `TRAIN_MIN_COUNT`, `TRAIN_NUM_WORDS`, `TRAIN_THRESHOLDS`, `TRAIN_THRESHOLD`, `TRAIN_TEST_SPLIT`, `TRAIN_VALIDATION_SPLIT`, `TRAIN_MASK_TAGS` | preset's | training defaults; a dataset's sidecar JSON overrides them |
+//! | `TRAIN_SETTINGS` | none | the same defaults as one JSON object (sidecar format); single variables win |
+
+use std::str::FromStr;
+
+use anyhow::{anyhow, Context as _, Result};
+use tagger_shared::config::Overrides;
+use tagger_shared::job::JobConfig;
+
+/// Everything the function reads from its environment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub job: JobConfig,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads from any variable source (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let get = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let defaults = JobConfig::default();
+        let mut overrides = match get("TRAIN_SETTINGS") {
+            Some(json) => Overrides::from_json(json.as_bytes()).context("TRAIN_SETTINGS")?,
+            None => Overrides::default(),
+        };
+        let o = &mut overrides;
+        set(&get, "TRAIN_PRESET", &mut o.preset)?;
+        set(&get, "TRAIN_EPOCHS", &mut o.epochs)?;
+        if let Some(v) = get("TRAIN_HIDDEN") {
+            let sizes = v
+                .split(',')
+                .map(|s| s.trim().parse::<usize>())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| anyhow!("TRAIN_HIDDEN: expected comma-separated layer sizes like \"512\" or \"50,25\", got {v:?} ({e})"))?;
+            o.hidden = Some(sizes);
+        }
+        set(&get, "TRAIN_BATCH_SIZE", &mut o.batch_size)?;
+        set(&get, "TRAIN_LEARNING_RATE", &mut o.learning_rate)?;
+        set(&get, "TRAIN_DROPOUT", &mut o.dropout)?;
+        set(&get, "TRAIN_PATIENCE", &mut o.patience)?;
+        set(&get, "TRAIN_SEED", &mut o.seed)?;
+        set(&get, "TRAIN_MAX_FEATURES", &mut o.max_features)?;
+        set(&get, "TRAIN_MIN_COUNT", &mut o.min_count)?;
+        set(&get, "TRAIN_NUM_WORDS", &mut o.num_words)?;
+        set(&get, "TRAIN_THRESHOLD", &mut o.threshold)?;
+        set(&get, "TRAIN_THRESHOLDS", &mut o.thresholds)?;
+        set(&get, "TRAIN_TEST_SPLIT", &mut o.test_split)?;
+        set(&get, "TRAIN_VALIDATION_SPLIT", &mut o.validation_split)?;
+        set(&get, "TRAIN_MASK_TAGS", &mut o.mask_tags)?;
+        if o.force.is_some() {
+            return Err(anyhow!("TRAIN_SETTINGS: \"force\" is per dataset only (put it in the sidecar), never a default"));
+        }
+
+        let mut job = JobConfig {
+            defaults: overrides,
+            ..defaults
+        };
+        if let Some(v) = get("DATA_PREFIX") {
+            job.data_prefix = v;
+        }
+        if let Some(v) = get("MODEL_PREFIX") {
+            job.model_prefix = v;
+        }
+        if let Some(v) = get("REPORT_PREFIX") {
+            job.report_prefix = v;
+        }
+        let mut min = Some(job.min_micro_f1);
+        set(&get, "MIN_MICRO_F1", &mut min)?;
+        let mut margin = Some(job.max_regression);
+        set(&get, "MAX_REGRESSION", &mut margin)?;
+        job.min_micro_f1 = min.unwrap_or(job.min_micro_f1);
+        job.max_regression = margin.unwrap_or(job.max_regression);
+        job.validate()
+            .map_err(|e| anyhow!("invalid training configuration from the environment: {e}"))?;
+        Ok(Config { job })
+    }
+}
+
+fn set<T: FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    slot: &mut Option<T>,
+) -> Result<()>
+where
+    T::Err: std::fmt::Display,
+{
+    if let Some(raw) = get(name) {
+        let v = raw
+            .parse::<T>()
+            .map_err(|e| anyhow!("{name}: cannot parse {raw:?}: {e}"))?;
+        *slot = Some(v);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> Result<Config> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn empty_environment_gives_the_documented_defaults() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.job, JobConfig::default());
+    }
+
+    #[test]
+    fn reads_prefixes_gate_and_training_defaults() {
+        let c = from(&[
+            ("DATA_PREFIX", "uploads/"),
+            ("MIN_MICRO_F1", "0.3"),
+            ("TRAIN_PRESET", "seed"),
+            ("TRAIN_HIDDEN", "50, 25"),
+            ("TRAIN_SETTINGS", r#"{"epochs": 2, "seed": 7}"#),
+            ("TRAIN_EPOCHS", "4"),
+        ])
+        .unwrap();
+        assert_eq!(c.job.data_prefix, "uploads/");
+        assert_eq!(c.job.min_micro_f1, 0.3);
+        let o = &c.job.defaults;
+        assert_eq!(
+            (o.epochs, o.seed, o.hidden.clone()),
+            (Some(4), Some(7), Some(vec![50, 25]))
+        );
+    }
+
+    #[test]
+    fn bad_variable_is_named_in_the_error() {
+        for (name, value) in [
+            ("TRAIN_EPOCHS", "three"),
+            ("MIN_MICRO_F1", "high"),
+            ("TRAIN_HIDDEN", "50;25"),
+            ("TRAIN_PRESET", "best"),
+        ] {
+            let err = from(&[(name, value)]).unwrap_err();
+            assert!(format!("{err:#}").contains(name), "{name}: {err:#}");
+        }
+        let err = from(&[("TRAIN_SETTINGS", r#"{"epochz": 1}"#)]).unwrap_err();
+        assert!(format!("{err:#}").contains("TRAIN_SETTINGS"), "{err:#}");
+        let err = from(&[("TRAIN_EPOCHS", "0")]).unwrap_err();
+        assert!(format!("{err:#}").contains("epochs"), "{err:#}");
+    }
+
+    #[test]
+    fn rejects_model_prefix_inside_the_data_prefix() {
+        let err = from(&[("MODEL_PREFIX", "data/models")]).unwrap_err();
+        assert!(format!("{err:#}").contains("model_prefix"), "{err:#}");
+    }
+}
