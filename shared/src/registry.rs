@@ -63,8 +63,6 @@ impl From<&Report> for PointerMetrics {
 // Built once per refresh and matched at once: boxing the pointer would buy nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
-// Returned once per refresh and consumed at once: the size difference costs nothing.
-#[allow(clippy::large_enum_variant)]
 pub enum Refresh {
     /// The pointer still has the ETag we hold.
     Unchanged,
