@@ -76,6 +76,11 @@ pub struct Settings {
     /// Fraction of the training rows held out (from the end, as Keras does) for early stopping
     /// and threshold calibration.
     pub validation_split: f64,
+    /// Shuffle the rows (seeded) before the test and validation splits. `false` keeps file
+    /// order, as Keras' `fit(validation_split=...)` does: the validation rows are the last ones
+    /// of the file (the seed preset, so it trains on the rows the origin trained on).
+    #[serde(default = "yes")]
+    pub shuffle: bool,
     /// Fraction held out for the test report when no separate test file is given.
     pub test_split: f64,
     pub mask: MaskSettings,
@@ -93,6 +98,7 @@ impl Settings {
                 train: TrainConfig::origin(),
                 thresholds: ThresholdStrategy::Fixed(0.8),
                 validation_split: 0.1,
+                shuffle: false,
                 test_split: 0.2,
                 mask: MaskSettings::default(),
                 csv: CsvOptions::default(),
@@ -105,6 +111,7 @@ impl Settings {
                 train: TrainConfig::default(),
                 thresholds: ThresholdStrategy::Global,
                 validation_split: 0.1,
+                shuffle: true,
                 test_split: 0.2,
                 mask: MaskSettings::default(),
                 csv: CsvOptions::default(),
@@ -257,6 +264,10 @@ impl Default for Settings {
     fn default() -> Self {
         Settings::preset(Preset::Default)
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The project's default tokenizer: found best on the real datasets (see the README's quality table).

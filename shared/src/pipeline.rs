@@ -151,9 +151,12 @@ pub fn train(
     } = data;
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed());
 
-    // Shuffle (seeded) as the origin did, then hold out the test split when none was given.
+    // Shuffle (seeded) unless the settings keep file order, then hold out the test split when
+    // none was given.
     let mut order: Vec<usize> = (0..examples.len()).collect();
-    order.shuffle(&mut rng);
+    if settings.shuffle {
+        order.shuffle(&mut rng);
+    }
     let (train_idx, test_rows, test_load) = match test {
         Some(t) => (order, t.examples, Some(t.load)),
         None => {
@@ -200,7 +203,8 @@ pub fn train(
         .map(Vec::as_slice)
         .collect();
 
-    // Validation = the last fraction of the (shuffled) training rows, as Keras' validation_split.
+    // Validation = the last fraction of the training rows (shuffled or in file order), as
+    // Keras' validation_split.
     let n = train_idx.len();
     let n_val = ((n as f64) * settings.validation_split).floor() as usize;
     let fit_rows: Vec<usize> = (0..n - n_val).collect();
