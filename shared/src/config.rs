@@ -81,6 +81,11 @@ pub struct Settings {
     /// of the file (the seed preset, so it trains on the rows the origin trained on).
     #[serde(default = "yes")]
     pub shuffle: bool,
+    /// After early stopping picked the epoch count and the thresholds were calibrated on the
+    /// validation rows, train once more on training + validation rows for that many epochs:
+    /// the final model sees 10% more data (worth most on small data sets), at twice the cost.
+    #[serde(default)]
+    pub refit: bool,
     /// Fraction held out for the test report when no separate test file is given.
     pub test_split: f64,
     pub mask: MaskSettings,
@@ -99,6 +104,7 @@ impl Settings {
                 thresholds: ThresholdStrategy::Fixed(0.8),
                 validation_split: 0.1,
                 shuffle: false,
+                refit: false,
                 test_split: 0.2,
                 mask: MaskSettings::default(),
                 csv: CsvOptions::default(),
@@ -112,6 +118,7 @@ impl Settings {
                 thresholds: ThresholdStrategy::Global,
                 validation_split: 0.1,
                 shuffle: true,
+                refit: false,
                 test_split: 0.2,
                 mask: MaskSettings::default(),
                 csv: CsvOptions::default(),

@@ -100,15 +100,32 @@ fn seed_preset_lands_near_the_keras_origin_on_so_titles() {
         .artifact
         .tokenizer
         .encode_all(texts.iter().map(String::as_str));
-    let (above, mean_max) = confidence(&t.artifact.model.predict_proba_batch(&x));
-    eprintln!("seed preset: {above} outputs > 0.8, mean max prob {mean_max:.3}");
-    // The Keras origin pipeline run on this machine: P@1 0.423, micro-F1 0.067.
+    let probs = t.artifact.model.predict_proba_batch(&x);
+    let (above, mean_max) = confidence(&probs);
+    let labels = &t.artifact.labels;
+    let y_rows: Vec<Vec<u32>> = test.iter().map(|e| labels.encode(&e.tags)).collect();
+    let y: tagger_shared::sparse::SparseRows = y_rows.iter().map(Vec::as_slice).collect();
+    let at_half = tagger_shared::metrics::evaluate(
+        &probs,
+        &y,
+        &tagger_shared::thresholds::Thresholds::fixed(0.5, labels.len()),
+        labels.names(),
+    );
+    eprintln!(
+        "seed preset: {above} outputs > 0.8, mean max prob {mean_max:.3}, micro-F1 at 0.5 {:.3}",
+        at_half.micro_f1
+    );
+    // The Keras origin pipeline run on this machine: P@1 0.423, micro-F1 0.067. The real Keras
+    // model of the golden folder reproduces both only with micro-F1 taken at 0.5 (at 0.8 it
+    // scores 0.004, see `keras_golden_model_scores_like_the_origin_run`): compare there.
     assert!((m.p_at_1 - 0.423).abs() <= 0.03, "P@1 {}", m.p_at_1);
     assert!(
-        (m.micro_f1 - 0.067).abs() <= 0.03,
-        "micro-F1 {}",
-        m.micro_f1
+        (at_half.micro_f1 - 0.067).abs() <= 0.03,
+        "micro-F1 at 0.5 {}",
+        at_half.micro_f1
     );
+    // At the origin's serving threshold both models return almost nothing.
+    assert!(m.micro_f1 < 0.03, "micro-F1 at 0.8 {}", m.micro_f1);
 }
 
 #[test]
@@ -137,8 +154,8 @@ fn confidence(probs: &ndarray::Array2<f32>) -> (usize, f64) {
 
 /// The real Keras model of the origin's architecture (../shared/golden/shap/so-titles: tf_keras
 /// 2.21, seed 42, trained on so-titles/train.csv) scored through our tokenizer and metrics lands
-/// where the Keras origin run did (P@1 0.423, micro-F1 0.067 at 0.8): the reference the seed
-/// preset is held to is reachable with this pipeline's tokenizer, labels and metrics.
+/// where the Keras origin run did (P@1 0.423, micro-F1 0.067), with that micro-F1 taken at 0.5:
+/// the reference the seed preset is held to, read through this pipeline's tokenizer and metrics.
 #[test]
 fn keras_golden_model_scores_like_the_origin_run() {
     use ndarray::{Array1, Array2};
@@ -226,14 +243,23 @@ fn keras_golden_model_scores_like_the_origin_run() {
         labels.names(),
     );
     let (above, mean_max) = confidence(&probs);
-    for t in [0.3f32, 0.5, 0.6, 0.7] {
-        let at = tagger_shared::metrics::evaluate(&probs, &y, &Thresholds::fixed(t, labels.len()), labels.names());
-        eprintln!("  keras golden at {t}: micro-F1 {:.3}", at.micro_f1);
-    }
+
+    let at_half = tagger_shared::metrics::evaluate(
+        &probs,
+        &y,
+        &Thresholds::fixed(0.5, labels.len()),
+        labels.names(),
+    );
     eprintln!(
-        "keras golden model on so-titles test: P@1 {:.3} micro-F1 {:.3}; {above} outputs > 0.8, mean max prob {mean_max:.3}",
-        m.p_at_1, m.micro_f1
+        "keras golden model on so-titles test: P@1 {:.3} micro-F1 {:.3} at 0.8, {:.3} at 0.5; {above} outputs > 0.8, mean max prob {mean_max:.3}",
+        m.p_at_1, m.micro_f1, at_half.micro_f1
     );
     assert!((m.p_at_1 - 0.423).abs() <= 0.03, "P@1 {}", m.p_at_1);
-    assert!((m.micro_f1 - 0.067).abs() <= 0.03, "micro-F1 {}", m.micro_f1);
+    // The origin's 0.067 is micro-F1 at 0.5; at the 0.8 serving threshold almost nothing fires.
+    assert!(
+        (at_half.micro_f1 - 0.067).abs() <= 0.03,
+        "micro-F1 at 0.5 {}",
+        at_half.micro_f1
+    );
+    assert!(m.micro_f1 < 0.03, "micro-F1 at 0.8 {}", m.micro_f1);
 }
