@@ -6,7 +6,7 @@
 //! ```
 //! keys: preset=default|seed, hidden=256[,128], epochs=, batch=, lr=, dropout=, patience=, seed=,
 //! min_count=, max_features=, bigrams=0|1, num_words= (Keras tokenizer), thresholds=global|fixed:0.8|pertag:<min_support>:<floor>,
-//! swa=, lr_decay=, sparse_adam=0|1, shuffle=0|1, refit=0|1.
+//! lr_decay=, sparse_adam=0|1, shuffle=0|1, refit=0|1.
 //!
 //! A named data set trains on `../shared/data/<name>/train.csv` and is scored on its `test.csv`;
 //! a path is split by the pipeline's `test_split` (seeded).
@@ -88,9 +88,6 @@ fn main() {
     }
     if let Some(v) = parse("seed") {
         s.train.seed = v as u64;
-    }
-    if let Some(v) = parse("swa") {
-        s.train.average_epochs = v as usize;
     }
     if let Some(v) = parse("lr_decay") {
         s.train.lr_decay = v as f32;

@@ -260,36 +260,37 @@ pub fn train(
     let calibrate_seconds = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let fitted = if settings.refit && !x_val.is_empty() {
-        let mut x_both = x_fit.clone();
-        let mut y_both = y_fit.clone();
-        for i in 0..x_val.len() {
-            x_both.push_row(x_val.row(i));
-            y_both.push_row(y_val.row(i));
-        }
-        let cfg = train::TrainConfig {
-            epochs: fitted.best_epoch,
-            early_stopping_patience: 0,
-            // Another initialisation: the two ensemble members should not share one.
-            seed: settings.train.seed.wrapping_add(1),
-            ..settings.train.clone()
+    let fitted =
+        if settings.refit && !x_val.is_empty() && x_fit.len() <= crate::config::REFIT_MAX_ROWS {
+            let mut x_both = x_fit.clone();
+            let mut y_both = y_fit.clone();
+            for i in 0..x_val.len() {
+                x_both.push_row(x_val.row(i));
+                y_both.push_row(y_val.row(i));
+            }
+            let cfg = train::TrainConfig {
+                epochs: fitted.best_epoch,
+                early_stopping_patience: 0,
+                // Another initialisation: the two ensemble members should not share one.
+                seed: settings.train.seed.wrapping_add(1),
+                ..settings.train.clone()
+            };
+            let refitted = train::fit(
+                &x_both,
+                &y_both,
+                tokenizer.n_features(),
+                labels.len(),
+                &cfg,
+                None,
+                &mut |_| {},
+            )?;
+            // Keep both: the early-stopped model and the refit one, as one exact logit average.
+            let model = crate::model::Mlp::average_logits(&[fitted.model.clone(), refitted.model])
+                .ok_or_else(|| Error::Training("refit model has another shape".into()))?;
+            train::TrainResult { model, ..fitted }
+        } else {
+            fitted
         };
-        let refitted = train::fit(
-            &x_both,
-            &y_both,
-            tokenizer.n_features(),
-            labels.len(),
-            &cfg,
-            None,
-            &mut |_| {},
-        )?;
-        // Keep both: the early-stopped model and the refit one, as one exact logit average.
-        let model = crate::model::Mlp::average_logits(&[fitted.model.clone(), refitted.model])
-            .ok_or_else(|| Error::Training("refit model has another shape".into()))?;
-        train::TrainResult { model, ..fitted }
-    } else {
-        fitted
-    };
     let fit_seconds = fit_seconds + t.elapsed().as_secs_f64();
 
     let t = Instant::now();

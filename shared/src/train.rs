@@ -10,7 +10,6 @@
 //! `ChaCha8Rng` streams of `TrainConfig::seed`, and every sum runs in a fixed order, so the same
 //! data, config and seed give bit-identical weights on any machine and thread count.
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
 use ndarray::{Array1, Array2};
@@ -51,11 +50,6 @@ pub struct TrainConfig {
     /// per step, so only for small vocabularies such as the origin's 400 words.
     #[serde(default = "yes")]
     pub sparse_adam: bool,
-    /// Weight averaging over epochs (a stochastic-weight-averaging variant): the model scored
-    /// on validation after epoch `e`, and returned, is the mean of the weights at the ends of
-    /// epochs `e - average_epochs + 1 ..= e`. 0 or 1 = off.
-    #[serde(default)]
-    pub average_epochs: usize,
     /// Step size multiplier per epoch (epoch `e`, 1-based, trains at
     /// `learning_rate * lr_decay^(e - 1)`); 1 = constant.
     #[serde(default = "one")]
@@ -90,7 +84,6 @@ impl Default for TrainConfig {
             early_stopping_patience: 2,
             seed: 22,
             sparse_adam: true,
-            average_epochs: 0,
             lr_decay: 1.0,
         }
     }
@@ -112,7 +105,6 @@ impl TrainConfig {
             early_stopping_patience: 0,
             seed: 22,
             sparse_adam: false,
-            average_epochs: 0,
             lr_decay: 1.0,
         }
     }
@@ -227,8 +219,6 @@ pub fn fit(
     let mut history = Vec::with_capacity(cfg.epochs);
     let mut best: Option<(f32, usize, Mlp)> = None;
     let mut since_best = 0;
-    let average = cfg.average_epochs.max(1);
-    let mut snapshots: VecDeque<Mlp> = VecDeque::with_capacity(average);
     let early_stopping = cfg.early_stopping_patience > 0 && validation.is_some();
     for epoch in 1..=cfg.epochs {
         let started = Instant::now();
@@ -241,14 +231,6 @@ pub fn fit(
             adam.step(&mut model, &grads);
         }
         adam.catch_up(&mut model);
-        let averaged = (average > 1).then(|| {
-            if snapshots.len() == average {
-                snapshots.pop_front();
-            }
-            snapshots.push_back(model.clone());
-            mean_model(&snapshots)
-        });
-        let scored = averaged.as_ref().unwrap_or(&model);
         let train_loss = (loss_sum / (x.len() * n_labels) as f64) as f32;
         if !train_loss.is_finite() {
             return Err(Error::Training(format!(
@@ -258,7 +240,7 @@ pub fn fit(
         }
         let (val_loss, val_micro_f1) = match validation {
             Some((vx, vy)) => {
-                let (loss, f1) = validation_scores(scored, vx, vy);
+                let (loss, f1) = validation_scores(&model, vx, vy);
                 (Some(loss), Some(f1))
             }
             None => (None, None),
@@ -278,7 +260,7 @@ pub fn fit(
                 .as_ref()
                 .is_none_or(|(best_loss, _, _)| loss < *best_loss)
             {
-                best = Some((loss, epoch, scored.clone()));
+                best = Some((loss, epoch, model.clone()));
                 since_best = 0;
             } else {
                 since_best += 1;
@@ -290,7 +272,6 @@ pub fn fit(
     }
     let (model, best_epoch) = match best {
         Some((_, epoch, best_model)) => (best_model, epoch),
-        None if average > 1 => (mean_model(&snapshots), history.len()),
         None => (model, history.len()),
     };
     Ok(TrainResult {
@@ -298,21 +279,6 @@ pub fn fit(
         history,
         best_epoch,
     })
-}
-
-/// The element-wise mean of same-shaped models (summed in order, so deterministic).
-fn mean_model(models: &VecDeque<Mlp>) -> Mlp {
-    let mut out = models[0].clone();
-    let scale = 1.0 / models.len() as f32;
-    for (l, layer) in out.layers.iter_mut().enumerate() {
-        for other in models.iter().skip(1) {
-            layer.weights += &other.layers[l].weights;
-            layer.bias += &other.layers[l].bias;
-        }
-        layer.weights *= scale;
-        layer.bias *= scale;
-    }
-    out
 }
 
 fn check_rows(
@@ -430,7 +396,12 @@ pub struct SparseAdam {
 impl SparseAdam {
     /// Adam for `model` with `cfg`'s rates; `steps_per_epoch` places the `lr_decay` schedule
     /// (and `planned_steps` sizes the step-size tables, which grow on demand).
-    pub fn new(model: &Mlp, cfg: &TrainConfig, steps_per_epoch: usize, planned_steps: usize) -> Self {
+    pub fn new(
+        model: &Mlp,
+        cfg: &TrainConfig,
+        steps_per_epoch: usize,
+        planned_steps: usize,
+    ) -> Self {
         let b1 = f64::from(cfg.beta1);
         let window = if b1 > 0.0 {
             (1e-9f64.ln() / b1.ln()).ceil().max(1.0) as usize

@@ -184,10 +184,9 @@ fn keras_golden_model_scores_like_the_origin_run() {
     let train_texts: Vec<String> = train.iter().map(|e| norm(&e.text)).collect();
     let tokenizer =
         Tokenizer::fit(&settings.tokenizer, train_texts.iter().map(String::as_str)).unwrap();
-    let vocab: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(golden.join("tokenizer_vocab.json")).unwrap(),
-    )
-    .unwrap();
+    let vocab: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(golden.join("tokenizer_vocab.json")).unwrap())
+            .unwrap();
     let keras_vocab: Vec<&str> = vocab["vocab"]
         .as_array()
         .unwrap()
