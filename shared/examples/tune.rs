@@ -1,117 +1,53 @@
-//! Training experiment harness: quality and wall time of one configuration on one data set.
+//! Training experiment harness: quality and time of one configuration on one data set, through
+//! the real pipeline (`pipeline::train`: normalisation, tokenizer, split, fit, calibration).
 //!
 //! ```text
 //! cargo run --release -p tagger-shared --example tune -- <cooking|so-titles|path.csv> [key=value ...]
 //! ```
-//! keys: hidden=256[,128] epochs= batch= lr= eps= dropout= patience= seed= min_count= max_features=
-//! thresholds=global|fixed:0.8|pertag:<min_support>:<floor> origin=1 (start from TrainConfig::origin())
+//! keys: preset=default|seed, hidden=256[,128], epochs=, batch=, lr=, dropout=, patience=, seed=,
+//! min_count=, max_features=, bigrams=0|1, num_words= (Keras tokenizer), thresholds=global|fixed:0.8|pertag:<min_support>:<floor>,
+//! lr_decay=, sparse_adam=0|1, shuffle=0|1, refit=0|1.
 //!
 //! A named data set trains on `../shared/data/<name>/train.csv` and is scored on its `test.csv`;
-//! a path is split 90/10 (in file order) into train and test. 10% of the training rows
-//! (seeded shuffle) are held out for validation: early stopping and threshold calibration.
-//!
-//! The tokenizer here is a stand-in for the project's `Words` tokenizer: lowercase, split on
-//! characters that are neither alphanumeric nor one of `#+.-`, trailing dots stripped, words
-//! seen fewer than `min_count` times dropped, the `max_features` most frequent kept.
+//! a path is split by the pipeline's `test_split` (seeded).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use tagger_shared::metrics::evaluate;
-use tagger_shared::sparse::SparseRows;
-use tagger_shared::thresholds::{calibrate, ThresholdStrategy};
-use tagger_shared::train::{fit, TrainConfig};
+use tagger_shared::config::{Preset, Settings};
+use tagger_shared::dataset::read_csv_path;
+use tagger_shared::pipeline::{self, TestData, TrainData};
+use tagger_shared::thresholds::ThresholdStrategy;
+use tagger_shared::tokenizer::TokenizerConfig;
 
-type Rows = Vec<(Vec<String>, String)>;
-
-fn read(path: &Path) -> Rows {
-    let mut reader = csv::Reader::from_path(path)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
-    reader
-        .records()
-        .map(|r| {
-            let r = r.expect("csv record");
-            let tags = r[0]
-                .split(',')
-                .filter(|t| !t.is_empty())
-                .map(str::to_string)
-                .collect();
-            (tags, r[1].to_string())
-        })
-        .collect()
-}
-
-/// Characters kept inside words besides alphanumerics (`KEEP=...` in the environment overrides).
-fn keep_chars() -> &'static str {
-    static KEEP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    KEEP.get_or_init(|| std::env::var("KEEP").unwrap_or_else(|_| "#+.-".into()))
-}
-
-fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_alphanumeric() || keep_chars().contains(c)))
-        .map(|w| w.trim_end_matches('.'))
-        .filter(|w| !w.is_empty())
-}
-
-struct Vocab {
-    index: HashMap<String, u32>,
-}
-
-impl Vocab {
-    fn fit(texts: &[&str], min_count: usize, max_features: usize) -> Vocab {
-        let mut counts: HashMap<String, usize> = HashMap::new();
-        for t in texts {
-            for w in words(&t.to_lowercase()) {
-                *counts.entry(w.to_string()).or_default() += 1;
-            }
-        }
-        let mut kept: Vec<(String, usize)> = counts
-            .into_iter()
-            .filter(|(_, c)| *c >= min_count)
-            .collect();
-        kept.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        kept.truncate(max_features);
-        Vocab {
-            index: kept
-                .into_iter()
-                .enumerate()
-                .map(|(i, (w, _))| (w, i as u32))
-                .collect(),
-        }
-    }
-
-    fn encode(&self, texts: &[&str]) -> SparseRows {
-        let mut rows = SparseRows::with_capacity(texts.len(), 0);
-        let mut buf = Vec::new();
-        for t in texts {
-            buf.clear();
-            let lower = t.to_lowercase();
-            buf.extend(words(&lower).filter_map(|w| self.index.get(w).copied()));
-            rows.push_row(&buf);
-        }
-        rows
-    }
-}
-
-fn texts<'a>(rows: &[&'a (Vec<String>, String)]) -> Vec<&'a str> {
-    rows.iter().map(|(_, t)| t.as_str()).collect()
-}
-
-/// Nanoseconds this process has run on a CPU (Linux `/proc/self/schedstat`): on a shared,
-/// overloaded machine wall time says little, CPU time still measures the work.
+/// Seconds this process has run on a CPU, all threads (Linux `/proc/self/stat` utime + stime):
+/// on a shared, overloaded machine wall time says little, CPU time still measures the work.
 fn cpu_seconds() -> f64 {
-    std::fs::read_to_string("/proc/self/schedstat")
+    let ticks = 100.0; // USER_HZ on Linux
+    std::fs::read_to_string("/proc/self/stat")
         .ok()
         .and_then(|s| {
-            s.split_whitespace()
-                .next()
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let u: f64 = f.get(11)?.parse().ok()?;
+            let k: f64 = f.get(12)?.parse().ok()?;
+            Some((u + k) / ticks)
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// Peak resident set size in MiB (`VmHWM`).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse::<f64>().ok())
         })
-        .map_or(f64::NAN, |ns| ns / 1e9)
+        .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
 fn main() {
@@ -124,166 +60,142 @@ fn main() {
         })
         .collect();
     let get = |k: &str| opts.get(k).map(String::as_str);
-    let mut cfg = if get("origin").is_some() {
-        TrainConfig::origin()
-    } else {
-        TrainConfig::default()
-    };
+    let preset: Preset = get("preset").unwrap_or("default").parse().expect("preset");
+    let mut s = Settings::preset(preset);
+    let parse =
+        |k: &str| get(k).map(|v| v.parse::<f64>().unwrap_or_else(|_| panic!("bad {k}={v}")));
     if let Some(h) = get("hidden") {
-        cfg.hidden = h
+        s.train.hidden = h
             .split(',')
             .filter(|s| !s.is_empty())
             .map(|s| s.parse().expect("hidden"))
             .collect();
     }
-    let parse =
-        |k: &str| get(k).map(|v| v.parse::<f64>().unwrap_or_else(|_| panic!("bad {k}={v}")));
     if let Some(v) = parse("epochs") {
-        cfg.epochs = v as usize;
+        s.train.epochs = v as usize;
     }
     if let Some(v) = parse("batch") {
-        cfg.batch_size = v as usize;
+        s.train.batch_size = v as usize;
     }
     if let Some(v) = parse("lr") {
-        cfg.learning_rate = v as f32;
+        s.train.learning_rate = v as f32;
     }
     if let Some(v) = parse("dropout") {
-        cfg.dropout = v as f32;
+        s.train.dropout = v as f32;
     }
     if let Some(v) = parse("patience") {
-        cfg.early_stopping_patience = v as usize;
-    }
-    if let Some(v) = parse("eps") {
-        cfg.epsilon = v as f32;
+        s.train.early_stopping_patience = v as usize;
     }
     if let Some(v) = parse("seed") {
-        cfg.seed = v as u64;
+        s.train.seed = v as u64;
     }
-    let min_count = parse("min_count").unwrap_or(2.0) as usize;
-    let max_features = parse("max_features").unwrap_or(1e9) as usize;
-    let strategy = match get("thresholds").unwrap_or("global") {
-        "global" => ThresholdStrategy::Global,
-        s if s.starts_with("fixed:") => {
-            ThresholdStrategy::Fixed(s[6..].parse().expect("fixed:<t>"))
+    if let Some(v) = parse("lr_decay") {
+        s.train.lr_decay = v as f32;
+    }
+    if let Some(v) = parse("sparse_adam") {
+        s.train.sparse_adam = v != 0.0;
+    }
+    if let Some(v) = parse("refit") {
+        s.refit = v != 0.0;
+    }
+    if let Some(v) = parse("shuffle") {
+        s.shuffle = v != 0.0;
+    }
+    if let Some(v) = parse("num_words") {
+        s.tokenizer = TokenizerConfig::Keras {
+            num_words: v as usize,
+        };
+    }
+    if let TokenizerConfig::Words {
+        min_count,
+        max_features,
+        bigrams,
+    } = &mut s.tokenizer
+    {
+        if let Some(v) = parse("min_count") {
+            *min_count = v as usize;
         }
-        s if s.starts_with("pertag:") => {
-            let mut p = s[7..].split(':');
-            ThresholdStrategy::PerTag {
-                min_support: p.next().and_then(|v| v.parse().ok()).unwrap_or(20),
-                floor: p.next().and_then(|v| v.parse().ok()).unwrap_or(0.1),
+        if let Some(v) = parse("max_features") {
+            *max_features = v as usize;
+        }
+        if let Some(v) = parse("bigrams") {
+            *bigrams = v != 0.0;
+        }
+    }
+    if let Some(t) = get("thresholds") {
+        s.thresholds = match t {
+            "global" => ThresholdStrategy::Global,
+            t if t.starts_with("fixed:") => {
+                ThresholdStrategy::Fixed(t[6..].parse().expect("fixed:<t>"))
             }
-        }
-        other => panic!("unknown thresholds={other}"),
-    };
+            t if t.starts_with("pertag:") => {
+                let mut p = t[7..].split(':');
+                ThresholdStrategy::PerTag {
+                    min_support: p.next().and_then(|v| v.parse().ok()).unwrap_or(20),
+                    floor: p.next().and_then(|v| v.parse().ok()).unwrap_or(0.1),
+                }
+            }
+            other => panic!("unknown thresholds={other}"),
+        };
+    }
+    s.validate().expect("settings");
 
     let started = Instant::now();
+    let cpu0 = cpu_seconds();
     let data_dir =
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data")).join(&dataset);
-    let (train_rows, test_rows) = if data_dir.is_dir() {
-        (
-            read(&data_dir.join("train.csv")),
-            read(&data_dir.join("test.csv")),
-        )
+    let (train_path, test_path) = if data_dir.is_dir() {
+        (data_dir.join("train.csv"), Some(data_dir.join("test.csv")))
     } else {
-        let mut all = read(Path::new(&dataset));
-        let test = all.split_off(all.len() * 9 / 10);
-        (all, test)
+        (PathBuf::from(&dataset), None)
     };
+    let (examples, load) = read_csv_path(Path::new(&train_path), &s.csv).expect("train csv");
+    let test = test_path.map(|p| {
+        let (examples, load) = read_csv_path(&p, &s.csv).expect("test csv");
+        TestData { examples, load }
+    });
     let read_s = started.elapsed().as_secs_f64();
-
-    // Labels sorted by name; tags absent from training are unknown at test time.
-    let mut names: Vec<String> = train_rows
-        .iter()
-        .flat_map(|(t, _)| t.iter().cloned())
-        .collect();
-    names.sort();
-    names.dedup();
-    let label_index: HashMap<&str, u32> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i as u32))
-        .collect();
-    let encode_labels = |rows: &[&(Vec<String>, String)]| -> SparseRows {
-        rows.iter()
-            .map(|(tags, _)| {
-                tags.iter()
-                    .filter_map(|t| label_index.get(t.as_str()).copied())
-                    .collect::<Vec<u32>>()
-            })
-            .collect::<Vec<_>>()
-            .iter()
-            .map(Vec::as_slice)
-            .collect()
-    };
-
-    let mut order: Vec<usize> = (0..train_rows.len()).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed));
-    let n_val = train_rows.len() / 10;
-    let (val_ids, fit_ids) = order.split_at(n_val);
-    let fit_rows: Vec<&(Vec<String>, String)> = fit_ids.iter().map(|&i| &train_rows[i]).collect();
-    let val_rows: Vec<&(Vec<String>, String)> = val_ids.iter().map(|&i| &train_rows[i]).collect();
-    let test_refs: Vec<&(Vec<String>, String)> = test_rows.iter().collect();
-
-    let tok_started = Instant::now();
-    let all_texts: Vec<&str> = train_rows.iter().map(|(_, t)| t.as_str()).collect();
-    let vocab = Vocab::fit(&all_texts, min_count, max_features);
-    let (x, vx, tx) = (
-        vocab.encode(&texts(&fit_rows)),
-        vocab.encode(&texts(&val_rows)),
-        vocab.encode(&texts(&test_refs)),
-    );
-    let (y, vy, ty) = (
-        encode_labels(&fit_rows),
-        encode_labels(&val_rows),
-        encode_labels(&test_refs),
-    );
-    let tok_s = tok_started.elapsed().as_secs_f64();
-
-    println!(
-        "{dataset}: {} train / {} val / {} test rows, {} features, {} tags, {:.1} features/row; read {read_s:.2}s, tokenize {tok_s:.2}s",
-        x.len(),
-        vx.len(),
-        tx.len(),
-        vocab.index.len(),
-        names.len(),
-        x.nnz() as f64 / x.len() as f64
-    );
-    println!("{cfg:?}");
-    let fit_started = Instant::now();
-    let fit_cpu = cpu_seconds();
-    let result = fit(
-        &x,
-        &y,
-        vocab.index.len(),
-        names.len(),
-        &cfg,
-        Some((&vx, &vy)),
-        &mut |s| {
+    println!("{:?}", s.train);
+    let trained = pipeline::train(
+        TrainData {
+            examples,
+            load,
+            source: dataset.clone(),
+            sha256: dataset.clone(),
+        },
+        test,
+        &s,
+        "2026-01-01T00:00:00Z",
+        &mut |e| {
             println!(
                 "  epoch {:>2}  loss {:.5}  val_loss {:.5}  val_micro_f1 {:.4}  {:.3}s",
-                s.epoch,
-                s.train_loss,
-                s.val_loss.unwrap_or(f32::NAN),
-                s.val_micro_f1.unwrap_or(f32::NAN),
-                s.seconds
+                e.epoch,
+                e.train_loss,
+                e.val_loss.unwrap_or(f32::NAN),
+                e.val_micro_f1.unwrap_or(f32::NAN),
+                e.seconds
             )
         },
     )
     .expect("training");
-    let fit_s = fit_started.elapsed().as_secs_f64();
-    let fit_cpu = cpu_seconds() - fit_cpu;
-    let eval_started = Instant::now();
-    let thresholds = calibrate(&result.model.predict_proba_batch(&vx), &vy, &strategy);
-    let report = evaluate(
-        &result.model.predict_proba_batch(&tx),
-        &ty,
-        &thresholds,
-        &names,
-    );
-    let eval_s = eval_started.elapsed().as_secs_f64();
-    println!("{}", report.table(8));
+    let total_s = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    let r = &trained.report;
+    let m = r.metrics.as_ref().expect("test metrics");
+    println!("{}", m.table(8));
     println!(
-        "RESULT {dataset} P@1 {:.4} microF1 {:.4} macroF1 {:.4} | thr {:.2} best_epoch {} | fit {fit_s:.2}s wall {fit_cpu:.2}s cpu (tokenize {tok_s:.2}s, calibrate+eval {eval_s:.2}s)",
-        report.p_at_1, report.micro_f1, report.macro_f1, thresholds.global, result.best_epoch
+        "RESULT {dataset} P@1 {:.4} microF1 {:.4} macroF1 {:.4} | thr {:.2} best_epoch {}/{} | {} rows, {} features, {} tags | fit {:.2}s wall | read {read_s:.2}s, prepare {:.2}s, total {total_s:.2}s wall, {cpu:.2}s cpu, peak RSS {:.0} MiB",
+        m.p_at_1,
+        m.micro_f1,
+        m.macro_f1,
+        trained.artifact.thresholds.global,
+        r.best_epoch,
+        r.history.len(),
+        r.rows.train,
+        r.features,
+        r.labels,
+        r.timings.fit_seconds,
+        r.timings.prepare_seconds,
+        peak_rss_mib()
     );
 }

@@ -76,6 +76,19 @@ pub struct Settings {
     /// Fraction of the training rows held out (from the end, as Keras does) for early stopping
     /// and threshold calibration.
     pub validation_split: f64,
+    /// Shuffle the rows (seeded) before the test and validation splits. `false` keeps file
+    /// order, as Keras' `fit(validation_split=...)` does: the validation rows are the last ones
+    /// of the file (the seed preset, so it trains on the rows the origin trained on).
+    #[serde(default = "yes")]
+    pub shuffle: bool,
+    /// After early stopping picked the epoch count and the thresholds were calibrated on the
+    /// validation rows, train a second model (next seed) on training + validation rows for
+    /// that many epochs and keep the logit average of both ([`crate::model::Mlp::average_logits`]).
+    /// A small ensemble that also sees 10% more data: on cooking +0.013 P@1 (mean of 3 seeds),
+    /// at twice the training cost, so it is skipped above [`REFIT_MAX_ROWS`] training rows,
+    /// where one model already has data enough.
+    #[serde(default)]
+    pub refit: bool,
     /// Fraction held out for the test report when no separate test file is given.
     pub test_split: f64,
     pub mask: MaskSettings,
@@ -93,6 +106,8 @@ impl Settings {
                 train: TrainConfig::origin(),
                 thresholds: ThresholdStrategy::Fixed(0.8),
                 validation_split: 0.1,
+                shuffle: false,
+                refit: false,
                 test_split: 0.2,
                 mask: MaskSettings::default(),
                 csv: CsvOptions::default(),
@@ -105,6 +120,8 @@ impl Settings {
                 train: TrainConfig::default(),
                 thresholds: ThresholdStrategy::Global,
                 validation_split: 0.1,
+                shuffle: true,
+                refit: true,
                 test_split: 0.2,
                 mask: MaskSettings::default(),
                 csv: CsvOptions::default(),
@@ -257,6 +274,13 @@ impl Default for Settings {
     fn default() -> Self {
         Settings::preset(Preset::Default)
     }
+}
+
+/// Largest training set (rows, validation excluded) that [`Settings::refit`] applies to.
+pub const REFIT_MAX_ROWS: usize = 100_000;
+
+fn yes() -> bool {
+    true
 }
 
 /// The project's default tokenizer: found best on the real datasets (see the README's quality table).

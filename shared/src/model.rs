@@ -118,6 +118,60 @@ impl Mlp {
         Mlp { layers }
     }
 
+    /// One network computing the mean of `models`' logits exactly: hidden layers side by side
+    /// (the first layers' columns concatenated, later hidden layers block-diagonal), output
+    /// weights scaled by `1 / models.len()` and stacked. An ensemble in one [`Mlp`], so
+    /// prediction, artifacts and the explainer need nothing new. `None` unless the models have
+    /// the same inputs, outputs and depth.
+    pub fn average_logits(models: &[Mlp]) -> Option<Mlp> {
+        let first = models.first()?;
+        let depth = first.layers.len();
+        if models.iter().any(|m| {
+            m.layers.len() != depth
+                || m.n_inputs() != first.n_inputs()
+                || m.n_outputs() != first.n_outputs()
+        }) {
+            return None;
+        }
+        let scale = 1.0 / models.len() as f32;
+        let mut layers = Vec::with_capacity(depth);
+        for l in 0..depth {
+            let last = l + 1 == depth;
+            let rows: usize = if l == 0 {
+                first.n_inputs()
+            } else {
+                models.iter().map(|m| m.layers[l].weights.nrows()).sum()
+            };
+            let cols: usize = if last {
+                first.n_outputs()
+            } else {
+                models.iter().map(|m| m.layers[l].weights.ncols()).sum()
+            };
+            let mut weights = Array2::<f32>::zeros((rows, cols));
+            let mut bias = Array1::<f32>::zeros(cols);
+            let (mut r0, mut c0) = (0, 0);
+            for m in models {
+                let w = &m.layers[l].weights;
+                let (r, c) = w.dim();
+                let (rs, cs) = (if l == 0 { 0 } else { r0 }, if last { 0 } else { c0 });
+                let mut rows_view = weights.slice_axis_mut(Axis(0), Slice::from(rs..rs + r));
+                let mut block = rows_view.slice_axis_mut(Axis(1), Slice::from(cs..cs + c));
+                if last {
+                    block.scaled_add(scale, w);
+                    bias.scaled_add(scale, &m.layers[l].bias);
+                } else {
+                    block.assign(w);
+                    bias.slice_axis_mut(Axis(0), Slice::from(cs..cs + c))
+                        .assign(&m.layers[l].bias);
+                }
+                r0 += r;
+                c0 += c;
+            }
+            layers.push(Dense { weights, bias });
+        }
+        Some(Mlp { layers })
+    }
+
     /// Per-tag probabilities for many rows at once, `(rows, tags)`.
     ///
     /// Rows go through the network in blocks so the hidden layers run as matrix products.
@@ -677,6 +731,23 @@ mod tests {
             .predict_proba_batch(&x)
             .iter()
             .all(|p| (0.0..=1.0).contains(p)));
+    }
+
+    #[test]
+    fn average_logits_equals_the_mean_of_the_members_logits() {
+        let a = tiny();
+        let mut b = Mlp::glorot(6, &[3, 2], 3, &mut ChaCha8Rng::seed_from_u64(9));
+        b.layers[2].bias.fill(0.3);
+        let joint = Mlp::average_logits(&[a.clone(), b.clone()]).expect("same shapes");
+        assert_eq!(joint.layers[0].weights.dim(), (6, 8));
+        for row in [&[0u32, 2, 5][..], &[1], &[]] {
+            let expected = (a.logits(row) + b.logits(row)) * 0.5;
+            for (x, y) in joint.logits(row).iter().zip(expected.iter()) {
+                assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+            }
+        }
+        let other = Mlp::glorot(7, &[3, 2], 3, &mut ChaCha8Rng::seed_from_u64(9));
+        assert!(Mlp::average_logits(&[a, other]).is_none());
     }
 
     #[test]

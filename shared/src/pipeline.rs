@@ -151,9 +151,12 @@ pub fn train(
     } = data;
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed());
 
-    // Shuffle (seeded) as the origin did, then hold out the test split when none was given.
+    // Shuffle (seeded) unless the settings keep file order, then hold out the test split when
+    // none was given.
     let mut order: Vec<usize> = (0..examples.len()).collect();
-    order.shuffle(&mut rng);
+    if settings.shuffle {
+        order.shuffle(&mut rng);
+    }
     let (train_idx, test_rows, test_load) = match test {
         Some(t) => (order, t.examples, Some(t.load)),
         None => {
@@ -200,7 +203,8 @@ pub fn train(
         .map(Vec::as_slice)
         .collect();
 
-    // Validation = the last fraction of the (shuffled) training rows, as Keras' validation_split.
+    // Validation = the last fraction of the training rows (shuffled or in file order), as
+    // Keras' validation_split.
     let n = train_idx.len();
     let n_val = ((n as f64) * settings.validation_split).floor() as usize;
     let fit_rows: Vec<usize> = (0..n - n_val).collect();
@@ -254,6 +258,40 @@ pub fn train(
         }
     };
     let calibrate_seconds = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let fitted =
+        if settings.refit && !x_val.is_empty() && x_fit.len() <= crate::config::REFIT_MAX_ROWS {
+            let mut x_both = x_fit.clone();
+            let mut y_both = y_fit.clone();
+            for i in 0..x_val.len() {
+                x_both.push_row(x_val.row(i));
+                y_both.push_row(y_val.row(i));
+            }
+            let cfg = train::TrainConfig {
+                epochs: fitted.best_epoch,
+                early_stopping_patience: 0,
+                // Another initialisation: the two ensemble members should not share one.
+                seed: settings.train.seed.wrapping_add(1),
+                ..settings.train.clone()
+            };
+            let refitted = train::fit(
+                &x_both,
+                &y_both,
+                tokenizer.n_features(),
+                labels.len(),
+                &cfg,
+                None,
+                &mut |_| {},
+            )?;
+            // Keep both: the early-stopped model and the refit one, as one exact logit average.
+            let model = crate::model::Mlp::average_logits(&[fitted.model.clone(), refitted.model])
+                .ok_or_else(|| Error::Training("refit model has another shape".into()))?;
+            train::TrainResult { model, ..fitted }
+        } else {
+            fitted
+        };
+    let fit_seconds = fit_seconds + t.elapsed().as_secs_f64();
 
     let t = Instant::now();
     let metrics = (!x_test.is_empty()).then(|| {

@@ -44,6 +44,24 @@ pub struct TrainConfig {
     /// weights (0 = off; needs validation rows).
     pub early_stopping_patience: usize,
     pub seed: u64,
+    /// Lazy Adam on the first layer (see [`SparseAdam`]): only the rows a batch touches are
+    /// updated, idle momentum is caught up in O(1). `false` runs Keras' dense Adam there
+    /// (every row moves on its momentum at every step): exact, but `vocabulary x hidden` work
+    /// per step, so only for small vocabularies such as the origin's 400 words.
+    #[serde(default = "yes")]
+    pub sparse_adam: bool,
+    /// Step size multiplier per epoch (epoch `e`, 1-based, trains at
+    /// `learning_rate * lr_decay^(e - 1)`); 1 = constant.
+    #[serde(default = "one")]
+    pub lr_decay: f32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 impl Default for TrainConfig {
@@ -65,6 +83,8 @@ impl Default for TrainConfig {
             dropout: 0.5,
             early_stopping_patience: 2,
             seed: 22,
+            sparse_adam: true,
+            lr_decay: 1.0,
         }
     }
 }
@@ -84,6 +104,8 @@ impl TrainConfig {
             dropout: 0.0,
             early_stopping_patience: 0,
             seed: 22,
+            sparse_adam: false,
+            lr_decay: 1.0,
         }
     }
 
@@ -125,6 +147,12 @@ impl TrainConfig {
             return Err(Error::config(
                 "dropout",
                 format!("must be in [0, 1), got {}", self.dropout),
+            ));
+        }
+        if !(self.lr_decay.is_finite() && self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
+            return Err(Error::config(
+                "lr_decay",
+                format!("must be in (0, 1], got {}", self.lr_decay),
             ));
         }
         Ok(())
@@ -183,7 +211,7 @@ pub fn fit(
     let mut model = Mlp::glorot(n_features, &cfg.hidden, n_labels, &mut init_rng);
     let batch = cfg.batch_size.min(x.len());
     let steps_per_epoch = x.len().div_ceil(batch);
-    let mut adam = SparseAdam::new(&model, cfg, steps_per_epoch * cfg.epochs);
+    let mut adam = SparseAdam::new(&model, cfg, steps_per_epoch, steps_per_epoch * cfg.epochs);
     let mut buffers = BatchBuffers::new(&model, batch);
     let mut grads = Gradients::new(&model);
     let mut order: Vec<usize> = (0..x.len()).collect();
@@ -340,6 +368,12 @@ pub struct SparseAdam {
     epsilon: f32,
     /// Steps taken so far.
     t: u32,
+    /// Per-epoch step-size schedule: steps `(e - 1) * steps_per_epoch + 1 ..= e * steps_per_epoch`
+    /// run at `lr * lr_decay^(e - 1)`.
+    steps_per_epoch: usize,
+    lr_decay: f64,
+    /// Update every first-layer row at every step (Keras' dense Adam) instead of lazily.
+    dense_first: bool,
     /// `alpha[t] = lr * sqrt(1 - b2^t) / (1 - b1^t)`, the step size at step `t` (index 0 unused).
     alpha: Vec<f64>,
     /// `momentum[s] = sum_{j=1..window} alpha[s + j] * b1^j`: the weight an idle row still
@@ -360,7 +394,14 @@ pub struct SparseAdam {
 }
 
 impl SparseAdam {
-    pub fn new(model: &Mlp, cfg: &TrainConfig, planned_steps: usize) -> Self {
+    /// Adam for `model` with `cfg`'s rates; `steps_per_epoch` places the `lr_decay` schedule
+    /// (and `planned_steps` sizes the step-size tables, which grow on demand).
+    pub fn new(
+        model: &Mlp,
+        cfg: &TrainConfig,
+        steps_per_epoch: usize,
+        planned_steps: usize,
+    ) -> Self {
         let b1 = f64::from(cfg.beta1);
         let window = if b1 > 0.0 {
             (1e-9f64.ln() / b1.ln()).ceil().max(1.0) as usize
@@ -374,6 +415,9 @@ impl SparseAdam {
             beta2: cfg.beta2,
             epsilon: cfg.epsilon,
             t: 0,
+            steps_per_epoch: steps_per_epoch.max(1),
+            lr_decay: f64::from(cfg.lr_decay),
+            dense_first: !cfg.sparse_adam,
             alpha: vec![0.0],
             momentum: Vec::new(),
             window,
@@ -417,9 +461,12 @@ impl SparseAdam {
             f64::from(self.lr),
         );
         while self.alpha.len() <= up_to + self.window {
-            let t = self.alpha.len() as i32;
+            let t = self.alpha.len();
+            let epoch = ((t - 1) / self.steps_per_epoch) as i32;
+            let lr_t = lr * self.lr_decay.powi(epoch);
+            let t = t as i32;
             self.alpha
-                .push(lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t)));
+                .push(lr_t * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t)));
         }
         while self.momentum.len() <= up_to {
             let s = self.momentum.len();
@@ -487,6 +534,25 @@ impl SparseAdam {
             } else {
                 for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
                     update(w, m, v, g);
+                }
+            }
+        }
+        if self.dense_first {
+            // Keras' dense Adam: every row with momentum moves at every step, gradient 0 for
+            // the rows this batch did not touch (rows never touched have m = 0 and stay put).
+            for (row, step) in self.row_step.iter_mut().enumerate() {
+                if *step == 0 || *step == t {
+                    continue;
+                }
+                *step = t;
+                let span = row * width..(row + 1) * width;
+                let (w, m, v) = (
+                    &mut weights[span.clone()],
+                    &mut self.m0[span.clone()],
+                    &mut self.v0[span],
+                );
+                for ((w, m), v) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()) {
+                    update(w, m, v, 0.0);
                 }
             }
         }
@@ -713,7 +779,7 @@ mod tests {
         grads.bias[1].fill(1e-6);
         grads.touched = vec![1];
         grads.first = vec![0.5, 1e-6];
-        let mut adam = SparseAdam::new(&model, &cfg, 1);
+        let mut adam = SparseAdam::new(&model, &cfg, 1, 1);
         adam.step(&mut model, &grads);
         // f32 arithmetic (1 - 0.9 is 0.100000024 in f32, as in Keras' float32) allows ~1e-5 relative.
         let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * b.abs();
@@ -750,7 +816,7 @@ mod tests {
         let mut dense_w = start.clone();
         let mut dense_m = Array2::<f64>::zeros(dense_w.dim());
         let mut dense_v = Array2::<f64>::zeros(dense_w.dim());
-        let mut adam = SparseAdam::new(&model, &cfg, 0);
+        let mut adam = SparseAdam::new(&model, &cfg, 1, 0);
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let (b1, b2, eps, lr) = (0.9f64, 0.999f64, 1e-7f64, 1e-2f64);
         for t in 1..=300 {
