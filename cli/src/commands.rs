@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -12,12 +12,13 @@ use tagger_shared::config::{Overrides, Preset, Settings};
 use tagger_shared::dataset::{self, CsvOptions, Example, LoadReport};
 use tagger_shared::pipeline::{self, TestData, TrainData, Trained};
 use tagger_shared::predictor::PredictOptions;
+use tagger_shared::job::{self, JobConfig, JobReport, Upload};
 use tagger_shared::registry::{Pointer, Registry};
-use tagger_shared::store::LocalStore;
+use tagger_shared::store::{LocalStore, ObjectStore};
 use tagger_shared::train::EpochStats;
 
 use crate::{
-    EvalArgs, ExplainArgs, InfoArgs, PredictArgs, QuickstartArgs, TrainArgs, TrainSettingsArgs,
+    EvalArgs, ExplainArgs, InfoArgs, JobArgs, PredictArgs, QuickstartArgs, TrainArgs, TrainSettingsArgs,
 };
 
 /// The sample questions `quickstart` trains on (written for this project; see assets/README.md).
@@ -389,32 +390,77 @@ pub fn info(args: &InfoArgs) -> Result<()> {
     Ok(())
 }
 
-/// Writes the sample into a local bucket, trains it like an upload would be, answers a few
-/// questions, then (unless told not to) serves the model.
+/// Runs uploads through the same retraining job as the `train` function, with a local folder as
+/// the bucket; returns the reports.
+pub fn run_job(bucket: &Path, keys: &[String]) -> Result<Vec<JobReport>> {
+    let store = LocalStore::new(bucket);
+    let cfg = JobConfig::default();
+    runtime()?.block_on(async {
+        let mut reports = Vec::new();
+        for key in keys {
+            let upload = Upload { key: key.clone(), etag: None, version_id: None, sequencer: None, size: None };
+            let outcome = job::retrain(&store, &upload, &cfg).await;
+            let report_key = cfg.report_key(key);
+            let report: Option<JobReport> = match store.get(&report_key).await? {
+                Some(obj) => Some(serde_json::from_slice(&obj.body)?),
+                None => None,
+            };
+            match (outcome, report) {
+                (Ok(job::Outcome::Ignored { reason }), _) => println!("{key}: ignored ({reason})"),
+                (_, Some(report)) => {
+                    println!("{key}: {} - {} (report: {})", report.outcome, report.reason, bucket.join(&report_key).display());
+                    reports.push(report);
+                }
+                (Ok(outcome), None) => println!("{key}: {outcome:?}"),
+                (Err(e), None) => bail!("{key}: {}", e.message),
+            }
+        }
+        Ok(reports)
+    })
+}
+
+pub fn job(args: &JobArgs) -> Result<()> {
+    let keys = if args.keys.is_empty() {
+        let data = args.bucket.join("data");
+        let mut keys: Vec<String> = std::fs::read_dir(&data)
+            .with_context(|| format!("cannot list {}", data.display()))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".csv"))
+            .map(|name| format!("data/{name}"))
+            .collect();
+        keys.sort();
+        keys
+    } else {
+        args.keys.clone()
+    };
+    if keys.is_empty() {
+        bail!("no uploads: put CSV files under {}/data/ or name keys", args.bucket.display());
+    }
+    let reports = run_job(&args.bucket, &keys)?;
+    if reports.iter().any(|r| r.outcome == "failed") {
+        bail!("{} upload(s) failed: see their reports", reports.iter().filter(|r| r.outcome == "failed").count());
+    }
+    Ok(())
+}
+
+/// Puts the sample into a local bucket as an upload, runs the same retraining job the `train`
+/// function runs, answers a few questions, then (unless told not to) serves the model the way
+/// the `predict` function does.
 pub fn quickstart(args: &QuickstartArgs) -> Result<()> {
     let bucket = args.dir.join("bucket");
-    let data_key = PathBuf::from("data").join("questions.csv");
-    let data_path = bucket.join(&data_key);
+    let key = "data/questions.csv";
+    let data_path = bucket.join(key);
     std::fs::create_dir_all(data_path.parent().unwrap_or(&bucket))?;
     std::fs::write(&data_path, SAMPLE_CSV)?;
-    println!(
-        "sample data: {} ({} bytes)",
-        data_path.display(),
-        SAMPLE_CSV.len()
-    );
-    let settings = Settings::default();
-    let (examples, load, sha256) = read_csv_hashed(SAMPLE_CSV.as_bytes(), &settings.csv)?;
-    let data = TrainData {
-        examples,
-        load,
-        source: data_path.display().to_string(),
-        sha256,
-    };
+    println!("uploaded the sample questions to {} ({} bytes)", data_path.display(), SAMPLE_CSV.len());
+    run_job(&bucket, &[key.to_owned()])?;
     let models = bucket.join("models");
-    let (trained, pointer) = train_and_publish(data, None, &settings, &models, false)?;
-    print_run(&trained, &pointer, &models);
-    let artifact = &trained.artifact;
-    println!("\nsample answers:");
+    let artifact = load_model(&models)?;
+    if let Some(m) = &artifact.metrics {
+        println!("{}", m.table(10));
+    }
+    println!("sample answers:");
     for q in [
         "How do I plot two lines with different y axes in the same figure?",
         "<p>My <code>df.groupby('city').mean()</code> drops the date column. How do I keep it?</p>",
@@ -426,6 +472,9 @@ pub fn quickstart(args: &QuickstartArgs) -> Result<()> {
     if args.no_serve {
         return Ok(());
     }
-    println!("\ntry: curl -s -X POST http://{}:{}/predict -H 'content-type: application/json' -d '{{\"question\": \"How do I merge two DataFrames on a column?\"}}'", args.host, args.port);
+    println!(
+        "\ntry: curl -s -X POST http://{}:{}/predict -H 'content-type: application/json' -d '{{\"question\": \"How do I merge two DataFrames on a column?\"}}'",
+        args.host, args.port
+    );
     crate::serve::run(&models.display().to_string(), &args.host, args.port)
 }

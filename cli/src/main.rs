@@ -38,6 +38,8 @@ enum Command {
     Info(InfoArgs),
     /// Serve the prediction API (the same handler as the Lambda function) over HTTP.
     Serve(ServeArgs),
+    /// Run uploads through the retraining job (as the `train` function does) with a local folder as the bucket.
+    Job(JobArgs),
     /// Measure training and prediction speed on the real datasets.
     Bench(bench::BenchArgs),
     /// Train on the embedded sample questions, evaluate, answer a few questions, then serve.
@@ -184,6 +186,16 @@ pub struct ServeArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct JobArgs {
+    /// The local folder standing in for the bucket (`data/`, `models/`, `reports/`).
+    #[arg(long)]
+    bucket: PathBuf,
+    /// Upload keys such as `data/questions.csv` (default: every CSV under `data/`). A sidecar
+    /// `data/<name>.json` holds per-dataset settings.
+    keys: Vec<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct QuickstartArgs {
     /// Working folder (the local "bucket" goes in `<dir>/bucket`).
     #[arg(long, default_value = "target/tagger-quickstart")]
@@ -212,6 +224,7 @@ fn main() -> std::process::ExitCode {
         Command::Explain(a) => commands::explain(&a),
         Command::Info(a) => commands::info(&a),
         Command::Serve(a) => serve::run(&a.model, &a.host, a.port),
+        Command::Job(a) => commands::job(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Quickstart(a) => commands::quickstart(&a),
     };
