@@ -10,15 +10,16 @@ use sha2::{Digest, Sha256};
 use tagger_shared::artifact::Artifact;
 use tagger_shared::config::{Overrides, Preset, Settings};
 use tagger_shared::dataset::{self, CsvOptions, Example, LoadReport};
+use tagger_shared::job::{self, JobConfig, JobReport, Upload};
 use tagger_shared::pipeline::{self, TestData, TrainData, Trained};
 use tagger_shared::predictor::PredictOptions;
-use tagger_shared::job::{self, JobConfig, JobReport, Upload};
 use tagger_shared::registry::{Pointer, Registry};
 use tagger_shared::store::{LocalStore, ObjectStore};
 use tagger_shared::train::EpochStats;
 
 use crate::{
-    EvalArgs, ExplainArgs, InfoArgs, JobArgs, PredictArgs, QuickstartArgs, TrainArgs, TrainSettingsArgs,
+    EvalArgs, ExplainArgs, InfoArgs, JobArgs, PredictArgs, QuickstartArgs, TrainArgs,
+    TrainSettingsArgs,
 };
 
 /// The sample questions `quickstart` trains on (written for this project; see assets/README.md).
@@ -398,7 +399,13 @@ pub fn run_job(bucket: &Path, keys: &[String]) -> Result<Vec<JobReport>> {
     runtime()?.block_on(async {
         let mut reports = Vec::new();
         for key in keys {
-            let upload = Upload { key: key.clone(), etag: None, version_id: None, sequencer: None, size: None };
+            let upload = Upload {
+                key: key.clone(),
+                etag: None,
+                version_id: None,
+                sequencer: None,
+                size: None,
+            };
             let outcome = job::retrain(&store, &upload, &cfg).await;
             let report_key = cfg.report_key(key);
             let report: Option<JobReport> = match store.get(&report_key).await? {
@@ -408,7 +415,12 @@ pub fn run_job(bucket: &Path, keys: &[String]) -> Result<Vec<JobReport>> {
             match (outcome, report) {
                 (Ok(job::Outcome::Ignored { reason }), _) => println!("{key}: ignored ({reason})"),
                 (_, Some(report)) => {
-                    println!("{key}: {} - {} (report: {})", report.outcome, report.reason, bucket.join(&report_key).display());
+                    println!(
+                        "{key}: {} - {} (report: {})",
+                        report.outcome,
+                        report.reason,
+                        bucket.join(&report_key).display()
+                    );
                     reports.push(report);
                 }
                 (Ok(outcome), None) => println!("{key}: {outcome:?}"),
@@ -435,11 +447,17 @@ pub fn job(args: &JobArgs) -> Result<()> {
         args.keys.clone()
     };
     if keys.is_empty() {
-        bail!("no uploads: put CSV files under {}/data/ or name keys", args.bucket.display());
+        bail!(
+            "no uploads: put CSV files under {}/data/ or name keys",
+            args.bucket.display()
+        );
     }
     let reports = run_job(&args.bucket, &keys)?;
     if reports.iter().any(|r| r.outcome == "failed") {
-        bail!("{} upload(s) failed: see their reports", reports.iter().filter(|r| r.outcome == "failed").count());
+        bail!(
+            "{} upload(s) failed: see their reports",
+            reports.iter().filter(|r| r.outcome == "failed").count()
+        );
     }
     Ok(())
 }
@@ -453,7 +471,11 @@ pub fn quickstart(args: &QuickstartArgs) -> Result<()> {
     let data_path = bucket.join(key);
     std::fs::create_dir_all(data_path.parent().unwrap_or(&bucket))?;
     std::fs::write(&data_path, SAMPLE_CSV)?;
-    println!("uploaded the sample questions to {} ({} bytes)", data_path.display(), SAMPLE_CSV.len());
+    println!(
+        "uploaded the sample questions to {} ({} bytes)",
+        data_path.display(),
+        SAMPLE_CSV.len()
+    );
     run_job(&bucket, &[key.to_owned()])?;
     let models = bucket.join("models");
     let artifact = load_model(&models)?;

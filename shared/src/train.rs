@@ -103,7 +103,9 @@ impl TrainConfig {
             epsilon: 1e-7,
             dropout: 0.0,
             early_stopping_patience: 0,
-            seed: 22,
+            // The Keras reference run's seed (../shared/golden/shap/README.md). After 3 epochs the
+            // origin's metrics swing by about ±0.03 between seeds (P@1 0.41-0.48 over 8 seeds).
+            seed: 42,
             sparse_adam: false,
             lr_decay: 1.0,
         }
