@@ -173,19 +173,10 @@ where
 #[async_trait]
 impl ObjectStore for S3Store {
     async fn get(&self, key: &str) -> Result<Option<Object>> {
-        let full = self.object_key(key)?;
-        let result = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(full)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(Some(self.read_body(key, out.body, out.e_tag).await?)),
-            // Only NoSuchKey means "absent": a missing bucket is also a 404 but a real fault.
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
-            Err(e) => Err(self.fail("get", key, e)),
+        // One code path for plain and conditional reads: without an ETag S3 never answers 304.
+        match self.get_if_changed(key, None).await? {
+            Fetched::Changed(obj) => Ok(Some(obj)),
+            Fetched::Missing | Fetched::NotModified => Ok(None),
         }
     }
 
@@ -205,6 +196,7 @@ impl ObjectStore for S3Store {
             )),
             // The SDK models 304 as an error without a code; only the raw status tells.
             Err(e) if status(&e) == Some(304) => Ok(Fetched::NotModified),
+            // Only NoSuchKey means "absent": a missing bucket is also a 404 but a real fault.
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
                 Ok(Fetched::Missing)
             }
