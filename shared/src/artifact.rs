@@ -144,7 +144,11 @@ impl Artifact {
         }
         let (artifact, used): (Artifact, usize) =
             bincode::serde::decode_from_slice(payload, bincode_config())
-                .map_err(|e| Error::Decode(e.to_string()))?;
+                .map_err(|e| {
+                    Error::Decode(format!(
+                        "{e} (written by an incompatible development build of this format version? retrain it)"
+                    ))
+                })?;
         if used != payload.len() {
             return Err(Error::Decode(format!(
                 "payload has {} unread bytes",
