@@ -19,6 +19,8 @@ pub mod predictor;
 pub mod registry;
 pub mod sparse;
 pub mod store;
+#[cfg(test)]
+mod test_support;
 pub mod text;
 pub mod thresholds;
 pub mod tokenizer;

@@ -6,10 +6,65 @@
 use serde::{Deserialize, Serialize};
 
 /// Rows of sorted, de-duplicated indices, stored back to back (CSR without values).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Deserializing checks the CSR invariants (row offsets start at 0, never decrease and end at
+/// the index count; each row strictly increasing), so rows read from an artifact cannot make
+/// [`SparseRows::row`] index out of bounds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawSparseRows")]
 pub struct SparseRows {
     indptr: Vec<usize>,
     indices: Vec<u32>,
+}
+
+/// The serialized form of [`SparseRows`], before its invariants are checked.
+#[derive(Deserialize)]
+struct RawSparseRows {
+    indptr: Vec<usize>,
+    indices: Vec<u32>,
+}
+
+impl TryFrom<RawSparseRows> for SparseRows {
+    type Error = String;
+
+    fn try_from(raw: RawSparseRows) -> Result<Self, String> {
+        let RawSparseRows { indptr, indices } = raw;
+        if indptr.first() != Some(&0) {
+            return Err(format!(
+                "sparse rows: offsets must start at 0, found {:?}",
+                indptr.first()
+            ));
+        }
+        if indptr.last() != Some(&indices.len()) {
+            return Err(format!(
+                "sparse rows: last offset {:?} does not match {} indices",
+                indptr.last(),
+                indices.len()
+            ));
+        }
+        // All offsets are checked before any row is sliced: with the last one equal to the
+        // index count, non-decreasing offsets keep every row in bounds.
+        if let Some(row) = indptr.windows(2).position(|w| w[0] > w[1]) {
+            return Err(format!(
+                "sparse rows: row {row} has offsets {}..{} (decreasing)",
+                indptr[row],
+                indptr[row + 1]
+            ));
+        }
+        for (row, w) in indptr.windows(2).enumerate() {
+            if !indices[w[0]..w[1]].is_sorted_by(|a, b| a < b) {
+                return Err(format!("sparse rows: row {row} is not strictly increasing"));
+            }
+        }
+        Ok(SparseRows { indptr, indices })
+    }
+}
+
+/// No rows (a derived `Default` would lack the leading 0 offset every row count relies on).
+impl Default for SparseRows {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl SparseRows {
@@ -110,5 +165,34 @@ mod tests {
         assert!(rows.row(1).is_empty());
         assert_eq!(rows.select(&[2, 0]).row(1), &[1, 3, 5]);
         assert_eq!(rows.min_dim(), 6);
+    }
+
+    #[test]
+    fn default_is_empty() {
+        assert_eq!(SparseRows::default().len(), 0);
+        assert_eq!(SparseRows::default(), SparseRows::new());
+    }
+
+    #[test]
+    fn serde_round_trip_keeps_rows() {
+        let rows: SparseRows = [&[1u32, 4][..], &[], &[0, 2, 9]].into_iter().collect();
+        let json = serde_json::to_string(&rows).unwrap();
+        assert_eq!(serde_json::from_str::<SparseRows>(&json).unwrap(), rows);
+    }
+
+    #[test]
+    fn deserializing_rejects_rows_that_break_the_csr_invariants() {
+        for (json, why) in [
+            (r#"{"indptr":[],"indices":[]}"#, "start at 0"),
+            (r#"{"indptr":[1,2],"indices":[5,6]}"#, "start at 0"),
+            (r#"{"indptr":[0,3],"indices":[5,6]}"#, "does not match"),
+            (r#"{"indptr":[0,2,1,2],"indices":[5,6]}"#, "decreasing"),
+            (r#"{"indptr":[0,3,1,2],"indices":[5,6]}"#, "decreasing"),
+            (r#"{"indptr":[0,2],"indices":[6,5]}"#, "strictly increasing"),
+            (r#"{"indptr":[0,2],"indices":[5,5]}"#, "strictly increasing"),
+        ] {
+            let err = serde_json::from_str::<SparseRows>(json).unwrap_err();
+            assert!(err.to_string().contains(why), "{json}: {err}");
+        }
     }
 }
