@@ -2,6 +2,7 @@
 //! split (seeded), fit labels and vocabulary, train, calibrate thresholds on the validation
 //! split, evaluate on the test split, and pick the explainer background.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use rand::seq::SliceRandom;
@@ -79,13 +80,9 @@ pub struct Trained {
 
 /// Scores `artifact` on raw rows with its own normalisation, vocabulary, labels and thresholds.
 pub fn evaluate(artifact: &Artifact, examples: &[Example]) -> Report {
-    let texts: Vec<String> = examples
-        .iter()
-        .map(|e| prepare_text(&artifact.masker, &e.text))
-        .collect();
-    let x = artifact
-        .tokenizer
-        .encode_all(texts.iter().map(String::as_str));
+    let raw: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+    let texts = prepare_texts(&artifact.masker, &raw);
+    let x = artifact.tokenizer.encode_all(texts.iter().map(|t| t.as_ref()));
     let labels: Vec<Vec<u32>> = examples
         .iter()
         .map(|e| artifact.labels.encode(&e.tags))
@@ -127,9 +124,42 @@ pub fn masker_for(settings: &Settings, labels: &LabelSet) -> Masker {
     }
 }
 
-fn prepare_text(masker: &Masker, raw: &str) -> String {
-    let plain = text::normalise(raw);
-    masker.mask(&plain).into_owned()
+/// Normalised, masked text; borrowed from `raw` when neither step changed it (plain text with
+/// nothing to mask: no copy of a large CSV's 100+ MB of text).
+fn prepare_text<'a>(masker: &Masker, raw: &'a str) -> Cow<'a, str> {
+    match text::normalise(raw) {
+        Cow::Borrowed(plain) => masker.mask(plain),
+        Cow::Owned(plain) => match masker.mask(&plain) {
+            Cow::Owned(masked) => Cow::Owned(masked),
+            Cow::Borrowed(_) => Cow::Owned(plain),
+        },
+    }
+}
+
+/// [`prepare_text`] over many texts, on two threads when there is enough text (each text is
+/// prepared independently, so the result does not depend on the split).
+fn prepare_texts<'a>(masker: &Masker, raws: &[&'a str]) -> Vec<Cow<'a, str>> {
+    let total: usize = raws.iter().map(|t| t.len()).sum();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+    if threads < 2 || total < (1 << 20) {
+        return raws.iter().map(|t| prepare_text(masker, t)).collect();
+    }
+    // Split at half the bytes.
+    let mut acc = 0;
+    let mid = raws
+        .iter()
+        .position(|t| {
+            acc += t.len();
+            acc * 2 >= total
+        })
+        .map_or(raws.len(), |i| i + 1);
+    let (a, b) = raws.split_at(mid);
+    std::thread::scope(|s| {
+        let hb = s.spawn(|| b.iter().map(|t| prepare_text(masker, t)).collect::<Vec<_>>());
+        let mut out: Vec<Cow<'a, str>> = a.iter().map(|t| prepare_text(masker, t)).collect();
+        out.extend(hb.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        out
+    })
 }
 
 /// Trains on `data` (and evaluates on `test` or a held-out split). `created_at` is recorded as
@@ -183,17 +213,19 @@ pub fn train(
     }
     let masker = masker_for(settings, &labels);
 
-    let train_texts: Vec<String> = train_idx
+    let raw: Vec<&str> = train_idx
         .iter()
-        .map(|&i| prepare_text(&masker, &examples[i].text))
+        .map(|&i| examples[i].text.as_str())
         .collect();
-    let tokenizer = Tokenizer::fit(&settings.tokenizer, train_texts.iter().map(String::as_str))?;
+    let train_texts = prepare_texts(&masker, &raw);
+    drop(raw);
+    let tokenizer = Tokenizer::fit(&settings.tokenizer, train_texts.iter().map(|t| t.as_ref()))?;
     if tokenizer.n_features() == 0 {
         return Err(Error::Training(
             "the training text has no usable words".into(),
         ));
     }
-    let x_all = tokenizer.encode_all(train_texts.iter().map(String::as_str));
+    let x_all = tokenizer.encode_all(train_texts.iter().map(|t| t.as_ref()));
     drop(train_texts);
     let y_all: SparseRows = train_idx
         .iter()
@@ -213,13 +245,12 @@ pub fn train(
     let (x_val, y_val) = (x_all.select(&val_rows), y_all.select(&val_rows));
     drop((x_all, y_all));
 
-    let test_examples = test_rows.clone();
     let mut unknown_test_tags = 0u64;
-    let test_texts: Vec<String> = test_rows
-        .iter()
-        .map(|e| prepare_text(&masker, &e.text))
-        .collect();
-    let x_test = tokenizer.encode_all(test_texts.iter().map(String::as_str));
+    let raw: Vec<&str> = test_rows.iter().map(|e| e.text.as_str()).collect();
+    let test_texts = prepare_texts(&masker, &raw);
+    drop(raw);
+    let x_test = tokenizer.encode_all(test_texts.iter().map(|t| t.as_ref()));
+    drop(test_texts);
     let y_test: SparseRows = test_rows
         .iter()
         .map(|e| {
@@ -231,9 +262,15 @@ pub fn train(
         .iter()
         .map(Vec::as_slice)
         .collect();
-    drop(test_rows);
+    let test_examples = test_rows;
     drop(examples);
     let prepare_seconds = started.elapsed().as_secs_f64();
+
+    // The settings as trained (data-sized), recorded in the artifact and the report.
+    let input_settings = settings;
+    let mut effective = settings.clone();
+    effective.train = settings.train_for(x_fit.len(), labels.len());
+    let settings = &effective;
 
     let t = Instant::now();
     let validation = (!x_val.is_empty()).then_some((&x_val, &y_val));
@@ -312,7 +349,7 @@ pub fn train(
     bg_rows.sort_unstable();
     let background = x_fit.select(&bg_rows);
 
-    let version = version_id(&sha256, settings);
+    let version = version_id(&sha256, input_settings);
     let rows = RowCounts {
         train: x_fit.len(),
         validation: x_val.len(),
