@@ -162,6 +162,12 @@ fn prepare_texts<'a>(masker: &Masker, raws: &[&'a str]) -> Vec<Cow<'a, str>> {
     })
 }
 
+
+fn dbg_t(what: &str, t0: Instant) {
+    let cpu = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| { let r = s.rsplit_once(')')?.1; let f: Vec<&str> = r.split_whitespace().collect(); Some(f[11].parse::<f64>().ok()? + f[12].parse::<f64>().ok()?) }).unwrap_or(0.0) / 100.0;
+    eprintln!("DBG {what}: wall {:.3} cpu {cpu:.2}", t0.elapsed().as_secs_f64());
+}
+
 /// Trains on `data` (and evaluates on `test` or a held-out split). `created_at` is recorded as
 /// given: pass a fixed value to get byte-identical artifacts from identical inputs.
 pub fn train(
@@ -212,6 +218,7 @@ pub fn train(
         )));
     }
     let masker = masker_for(settings, &labels);
+    dbg_t("labels", started);
 
     let raw: Vec<&str> = train_idx
         .iter()
@@ -219,14 +226,17 @@ pub fn train(
         .collect();
     let train_texts = prepare_texts(&masker, &raw);
     drop(raw);
-    let tokenizer = Tokenizer::fit(&settings.tokenizer, train_texts.iter().map(|t| t.as_ref()))?;
+    dbg_t("prepared", started);
+    let texts: Vec<&str> = train_texts.iter().map(|t| t.as_ref()).collect();
+    let (tokenizer, x_all) = Tokenizer::fit_encode(&settings.tokenizer, &texts)?;
+    drop(texts);
+    drop(train_texts);
     if tokenizer.n_features() == 0 {
         return Err(Error::Training(
             "the training text has no usable words".into(),
         ));
     }
-    let x_all = tokenizer.encode_all(train_texts.iter().map(|t| t.as_ref()));
-    drop(train_texts);
+    dbg_t("encoded", started);
     let y_all: SparseRows = train_idx
         .iter()
         .map(|&i| labels.encode(&examples[i].tags))
@@ -245,6 +255,7 @@ pub fn train(
     let (x_val, y_val) = (x_all.select(&val_rows), y_all.select(&val_rows));
     drop((x_all, y_all));
 
+    dbg_t("split", started);
     let mut unknown_test_tags = 0u64;
     let raw: Vec<&str> = test_rows.iter().map(|e| e.text.as_str()).collect();
     let test_texts = prepare_texts(&masker, &raw);
@@ -262,6 +273,7 @@ pub fn train(
         .iter()
         .map(Vec::as_slice)
         .collect();
+    dbg_t("test", started);
     let test_examples = test_rows;
     drop(examples);
     let prepare_seconds = started.elapsed().as_secs_f64();
