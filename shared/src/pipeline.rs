@@ -82,7 +82,9 @@ pub struct Trained {
 pub fn evaluate(artifact: &Artifact, examples: &[Example]) -> Report {
     let raw: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
     let texts = prepare_texts(&artifact.masker, &raw);
-    let x = artifact.tokenizer.encode_all(texts.iter().map(|t| t.as_ref()));
+    let x = artifact
+        .tokenizer
+        .encode_all(texts.iter().map(|t| t.as_ref()));
     let labels: Vec<Vec<u32>> = examples
         .iter()
         .map(|e| artifact.labels.encode(&e.tags))
@@ -155,17 +157,15 @@ fn prepare_texts<'a>(masker: &Masker, raws: &[&'a str]) -> Vec<Cow<'a, str>> {
         .map_or(raws.len(), |i| i + 1);
     let (a, b) = raws.split_at(mid);
     std::thread::scope(|s| {
-        let hb = s.spawn(|| b.iter().map(|t| prepare_text(masker, t)).collect::<Vec<_>>());
+        let hb = s.spawn(|| {
+            b.iter()
+                .map(|t| prepare_text(masker, t))
+                .collect::<Vec<_>>()
+        });
         let mut out: Vec<Cow<'a, str>> = a.iter().map(|t| prepare_text(masker, t)).collect();
         out.extend(hb.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
         out
     })
-}
-
-
-fn dbg_t(what: &str, t0: Instant) {
-    let cpu = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| { let r = s.rsplit_once(')')?.1; let f: Vec<&str> = r.split_whitespace().collect(); Some(f[11].parse::<f64>().ok()? + f[12].parse::<f64>().ok()?) }).unwrap_or(0.0) / 100.0;
-    eprintln!("DBG {what}: wall {:.3} cpu {cpu:.2}", t0.elapsed().as_secs_f64());
 }
 
 /// Trains on `data` (and evaluates on `test` or a held-out split). `created_at` is recorded as
@@ -218,7 +218,6 @@ pub fn train(
         )));
     }
     let masker = masker_for(settings, &labels);
-    dbg_t("labels", started);
 
     let raw: Vec<&str> = train_idx
         .iter()
@@ -226,7 +225,6 @@ pub fn train(
         .collect();
     let train_texts = prepare_texts(&masker, &raw);
     drop(raw);
-    dbg_t("prepared", started);
     let texts: Vec<&str> = train_texts.iter().map(|t| t.as_ref()).collect();
     let (tokenizer, x_all) = Tokenizer::fit_encode(&settings.tokenizer, &texts)?;
     drop(texts);
@@ -236,7 +234,6 @@ pub fn train(
             "the training text has no usable words".into(),
         ));
     }
-    dbg_t("encoded", started);
     let y_all: SparseRows = train_idx
         .iter()
         .map(|&i| labels.encode(&examples[i].tags))
@@ -255,7 +252,6 @@ pub fn train(
     let (x_val, y_val) = (x_all.select(&val_rows), y_all.select(&val_rows));
     drop((x_all, y_all));
 
-    dbg_t("split", started);
     let mut unknown_test_tags = 0u64;
     let raw: Vec<&str> = test_rows.iter().map(|e| e.text.as_str()).collect();
     let test_texts = prepare_texts(&masker, &raw);
@@ -273,7 +269,6 @@ pub fn train(
         .iter()
         .map(Vec::as_slice)
         .collect();
-    dbg_t("test", started);
     let test_examples = test_rows;
     drop(examples);
     let prepare_seconds = started.elapsed().as_secs_f64();

@@ -228,10 +228,14 @@ impl Tokenizer {
         let mut counts = per_chunk(&chunks, |chunk| count_words(chunk, false, true));
         let ids: Vec<(Vec<u32>, Vec<u32>)> = counts
             .iter_mut()
-            .map(|c| (std::mem::take(&mut c.row_ids), std::mem::take(&mut c.row_lens)))
+            .map(|c| {
+                (
+                    std::mem::take(&mut c.row_ids),
+                    std::mem::take(&mut c.row_lens),
+                )
+            })
             .collect();
-        let (vocab, features) =
-            words_vocabulary_of(counts, min_count as u64, max_features, false);
+        let (vocab, features) = words_vocabulary_of(counts, min_count as u64, max_features, false);
         let nnz = ids.iter().map(|(flat, _)| flat.len()).sum();
         let mut rows = SparseRows::with_capacity(texts.len(), nnz);
         let mut row = Vec::new();
