@@ -201,6 +201,33 @@ pub fn fit(
     validation: Option<(&SparseRows, &SparseRows)>,
     on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<TrainResult> {
+    fit_observed(
+        x,
+        y,
+        n_features,
+        n_labels,
+        cfg,
+        validation,
+        on_epoch,
+        &mut |_, _| true,
+    )
+}
+
+/// [`fit`], also showing the weights after each epoch to `after_epoch(epoch, model)` (1-based;
+/// every first-layer row caught up), which returns whether to go on. Stopping after epoch `k`
+/// gives the weights a run with `epochs: k` gives, bit for bit: nothing in an epoch depends on
+/// how many follow.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_observed(
+    x: &SparseRows,
+    y: &SparseRows,
+    n_features: usize,
+    n_labels: usize,
+    cfg: &TrainConfig,
+    validation: Option<(&SparseRows, &SparseRows)>,
+    on_epoch: &mut dyn FnMut(&EpochStats),
+    after_epoch: &mut dyn FnMut(usize, &Mlp) -> bool,
+) -> Result<TrainResult> {
     cfg.validate()?;
     check_rows("training", x, y, n_features, n_labels)?;
     if let Some((vx, vy)) = validation {
@@ -259,6 +286,9 @@ pub fn fit(
         };
         on_epoch(&stats);
         history.push(stats);
+        if !after_epoch(epoch, &model) {
+            break;
+        }
 
         if let (true, Some(loss)) = (early_stopping, val_loss) {
             if best
@@ -899,6 +929,37 @@ mod tests {
         )
         .expect("fit");
         assert_ne!(a.model, c.model);
+    }
+
+    #[test]
+    fn stopping_after_k_epochs_gives_the_k_epoch_model() {
+        // The refit beside the early-stopped fit (pipeline.rs) relies on this, with decay on.
+        let (x, y) = learnable(200, 8);
+        let cfg = TrainConfig {
+            epochs: 3,
+            lr_decay: 0.8,
+            ..small_config()
+        };
+        let three = fit(&x, &y, 40, 4, &cfg, None, &mut |_| {}).expect("fit");
+        let mut seen = Vec::new();
+        let stopped = fit_observed(
+            &x,
+            &y,
+            40,
+            4,
+            &TrainConfig { epochs: 6, ..cfg },
+            None,
+            &mut |_| {},
+            &mut |epoch, model| {
+                seen.push(model.clone());
+                epoch < 3
+            },
+        )
+        .expect("fit");
+        assert_eq!(stopped.history.len(), 3);
+        assert_eq!(stopped.model, three.model);
+        assert_eq!(seen[2], three.model);
+        assert_ne!(seen[1], three.model);
     }
 
     #[test]
