@@ -155,7 +155,6 @@ fn main() {
         TestData { examples, load }
     });
     let read_s = started.elapsed().as_secs_f64();
-    println!("{:?}", s.train);
     let trained = pipeline::train(
         TrainData {
             examples,
@@ -181,6 +180,8 @@ fn main() {
     let total_s = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     let r = &trained.report;
+    // The config as trained: the pipeline sizes the default preset to the data.
+    println!("{:?}", r.settings.train);
     let m = r.metrics.as_ref().expect("test metrics");
     println!("{}", m.table(8));
     println!(

@@ -89,6 +89,11 @@ pub struct Settings {
     /// where one model already has data enough.
     #[serde(default)]
     pub refit: bool,
+    /// Adapt the training config to the data ([`Settings::train_for`]): bigger batches for
+    /// large training sets, fewer hidden units for few tags. Only values
+    /// still at [`TrainConfig::default`]'s are adapted, so explicit choices stand.
+    #[serde(default)]
+    pub auto_size: bool,
     /// Fraction held out for the test report when no separate test file is given.
     pub test_split: f64,
     pub mask: MaskSettings,
@@ -108,6 +113,7 @@ impl Settings {
                 validation_split: 0.1,
                 shuffle: false,
                 refit: false,
+                auto_size: false,
                 test_split: 0.2,
                 mask: MaskSettings::default(),
                 csv: CsvOptions::default(),
@@ -122,6 +128,7 @@ impl Settings {
                 validation_split: 0.1,
                 shuffle: true,
                 refit: true,
+                auto_size: true,
                 test_split: 0.2,
                 mask: MaskSettings::default(),
                 csv: CsvOptions::default(),
@@ -133,6 +140,36 @@ impl Settings {
 
     pub fn seed(&self) -> u64 {
         self.train.seed
+    }
+
+    /// The training config for `rows` training rows (validation excluded) and `tags` tags.
+    /// Without [`Settings::auto_size`] it is `self.train`; with it, values still at the default
+    /// preset's adapt to the data (a pure function of the two counts, so runs stay reproducible):
+    /// - more than [`LARGE_ROWS`] rows: batch [`LARGE_BATCH`], at most [`LARGE_EPOCHS`] epochs
+    ///   (early stopping keeps the better). One pass over 100k+ rows nearly converges (the
+    ///   188k-row scale CSV: validation loss 0.0784 after epoch 1, 0.0769 after 2, 0.0772 after
+    ///   3), and large batches touch each first-layer row once per batch instead of once per
+    ///   64 rows, which is where the time of long texts goes;
+    /// - at most [`FEW_TAGS`] tags: [`FEW_TAGS_HIDDEN`] hidden units. A handful of outputs needs
+    ///   no 256-unit layer (the scale CSV's 5 tags: same P@1 at a quarter of the first-layer cost).
+    pub fn train_for(&self, rows: usize, tags: usize) -> TrainConfig {
+        let mut cfg = self.train.clone();
+        if !self.auto_size {
+            return cfg;
+        }
+        let default = TrainConfig::default();
+        if rows > LARGE_ROWS {
+            if cfg.batch_size == default.batch_size {
+                cfg.batch_size = LARGE_BATCH;
+            }
+            if cfg.epochs == default.epochs {
+                cfg.epochs = LARGE_EPOCHS;
+            }
+        }
+        if tags <= FEW_TAGS && cfg.hidden == default.hidden {
+            cfg.hidden = vec![FEW_TAGS_HIDDEN];
+        }
+        cfg
     }
 
     /// Rejects values that would fail or silently misbehave later, before any work is done.
@@ -279,6 +316,17 @@ impl Default for Settings {
 /// Largest training set (rows, validation excluded) that [`Settings::refit`] applies to.
 pub const REFIT_MAX_ROWS: usize = 100_000;
 
+/// [`Settings::train_for`]: training sets above this many rows count as large.
+pub const LARGE_ROWS: usize = 100_000;
+/// [`Settings::train_for`]: batch size for large training sets.
+pub const LARGE_BATCH: usize = 512;
+/// [`Settings::train_for`]: most epochs for large training sets.
+pub const LARGE_EPOCHS: usize = 2;
+/// [`Settings::train_for`]: data sets with at most this many tags count as having few tags.
+pub const FEW_TAGS: usize = 16;
+/// [`Settings::train_for`]: hidden units for few tags.
+pub const FEW_TAGS_HIDDEN: usize = 64;
+
 fn yes() -> bool {
     true
 }
@@ -376,6 +424,24 @@ mod tests {
         assert_eq!((s.train.epochs, s.train.batch_size), (3, 128));
         assert_eq!(s.thresholds, ThresholdStrategy::Fixed(0.8));
         assert_eq!(s.validation_split, 0.1);
+    }
+
+    #[test]
+    fn auto_size_adapts_only_default_values_and_only_when_on() {
+        let s = Settings::default();
+        assert_eq!(s.train_for(LARGE_ROWS, 100), s.train);
+        let big = s.train_for(LARGE_ROWS + 1, 5);
+        assert_eq!(
+            (big.batch_size, big.epochs, big.hidden),
+            (LARGE_BATCH, LARGE_EPOCHS, vec![FEW_TAGS_HIDDEN])
+        );
+        let mut chosen = Settings::default();
+        chosen.train.batch_size = 32;
+        chosen.train.hidden = vec![128];
+        let kept = chosen.train_for(LARGE_ROWS + 1, 5);
+        assert_eq!((kept.batch_size, kept.hidden), (32, vec![128]));
+        let seed = Settings::preset(Preset::Seed);
+        assert_eq!(seed.train_for(LARGE_ROWS + 1, 5), seed.train);
     }
 
     #[test]

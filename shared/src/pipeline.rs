@@ -2,6 +2,8 @@
 //! split (seeded), fit labels and vocabulary, train, calibrate thresholds on the validation
 //! split, evaluate on the test split, and pick the explainer background.
 
+use std::borrow::Cow;
+use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 use rand::seq::SliceRandom;
@@ -79,13 +81,11 @@ pub struct Trained {
 
 /// Scores `artifact` on raw rows with its own normalisation, vocabulary, labels and thresholds.
 pub fn evaluate(artifact: &Artifact, examples: &[Example]) -> Report {
-    let texts: Vec<String> = examples
-        .iter()
-        .map(|e| prepare_text(&artifact.masker, &e.text))
-        .collect();
+    let raw: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+    let texts = prepare_texts(&artifact.masker, &raw);
     let x = artifact
         .tokenizer
-        .encode_all(texts.iter().map(String::as_str));
+        .encode_all(texts.iter().map(|t| t.as_ref()));
     let labels: Vec<Vec<u32>> = examples
         .iter()
         .map(|e| artifact.labels.encode(&e.tags))
@@ -127,9 +127,46 @@ pub fn masker_for(settings: &Settings, labels: &LabelSet) -> Masker {
     }
 }
 
-fn prepare_text(masker: &Masker, raw: &str) -> String {
-    let plain = text::normalise(raw);
-    masker.mask(&plain).into_owned()
+/// Normalised, masked text; borrowed from `raw` when neither step changed it (plain text with
+/// nothing to mask: no copy of a large CSV's 100+ MB of text).
+fn prepare_text<'a>(masker: &Masker, raw: &'a str) -> Cow<'a, str> {
+    match text::normalise(raw) {
+        Cow::Borrowed(plain) => masker.mask(plain),
+        Cow::Owned(plain) => match masker.mask(&plain) {
+            Cow::Owned(masked) => Cow::Owned(masked),
+            Cow::Borrowed(_) => Cow::Owned(plain),
+        },
+    }
+}
+
+/// [`prepare_text`] over many texts, on two threads when there is enough text (each text is
+/// prepared independently, so the result does not depend on the split).
+fn prepare_texts<'a>(masker: &Masker, raws: &[&'a str]) -> Vec<Cow<'a, str>> {
+    let total: usize = raws.iter().map(|t| t.len()).sum();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+    if threads < 2 || total < (1 << 20) {
+        return raws.iter().map(|t| prepare_text(masker, t)).collect();
+    }
+    // Split at half the bytes.
+    let mut acc = 0;
+    let mid = raws
+        .iter()
+        .position(|t| {
+            acc += t.len();
+            acc * 2 >= total
+        })
+        .map_or(raws.len(), |i| i + 1);
+    let (a, b) = raws.split_at(mid);
+    std::thread::scope(|s| {
+        let hb = s.spawn(|| {
+            b.iter()
+                .map(|t| prepare_text(masker, t))
+                .collect::<Vec<_>>()
+        });
+        let mut out: Vec<Cow<'a, str>> = a.iter().map(|t| prepare_text(masker, t)).collect();
+        out.extend(hb.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        out
+    })
 }
 
 /// Trains on `data` (and evaluates on `test` or a held-out split). `created_at` is recorded as
@@ -183,18 +220,21 @@ pub fn train(
     }
     let masker = masker_for(settings, &labels);
 
-    let train_texts: Vec<String> = train_idx
+    let raw: Vec<&str> = train_idx
         .iter()
-        .map(|&i| prepare_text(&masker, &examples[i].text))
+        .map(|&i| examples[i].text.as_str())
         .collect();
-    let tokenizer = Tokenizer::fit(&settings.tokenizer, train_texts.iter().map(String::as_str))?;
+    let train_texts = prepare_texts(&masker, &raw);
+    drop(raw);
+    let texts: Vec<&str> = train_texts.iter().map(|t| t.as_ref()).collect();
+    let (tokenizer, x_all) = Tokenizer::fit_encode(&settings.tokenizer, &texts)?;
+    drop(texts);
+    drop(train_texts);
     if tokenizer.n_features() == 0 {
         return Err(Error::Training(
             "the training text has no usable words".into(),
         ));
     }
-    let x_all = tokenizer.encode_all(train_texts.iter().map(String::as_str));
-    drop(train_texts);
     let y_all: SparseRows = train_idx
         .iter()
         .map(|&i| labels.encode(&examples[i].tags))
@@ -213,13 +253,12 @@ pub fn train(
     let (x_val, y_val) = (x_all.select(&val_rows), y_all.select(&val_rows));
     drop((x_all, y_all));
 
-    let test_examples = test_rows.clone();
     let mut unknown_test_tags = 0u64;
-    let test_texts: Vec<String> = test_rows
-        .iter()
-        .map(|e| prepare_text(&masker, &e.text))
-        .collect();
-    let x_test = tokenizer.encode_all(test_texts.iter().map(String::as_str));
+    let raw: Vec<&str> = test_rows.iter().map(|e| e.text.as_str()).collect();
+    let test_texts = prepare_texts(&masker, &raw);
+    drop(raw);
+    let x_test = tokenizer.encode_all(test_texts.iter().map(|t| t.as_ref()));
+    drop(test_texts);
     let y_test: SparseRows = test_rows
         .iter()
         .map(|e| {
@@ -231,21 +270,40 @@ pub fn train(
         .iter()
         .map(Vec::as_slice)
         .collect();
-    drop(test_rows);
+    let test_examples = test_rows;
     drop(examples);
     let prepare_seconds = started.elapsed().as_secs_f64();
 
+    // The settings as trained (data-sized), recorded in the artifact and the report.
+    let input_settings = settings;
+    let mut effective = settings.clone();
+    effective.train = settings.train_for(x_fit.len(), labels.len());
+    let settings = &effective;
+
     let t = Instant::now();
-    let validation = (!x_val.is_empty()).then_some((&x_val, &y_val));
-    let fitted = train::fit(
-        &x_fit,
-        &y_fit,
-        tokenizer.n_features(),
-        labels.len(),
-        &settings.train,
-        validation,
-        on_epoch,
-    )?;
+    let refit = settings.refit && !x_val.is_empty() && x_fit.len() <= crate::config::REFIT_MAX_ROWS;
+    let (fitted, refitted) = if refit {
+        fit_with_refit(
+            (&x_fit, &y_fit),
+            (&x_val, &y_val),
+            tokenizer.n_features(),
+            labels.len(),
+            &settings.train,
+            on_epoch,
+        )?
+    } else {
+        let validation = (!x_val.is_empty()).then_some((&x_val, &y_val));
+        let fitted = train::fit(
+            &x_fit,
+            &y_fit,
+            tokenizer.n_features(),
+            labels.len(),
+            &settings.train,
+            validation,
+            on_epoch,
+        )?;
+        (fitted, None)
+    };
     let fit_seconds = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
@@ -259,39 +317,15 @@ pub fn train(
     };
     let calibrate_seconds = t.elapsed().as_secs_f64();
 
-    let t = Instant::now();
-    let fitted =
-        if settings.refit && !x_val.is_empty() && x_fit.len() <= crate::config::REFIT_MAX_ROWS {
-            let mut x_both = x_fit.clone();
-            let mut y_both = y_fit.clone();
-            for i in 0..x_val.len() {
-                x_both.push_row(x_val.row(i));
-                y_both.push_row(y_val.row(i));
-            }
-            let cfg = train::TrainConfig {
-                epochs: fitted.best_epoch,
-                early_stopping_patience: 0,
-                // Another initialisation: the two ensemble members should not share one.
-                seed: settings.train.seed.wrapping_add(1),
-                ..settings.train.clone()
-            };
-            let refitted = train::fit(
-                &x_both,
-                &y_both,
-                tokenizer.n_features(),
-                labels.len(),
-                &cfg,
-                None,
-                &mut |_| {},
-            )?;
-            // Keep both: the early-stopped model and the refit one, as one exact logit average.
-            let model = crate::model::Mlp::average_logits(&[fitted.model.clone(), refitted.model])
+    let fitted = match refitted {
+        // Keep both: the early-stopped model and the refit one, as one exact logit average.
+        Some(refitted) => {
+            let model = crate::model::Mlp::average_logits(&[fitted.model, refitted])
                 .ok_or_else(|| Error::Training("refit model has another shape".into()))?;
             train::TrainResult { model, ..fitted }
-        } else {
-            fitted
-        };
-    let fit_seconds = fit_seconds + t.elapsed().as_secs_f64();
+        }
+        None => fitted,
+    };
 
     let t = Instant::now();
     let metrics = (!x_test.is_empty()).then(|| {
@@ -312,7 +346,7 @@ pub fn train(
     bg_rows.sort_unstable();
     let background = x_fit.select(&bg_rows);
 
-    let version = version_id(&sha256, settings);
+    let version = version_id(&sha256, input_settings);
     let rows = RowCounts {
         train: x_fit.len(),
         validation: x_val.len(),
@@ -368,6 +402,151 @@ pub fn train(
         artifact,
         report,
         test_examples,
+    })
+}
+
+/// How far the early-stopped fit has got, for the refit running beside it.
+#[derive(Default)]
+struct FitProgress {
+    state: Mutex<FitState>,
+    changed: Condvar,
+}
+
+#[derive(Clone, Copy, Default)]
+struct FitState {
+    /// Epochs finished.
+    epochs: usize,
+    /// The best epoch so far (the final one once `finished`).
+    best: usize,
+    finished: bool,
+}
+
+impl FitProgress {
+    fn update(&self, f: impl FnOnce(&mut FitState)) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut state);
+        self.changed.notify_all();
+    }
+
+    /// The state once the fit has finished `epoch` epochs or stopped.
+    fn wait_for(&self, epoch: usize) -> FitState {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while !state.finished && state.epochs < epoch {
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        *state
+    }
+}
+
+/// Marks the fit finished however it ends (error or panic included), so the refit never waits
+/// for it forever.
+struct FinishOnDrop<'a>(&'a FitProgress);
+
+impl Drop for FinishOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.update(|s| s.finished = true);
+    }
+}
+
+/// The early-stopped fit on `train` (validated on `val`) and [`Settings::refit`]'s second model,
+/// trained at the same time on a second thread: train + validation rows, the next seed, no
+/// early stopping, for as many epochs as the fit's best. The refit cannot know that number
+/// before the fit stops, so after each epoch `e` it waits until the fit has finished epoch `e`
+/// too, keeps a copy of its weights if `e` is the fit's best epoch so far, and stops once the
+/// fit has stopped and `e` reached its best epoch. Epoch `e` of a run does not depend on how
+/// many follow, so the copy is bit for bit the model a separate refit for that many epochs
+/// gives, whatever the threads' timing; the two runs just share the wall time.
+fn fit_with_refit(
+    (x_fit, y_fit): (&SparseRows, &SparseRows),
+    (x_val, y_val): (&SparseRows, &SparseRows),
+    n_features: usize,
+    n_labels: usize,
+    cfg: &train::TrainConfig,
+    on_epoch: &mut dyn FnMut(&EpochStats),
+) -> Result<(train::TrainResult, Option<crate::model::Mlp>)> {
+    let mut x_both = x_fit.clone();
+    let mut y_both = y_fit.clone();
+    for i in 0..x_val.len() {
+        x_both.push_row(x_val.row(i));
+        y_both.push_row(y_val.row(i));
+    }
+    let refit_cfg = train::TrainConfig {
+        early_stopping_patience: 0,
+        // Another initialisation: the two ensemble members should not share one.
+        seed: cfg.seed.wrapping_add(1),
+        ..cfg.clone()
+    };
+    let progress = FitProgress::default();
+    std::thread::scope(|s| {
+        let refit = s.spawn(|| {
+            let mut snapshot = None;
+            train::fit_observed(
+                &x_both,
+                &y_both,
+                n_features,
+                n_labels,
+                &refit_cfg,
+                None,
+                &mut |_| {},
+                &mut |epoch, model| {
+                    let state = progress.wait_for(epoch);
+                    if state.best == epoch {
+                        snapshot = Some(model.clone());
+                    }
+                    !(state.finished && epoch >= state.best)
+                },
+            )
+            .map(|_| snapshot)
+        });
+        let finish = FinishOnDrop(&progress);
+        // `train::fit`'s rule for the best epoch: the first, then any with a strictly lower
+        // validation loss; every epoch when early stopping is off (the last one is kept).
+        let mut best_loss: Option<f32> = None;
+        let fitted = train::fit(
+            x_fit,
+            y_fit,
+            n_features,
+            n_labels,
+            cfg,
+            Some((x_val, y_val)),
+            &mut |stats| {
+                let new_best = cfg.early_stopping_patience == 0
+                    || match (best_loss, stats.val_loss) {
+                        (None, loss) => {
+                            best_loss = loss;
+                            true
+                        }
+                        (Some(best), Some(loss)) if loss < best => {
+                            best_loss = Some(loss);
+                            true
+                        }
+                        _ => false,
+                    };
+                progress.update(|s| {
+                    s.epochs = stats.epoch;
+                    if new_best {
+                        s.best = stats.epoch;
+                    }
+                });
+                on_epoch(stats);
+            },
+        );
+        if let Ok(f) = &fitted {
+            let best = f.best_epoch;
+            progress.update(|s| s.best = best);
+        }
+        drop(finish);
+        let refitted = refit
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        let fitted = fitted?;
+        let model = refitted?.ok_or_else(|| {
+            Error::Training(format!(
+                "the refit kept no weights for epoch {}",
+                fitted.best_epoch
+            ))
+        })?;
+        Ok((fitted, Some(model)))
     })
 }
 

@@ -198,6 +198,65 @@ impl Tokenizer {
         Ok(Tokenizer::from_vocab(config.clone(), vocab))
     }
 
+    /// [`fit`](Self::fit) and [`encode_all`](Self::encode_all) of the same texts, tokenizing
+    /// them once: for the default unigram `Words` config, fitting keeps each text's token ids
+    /// and maps them to features afterwards (same rows as `encode_all`, about half the work);
+    /// other configs fit, then encode.
+    pub fn fit_encode(config: &TokenizerConfig, texts: &[&str]) -> Result<(Tokenizer, SparseRows)> {
+        Tokenizer::fit_encode_in_chunks(config, texts, default_chunk_count(texts))
+    }
+
+    /// [`fit_encode`](Self::fit_encode) over `n_chunks` threads; the result does not depend on
+    /// `n_chunks`.
+    pub(crate) fn fit_encode_in_chunks(
+        config: &TokenizerConfig,
+        texts: &[&str],
+        n_chunks: usize,
+    ) -> Result<(Tokenizer, SparseRows)> {
+        let TokenizerConfig::Words {
+            min_count,
+            max_features,
+            bigrams: false,
+        } = *config
+        else {
+            let tokenizer = Tokenizer::fit_in_chunks(config, texts, n_chunks)?;
+            let rows = tokenizer.encode_all(texts.iter().copied());
+            return Ok((tokenizer, rows));
+        };
+        config.validate()?;
+        let chunks = chunk_by_bytes(texts, n_chunks);
+        let mut counts = per_chunk(&chunks, |chunk| count_words(chunk, false, true));
+        let ids: Vec<(Vec<u32>, Vec<u32>)> = counts
+            .iter_mut()
+            .map(|c| {
+                (
+                    std::mem::take(&mut c.row_ids),
+                    std::mem::take(&mut c.row_lens),
+                )
+            })
+            .collect();
+        let (vocab, features) = words_vocabulary_of(counts, min_count as u64, max_features, false);
+        let nnz = ids.iter().map(|(flat, _)| flat.len()).sum();
+        let mut rows = SparseRows::with_capacity(texts.len(), nnz);
+        let mut row = Vec::new();
+        for ((flat, lens), feature_of) in ids.iter().zip(&features) {
+            let mut at = 0;
+            for &len in lens {
+                let len = len as usize;
+                row.clear();
+                row.extend(
+                    flat[at..at + len]
+                        .iter()
+                        .map(|&id| feature_of[id as usize])
+                        .filter(|&f| f != 0),
+                );
+                rows.push_row(&row);
+                at += len;
+            }
+        }
+        Ok((Tokenizer::from_vocab(config.clone(), vocab), rows))
+    }
+
     fn from_vocab(config: TokenizerConfig, vocab: Vec<String>) -> Tokenizer {
         let mut lookup: TokenMap<Box<str>, Entry> = TokenMap::default();
         let mut pairs: FxHashMap<u64, u32> = FxHashMap::default();
@@ -856,17 +915,24 @@ struct WordCounts<'a> {
     docs: Vec<DocCount>,
     /// (id1, id2) -> document count
     pairs: FxHashMap<u64, DocCount>,
+    /// With `keep_rows`: each text's distinct token ids, text after text (`row_lens` long each),
+    /// so the texts need not be tokenized again to encode them.
+    row_ids: Vec<u32>,
+    row_lens: Vec<u32>,
 }
 
-fn count_words<'a>(chunk: &[&'a str], bigrams: bool) -> WordCounts<'a> {
+fn count_words<'a>(chunk: &[&'a str], bigrams: bool, keep_rows: bool) -> WordCounts<'a> {
     let mut interner = Interner::default();
     let mut docs: Vec<DocCount> = Vec::new();
     let mut pairs: FxHashMap<u64, DocCount> = FxHashMap::default();
     let mut buf = LowerBuf::new();
+    let mut row_ids: Vec<u32> = Vec::new();
+    let mut row_lens: Vec<u32> = Vec::with_capacity(if keep_rows { chunk.len() } else { 0 });
     for (doc, &text) in chunk.iter().enumerate() {
         // Texts are numbered from 1 so the initial `last_doc` of 0 never matches.
         let doc = doc as u32 + 1;
         let mut prev = NO_PART;
+        let row_start = row_ids.len();
         word_tokens(text, |tok| {
             let (id, new) = interner.intern(tok, &mut buf);
             if new {
@@ -875,7 +941,11 @@ fn count_words<'a>(chunk: &[&'a str], bigrams: bool) -> WordCounts<'a> {
                     last_doc: 0,
                 });
             }
-            docs[id as usize].see(doc);
+            let d = &mut docs[id as usize];
+            if keep_rows && d.last_doc != doc {
+                row_ids.push(id);
+            }
+            d.see(doc);
             if bigrams {
                 if prev != NO_PART {
                     pairs
@@ -889,11 +959,16 @@ fn count_words<'a>(chunk: &[&'a str], bigrams: bool) -> WordCounts<'a> {
                 prev = id;
             }
         });
+        if keep_rows {
+            row_lens.push((row_ids.len() - row_start) as u32);
+        }
     }
     WordCounts {
         names: interner.into_names(),
         docs,
         pairs,
+        row_ids,
+        row_lens,
     }
 }
 
@@ -938,11 +1013,22 @@ fn words_vocabulary(
     max_features: usize,
     bigrams: bool,
 ) -> Vec<String> {
-    let (word_lists, mut pair_maps): (Vec<_>, Vec<_>) =
-        per_chunk(chunks, |chunk| count_words(chunk, bigrams))
-            .into_iter()
-            .map(|c| ((c.names, c.docs), c.pairs))
-            .unzip();
+    let counts = per_chunk(chunks, |chunk| count_words(chunk, bigrams, false));
+    words_vocabulary_of(counts, min_count, max_features, bigrams).0
+}
+
+/// The vocabulary of counted chunks, and per chunk its token ids' features (0 = not kept; the
+/// unigram features only, enough to encode the texts when there are no bigrams).
+fn words_vocabulary_of(
+    counts: Vec<WordCounts<'_>>,
+    min_count: u64,
+    max_features: usize,
+    bigrams: bool,
+) -> (Vec<String>, Vec<Vec<u32>>) {
+    let (word_lists, mut pair_maps): (Vec<_>, Vec<_>) = counts
+        .into_iter()
+        .map(|c| ((c.names, c.docs), c.pairs))
+        .unzip();
     // Merge into the first chunk's numbering: global id = first chunk's id for its tokens (so
     // its bigram map is reused as is), then new ids for tokens the others add.
     let mut names: Vec<&str> = Vec::new();
@@ -961,10 +1047,11 @@ fn words_vocabulary(
         }
         local_to_global.push(map);
     }
-    let mut candidates: Vec<(u64, Name<'_>)> = merged
+    // (documents, name, global id of a unigram or NO_PART)
+    let mut candidates: Vec<(u64, Name<'_>, u32)> = merged
         .iter()
         .filter(|(_, &(d, _))| d >= min_count)
-        .map(|(&w, &(d, _))| (d, Name::Uni(w)))
+        .map(|(&w, &(d, id))| (d, Name::Uni(w), id))
         .collect();
     if bigrams {
         let (first, rest) = pair_maps.split_at_mut(1);
@@ -987,21 +1074,33 @@ fn words_vocabulary(
                 .filter(|(_, c)| u64::from(c.docs) >= min_count)
                 .map(|(&key, c)| {
                     let (a, b) = ((key >> 32) as usize, (key & 0xffff_ffff) as usize);
-                    (u64::from(c.docs), Name::Bi(names[a], names[b]))
+                    (u64::from(c.docs), Name::Bi(names[a], names[b]), NO_PART)
                 }),
         );
     }
-    let order =
-        |a: &(u64, Name<'_>), b: &(u64, Name<'_>)| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1));
+    let order = |a: &(u64, Name<'_>, u32), b: &(u64, Name<'_>, u32)| {
+        b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1))
+    };
     if candidates.len() > max_features {
         candidates.select_nth_unstable_by(max_features, order);
         candidates.truncate(max_features);
     }
     candidates.sort_unstable_by(order);
-    candidates
+    let mut feature_of = vec![0u32; names.len()];
+    for (rank, c) in candidates.iter().enumerate() {
+        if c.2 != NO_PART {
+            feature_of[c.2 as usize] = rank as u32 + 1;
+        }
+    }
+    let local_features = local_to_global
+        .iter()
+        .map(|map| map.iter().map(|&g| feature_of[g as usize]).collect())
+        .collect();
+    let vocab = candidates
         .into_iter()
-        .map(|(_, w)| w.into_string())
-        .collect()
+        .map(|(_, w, _)| w.into_string())
+        .collect();
+    (vocab, local_features)
 }
 
 #[cfg(test)]

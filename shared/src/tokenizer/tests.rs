@@ -366,6 +366,15 @@ proptest! {
     }
 
     #[test]
+    fn fit_encode_equals_fit_then_encode_all(config in any_config(), texts in any_texts(), chunks in 1usize..5) {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let (t, rows) = Tokenizer::fit_encode_in_chunks(&config, &refs, chunks).unwrap();
+        let fitted = Tokenizer::fit(&config, refs.iter().copied()).unwrap();
+        prop_assert_eq!(&rows, &fitted.encode_all(refs.iter().copied()));
+        prop_assert_eq!(t, fitted);
+    }
+
+    #[test]
     fn words_fit_does_not_depend_on_text_order(min_count in 1usize..3, max_features in 1usize..40, bigrams: bool, texts in any_texts()) {
         let config = words(min_count, max_features, bigrams);
         let forward = Tokenizer::fit(&config, texts.iter().map(String::as_str)).unwrap();
