@@ -179,7 +179,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         // VmHWM is per process: it includes any dataset trained above.
         match peak_rss_mib() {
             Some(mib) if datasets.is_empty() => println!("  peak RSS {mib:.0} MiB"),
-            Some(mib) => println!("  peak RSS of the whole run (datasets above included) {mib:.0} MiB"),
+            Some(mib) => {
+                println!("  peak RSS of the whole run (datasets above included) {mib:.0} MiB")
+            }
             None => println!("  peak RSS unavailable (no /proc/self/status)"),
         }
     }
