@@ -20,7 +20,8 @@ pub struct BenchArgs {
     /// Folder holding the canonical datasets (`<name>/train.csv`, `<name>/test.csv`).
     #[arg(long, default_value = "../shared/data")]
     data_dir: PathBuf,
-    /// Datasets to train on.
+    /// Datasets to train on, comma-separated; `none` (or an empty value) trains on none, e.g.
+    /// with `--scale` alone.
     #[arg(long, value_delimiter = ',', default_value = "so-titles,cooking")]
     datasets: Vec<String>,
     /// The large CSV made by `../shared/tools/make-scale-csv` (trained with a 20% test hold-out).
@@ -73,7 +74,19 @@ fn fmt_time(secs: f64, base: f64) -> String {
     format!("{t} ({:.3} × base)", secs / base)
 }
 
+/// The dataset names to train on: blanks dropped, `none` means no dataset.
+fn dataset_names(raw: &[String]) -> Vec<&str> {
+    raw.iter()
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case("none"))
+        .collect()
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
+    let datasets = dataset_names(&args.datasets);
+    if datasets.is_empty() && args.scale.is_none() {
+        anyhow::bail!("nothing to measure: name datasets with --datasets or a CSV with --scale");
+    }
     let base = baseline();
     println!(
         "baseline workload: {:.1} ms (all figures also as multiples of it)",
@@ -81,11 +94,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     );
     let settings = Settings::default();
     let mut last_model: Option<(String, Artifact, Vec<String>)> = None;
-    for name in &args.datasets {
+    for &name in &datasets {
         let dir = args.data_dir.join(name);
         let (train_path, test_path) = (dir.join("train.csv"), dir.join("test.csv"));
-        if !train_path.exists() {
-            println!("{name}: skipped ({} not found)", train_path.display());
+        if let Some(missing) = [&train_path, &test_path].into_iter().find(|p| !p.exists()) {
+            println!("{name}: skipped ({} not found)", missing.display());
             continue;
         }
         let mut times = Vec::new();
@@ -106,27 +119,27 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             trained = Some(run);
         }
         let Some(run) = trained else { continue };
-        let Some(m) = run.report.metrics.clone() else {
-            continue;
-        };
         println!(
-            "{name}: train wall (read CSV + prepare + fit + calibrate + evaluate) {}; fit alone {}; P@1 {:.3} micro-F1 {:.3} macro-F1 {:.3} ({} test rows, {} tags, {} features, {} epochs)",
+            "{name}: train wall (read CSV + prepare + fit + calibrate + evaluate), median of {}: {}",
+            times.len(),
             fmt_time(median(&mut times), base),
+        );
+        println!(
+            "  fit alone {}; {}; {} test rows, {} tags, {} features, {} epochs",
             fmt_time(median(&mut fit_times), base),
-            m.p_at_1,
-            m.micro_f1,
-            m.macro_f1,
+            metrics_line(run.report.metrics.as_ref()),
             run.report.rows.test,
             run.report.labels,
             run.report.features,
             run.report.history.len(),
         );
         let texts = run.test_examples.iter().map(|e| e.text.clone()).collect();
-        last_model = Some((name.clone(), run.artifact, texts));
+        last_model = Some((name.to_owned(), run.artifact, texts));
     }
     if !args.no_predict {
-        if let Some((name, artifact, texts)) = &last_model {
-            predict_figures(name, artifact, texts, base)?;
+        match &last_model {
+            Some((name, artifact, texts)) => predict_figures(name, artifact, texts, base)?,
+            None => println!("predict figures: skipped (no dataset was trained)"),
         }
     }
     if let Some(scale) = &args.scale {
@@ -146,28 +159,53 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         };
         let run = pipeline::train(data, None, &settings, "1970-01-01T00:00:00Z", &mut |_| {})?;
         let total = t.elapsed().as_secs_f64();
-        let m = run.report.metrics.clone().unwrap_or_else(|| {
-            unreachable!("a 20% hold-out of a non-empty CSV always has test rows")
-        });
+        let rows = &run.report.rows;
         println!(
-            "scale ({} rows): end to end {} (read {}, fit {}); peak RSS {:.0} MiB; P@1 {:.3} micro-F1 {:.3} macro-F1 {:.3}",
-            run.report.rows.train + run.report.rows.validation + run.report.rows.test,
+            "scale ({} rows: {} train, {} validation, {} test; {} tags, {} features): end to end {}",
+            rows.train + rows.validation + rows.test,
+            rows.train,
+            rows.validation,
+            rows.test,
+            run.report.labels,
+            run.report.features,
             fmt_time(total, base),
+        );
+        println!(
+            "  read + hash CSV {}; fit {}; {}",
             fmt_time(read, base),
             fmt_time(run.report.timings.fit_seconds, base),
-            peak_rss_mib().unwrap_or(f64::NAN),
-            m.p_at_1,
-            m.micro_f1,
-            m.macro_f1
+            metrics_line(run.report.metrics.as_ref()),
         );
+        // VmHWM is per process: it includes any dataset trained above.
+        match peak_rss_mib() {
+            Some(mib) if datasets.is_empty() => println!("  peak RSS {mib:.0} MiB"),
+            Some(mib) => {
+                println!("  peak RSS of the whole run (datasets above included) {mib:.0} MiB")
+            }
+            None => println!("  peak RSS unavailable (no /proc/self/status)"),
+        }
     }
     Ok(())
 }
 
+/// Test-set quality, or why there is none.
+fn metrics_line(m: Option<&tagger_shared::metrics::Report>) -> String {
+    match m {
+        Some(m) => format!(
+            "P@1 {:.3} micro-F1 {:.3} macro-F1 {:.3}",
+            m.p_at_1, m.micro_f1, m.macro_f1
+        ),
+        None => "no test metrics (no test rows)".to_owned(),
+    }
+}
+
 fn load_pair(train: &Path, test: &Path, settings: &Settings) -> Result<(TrainData, TestData)> {
-    let file = std::fs::File::open(train)?;
-    let (examples, load, sha256) = crate::commands::read_csv_hashed(file, &settings.csv)?;
-    let (test_examples, test_load) = dataset::read_csv(std::fs::File::open(test)?, &settings.csv)?;
+    let open =
+        |p: &Path| std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()));
+    let (examples, load, sha256) = crate::commands::read_csv_hashed(open(train)?, &settings.csv)
+        .with_context(|| format!("cannot read {}", train.display()))?;
+    let (test_examples, test_load) = dataset::read_csv(open(test)?, &settings.csv)
+        .with_context(|| format!("cannot read {}", test.display()))?;
     Ok((
         TrainData {
             examples,

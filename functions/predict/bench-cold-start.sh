@@ -17,7 +17,8 @@ cd "$(dirname "$0")"
 cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P "$port" >/tmp/predict-cold-emulator.log 2>&1 &
 emulator=$!
 trap 'kill $emulator 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+# Ready once the port accepts connections (an HTTP request to `/` is held open by the emulator).
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 body='{"question": "How long can I keep homemade chicken stock in the fridge before it goes bad?"}'
 for run in $(seq "$runs"); do
   start=$(date +%s%N)

@@ -7,7 +7,9 @@ use lambda_http::{service_fn, Request};
 use predict::{Config, ModelLocation, State};
 use tagger_shared::store::{LocalStore, ObjectStore};
 
-#[tokio::main]
+// One thread: Lambda sends one event at a time, and each extra worker thread costs RSS (stack,
+// allocator arena) and start-up time.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let config = Config::from_env()?;
