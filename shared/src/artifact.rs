@@ -173,7 +173,9 @@ impl Artifact {
                 })
             }
         };
-        let model = Mlp::from_layers(self.model.layers.clone())?;
+        // Checked in place: a clone would double the weights' memory at load time.
+        self.model.check()?;
+        let model = &self.model;
         shape(
             "model inputs vs vocabulary",
             self.tokenizer.n_features(),

@@ -31,30 +31,14 @@ pub struct Mlp {
 impl Mlp {
     /// Checks that the layers chain (each layer's outputs feed the next one's inputs).
     pub fn from_layers(layers: Vec<Dense>) -> Result<Self> {
-        if layers.is_empty() {
-            return Err(Error::Shape {
-                what: "model",
-                expected: "at least one layer".into(),
-                found: "none".into(),
-            });
-        }
-        for (i, layer) in layers.iter().enumerate() {
-            if layer.weights.ncols() != layer.bias.len() {
-                return Err(Error::Shape {
-                    what: "layer bias",
-                    expected: format!("{} values for layer {i}", layer.weights.ncols()),
-                    found: layer.bias.len().to_string(),
-                });
-            }
-            if i > 0 && layers[i - 1].weights.ncols() != layer.weights.nrows() {
-                return Err(Error::Shape {
-                    what: "layer inputs",
-                    expected: format!("{} inputs for layer {i}", layers[i - 1].weights.ncols()),
-                    found: layer.weights.nrows().to_string(),
-                });
-            }
-        }
+        check_layers(&layers)?;
         Ok(Mlp { layers })
+    }
+
+    /// The checks of [`Mlp::from_layers`] on a network that exists already (a decoded artifact),
+    /// without copying its weights.
+    pub fn check(&self) -> Result<()> {
+        check_layers(&self.layers)
     }
 
     pub fn n_inputs(&self) -> usize {
@@ -551,6 +535,33 @@ fn top(a: &Array2<f32>, rows: usize) -> ArrayView2<'_, f32> {
 
 fn top_mut(a: &mut Array2<f32>, rows: usize) -> ArrayViewMut2<'_, f32> {
     a.slice_axis_mut(Axis(0), Slice::from(..rows))
+}
+
+fn check_layers(layers: &[Dense]) -> Result<()> {
+    if layers.is_empty() {
+        return Err(Error::Shape {
+            what: "model",
+            expected: "at least one layer".into(),
+            found: "none".into(),
+        });
+    }
+    for (i, layer) in layers.iter().enumerate() {
+        if layer.weights.ncols() != layer.bias.len() {
+            return Err(Error::Shape {
+                what: "layer bias",
+                expected: format!("{} values for layer {i}", layer.weights.ncols()),
+                found: layer.bias.len().to_string(),
+            });
+        }
+        if i > 0 && layers[i - 1].weights.ncols() != layer.weights.nrows() {
+            return Err(Error::Shape {
+                what: "layer inputs",
+                expected: format!("{} inputs for layer {i}", layers[i - 1].weights.ncols()),
+                found: layer.weights.nrows().to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Logistic function that never overflows: `exp` only ever sees a non-positive argument.
