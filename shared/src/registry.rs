@@ -112,14 +112,7 @@ impl<'a> Registry<'a> {
             .get(&key)
             .await?
             .ok_or_else(|| Error::NotFound { key: key.clone() })?;
-        let sha = Artifact::sha256_hex(&obj.body);
-        if sha != pointer.sha256 {
-            return Err(Error::Checksum {
-                stored: pointer.sha256.clone(),
-                computed: sha,
-            });
-        }
-        Artifact::from_bytes(&obj.body)
+        Artifact::from_bytes_with_digest(&obj.body, &pointer.sha256)
     }
 
     /// Loads the latest model unless the pointer still has `etag`.
