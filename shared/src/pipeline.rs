@@ -129,7 +129,7 @@ pub fn masker_for(settings: &Settings, labels: &LabelSet) -> Masker {
 
 /// Normalised, masked text; borrowed from `raw` when neither step changed it (plain text with
 /// nothing to mask: no copy of a large CSV's 100+ MB of text).
-fn prepare_text<'a>(masker: &Masker, raw: &'a str) -> Cow<'a, str> {
+pub(crate) fn prepare_text<'a>(masker: &Masker, raw: &'a str) -> Cow<'a, str> {
     match text::normalise(raw) {
         Cow::Borrowed(plain) => masker.mask(plain),
         Cow::Owned(plain) => match masker.mask(&plain) {

@@ -1,6 +1,7 @@
 //! Question in, high-confidence tags out: normalise (HTML, masking) -> tokenize -> forward ->
 //! tags above their thresholds, most probable first.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
 use crate::explain::{self, WordOptions};
-use crate::text;
+use crate::pipeline;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PredictOptions {
@@ -31,13 +32,14 @@ pub struct Prediction {
 }
 
 /// A question after the artifact's normalisation, ready for the tokenizer.
-pub fn prepare(artifact: &Artifact, question: &str) -> Result<String> {
-    let plain = text::normalise(question);
-    let masked = artifact.masker.mask(&plain);
-    if masked.trim().is_empty() {
+pub fn prepare<'a>(artifact: &Artifact, question: &'a str) -> Result<Cow<'a, str>> {
+    // The training pipeline's own normalisation, so questions and training rows match; it
+    // borrows the question when nothing changes (no allocation on the hot path).
+    let prepared = pipeline::prepare_text(&artifact.masker, question);
+    if prepared.trim().is_empty() {
         return Err(Error::EmptyQuestion);
     }
-    Ok(masked.into_owned())
+    Ok(prepared)
 }
 
 impl Artifact {
