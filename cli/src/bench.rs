@@ -9,11 +9,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tagger_shared::artifact::Artifact;
-use tagger_shared::config::Settings;
-use tagger_shared::dataset;
-use tagger_shared::pipeline::{self, TestData, TrainData};
-use tagger_shared::predictor::PredictOptions;
+use tagger_core::predictor::PredictOptions;
+use tagger_core::Predictor;
+use tagger_train::config::Settings;
+use tagger_train::dataset;
+use tagger_train::pipeline::{self, TestData, TrainData};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -93,7 +93,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         base * 1e3
     );
     let settings = Settings::default();
-    let mut last_model: Option<(String, Artifact, Vec<String>)> = None;
+    let mut last_model: Option<(String, Predictor, Vec<String>)> = None;
     for &name in &datasets {
         let dir = args.data_dir.join(name);
         let (train_path, test_path) = (dir.join("train.csv"), dir.join("test.csv"));
@@ -134,7 +134,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             run.report.history.len(),
         );
         let texts = run.test_examples.iter().map(|e| e.text.clone()).collect();
-        last_model = Some((name.to_owned(), run.artifact, texts));
+        last_model = Some((name.to_owned(), Predictor::new(run.artifact), texts));
     }
     if !args.no_predict {
         match &last_model {
@@ -189,7 +189,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 }
 
 /// Test-set quality, or why there is none.
-fn metrics_line(m: Option<&tagger_shared::metrics::Report>) -> String {
+fn metrics_line(m: Option<&tagger_train::metrics::Report>) -> String {
     match m {
         Some(m) => format!(
             "P@1 {:.3} micro-F1 {:.3} macro-F1 {:.3}",
@@ -220,7 +220,7 @@ fn load_pair(train: &Path, test: &Path, settings: &Settings) -> Result<(TrainDat
     ))
 }
 
-fn predict_figures(name: &str, artifact: &Artifact, texts: &[String], base: f64) -> Result<()> {
+fn predict_figures(name: &str, artifact: &Predictor, texts: &[String], base: f64) -> Result<()> {
     let opts = PredictOptions::default();
     let title = texts
         .first()

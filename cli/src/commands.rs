@@ -7,15 +7,16 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
-use tagger_shared::artifact::Artifact;
-use tagger_shared::config::{Overrides, Preset, Settings};
-use tagger_shared::dataset::{self, CsvOptions, Example, LoadReport};
-use tagger_shared::job::{self, JobConfig, JobReport, Upload};
-use tagger_shared::pipeline::{self, TestData, TrainData, Trained};
-use tagger_shared::predictor::PredictOptions;
-use tagger_shared::registry::{Pointer, Registry};
-use tagger_shared::store::{LocalStore, ObjectStore};
-use tagger_shared::train::EpochStats;
+use tagger_core::artifact::Artifact;
+use tagger_core::predictor::PredictOptions;
+use tagger_core::Predictor;
+use tagger_job::{self as job, JobConfig, JobReport, Upload};
+use tagger_registry::registry::{Pointer, Registry};
+use tagger_registry::store::{LocalStore, ObjectStore};
+use tagger_train::config::{Overrides, Preset, Settings};
+use tagger_train::dataset::{self, CsvOptions, Example, LoadReport};
+use tagger_train::pipeline::{self, TestData, TrainData, Trained, TrainingRecord};
+use tagger_train::train::EpochStats;
 
 use crate::{
     EvalArgs, ExplainArgs, InfoArgs, JobArgs, PredictArgs, QuickstartArgs, TrainArgs,
@@ -97,8 +98,13 @@ fn open_csv(path: &Path) -> Result<File> {
     File::open(path).with_context(|| format!("cannot open {}", path.display()))
 }
 
-/// A model folder (with `latest.json`) or a `model.bin` file.
-pub fn load_model(path: &Path) -> Result<Artifact> {
+/// A model folder (with `latest.json`) or a `model.bin` file, ready to answer.
+pub fn load_model(path: &Path) -> Result<Predictor> {
+    load_artifact(path).map(Predictor::new)
+}
+
+/// The artifact in a model folder (with `latest.json`) or a `model.bin` file.
+pub fn load_artifact(path: &Path) -> Result<Artifact> {
     if path.is_file() {
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -121,13 +127,17 @@ pub fn load_model(path: &Path) -> Result<Artifact> {
                 path.display()
             );
         };
-        registry.load(&pointer).await.with_context(|| {
-            format!(
-                "cannot load model {} from {}",
-                pointer.version,
-                path.display()
-            )
-        })
+        registry
+            .load(&pointer)
+            .await
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "cannot load model {} from {}",
+                    pointer.version,
+                    path.display()
+                )
+            })
     })
 }
 
@@ -183,17 +193,14 @@ pub fn train_and_publish(
         let report = serde_json::to_vec_pretty(&trained.report)?;
         let source = serde_json::to_vec_pretty(&serde_json::json!({
             "source": trained.report.source,
-            "sha256": trained.artifact.provenance.data_sha256,
+            "sha256": trained.artifact.info.data_sha256,
             "settings": settings,
         }))?;
-        let pointer = registry
-            .write_version(&trained.artifact, &report, &source)
-            .await?;
-        let current = registry.latest().await?;
-        registry
-            .promote(&pointer, current.as_ref().map(|(_, etag)| etag.as_str()))
-            .await?;
-        anyhow::Ok(pointer)
+        anyhow::Ok(
+            registry
+                .publish(&trained.artifact, &report, &source)
+                .await?,
+        )
     })?;
     Ok((trained, pointer))
 }
@@ -257,7 +264,11 @@ fn print_run(trained: &Trained, pointer: &Pointer, out: &Path) {
 
 pub fn eval(args: &EvalArgs) -> Result<()> {
     let artifact = load_model(&args.model)?;
-    let (examples, load) = dataset::read_csv(open_csv(&args.data)?, &artifact.settings.csv)
+    let csv = TrainingRecord::of(artifact.info())
+        .settings
+        .map(|s| s.csv)
+        .unwrap_or_default();
+    let (examples, load) = dataset::read_csv(open_csv(&args.data)?, &csv)
         .with_context(|| format!("cannot use {}", args.data.display()))?;
     let report = pipeline::evaluate(&artifact, &examples);
     if args.json {
@@ -341,51 +352,44 @@ pub fn explain(args: &ExplainArgs) -> Result<()> {
 }
 
 pub fn info(args: &InfoArgs) -> Result<()> {
-    let a = load_model(&args.model)?;
+    let model = load_model(&args.model)?;
+    let summary = model.summary();
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "provenance": a.provenance,
-                "settings": a.settings,
-                "labels": a.labels.names(),
-                "thresholds": a.thresholds,
-                "features": a.tokenizer.n_features(),
-                "background_rows": a.background.len(),
-                "metrics": a.metrics,
-            }))?
-        );
+        println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
-    let p = &a.provenance;
-    println!("version:     {}", p.version);
-    println!("created at:  {}", p.created_at);
-    println!("trained by:  tagger {}", p.crate_version);
+    let record = TrainingRecord::of(model.info());
+    println!("version:     {}", summary.version);
+    println!("created at:  {}", summary.trained_at);
+    println!("trained by:  tagger {}", summary.crate_version);
     println!(
         "data:        {} (sha256 {})",
-        p.source,
-        &p.data_sha256[..p.data_sha256.len().min(16)]
+        summary.source,
+        &summary.data_sha256[..summary.data_sha256.len().min(16)]
     );
     println!(
         "rows:        {} train, {} validation, {} test",
-        p.rows.train, p.rows.validation, p.rows.test
+        summary.rows.train, summary.rows.validation, summary.rows.test
     );
-    println!(
-        "preset:      {:?}; tokenizer {:?}",
-        a.settings.preset, a.settings.tokenizer
-    );
+    if let Some(settings) = &record.settings {
+        println!(
+            "preset:      {}; tokenizer {}",
+            serde_json::to_string(&settings.preset)?,
+            serde_json::to_string(&settings.tokenizer)?
+        );
+    }
     println!(
         "network:     {} -> {:?} -> {}",
-        a.model.n_inputs(),
-        a.settings.train.hidden,
-        a.model.n_outputs()
+        summary.features,
+        summary.hidden,
+        summary.labels.len()
     );
-    println!("background:  {} rows", a.background.len());
+    println!("background:  {} rows", summary.background_rows);
     println!("tags and thresholds:");
-    for (i, name) in a.labels.names().iter().enumerate() {
-        println!("    {name:<28} {:.2}", a.thresholds.get(i));
+    for (name, t) in &summary.thresholds.per_tag {
+        println!("    {name:<28} {t:.2}");
     }
-    if let Some(m) = &a.metrics {
+    if let Some(m) = &record.metrics {
         println!("{}", m.table(10));
     }
     Ok(())
@@ -479,7 +483,7 @@ pub fn quickstart(args: &QuickstartArgs) -> Result<()> {
     run_job(&bucket, &[key.to_owned()])?;
     let models = bucket.join("models");
     let artifact = load_model(&models)?;
-    if let Some(m) = &artifact.metrics {
+    if let Some(m) = &TrainingRecord::of(artifact.info()).metrics {
         println!("{}", m.table(10));
     }
     println!("sample answers:");

@@ -2,14 +2,15 @@
 //! a per-tag summary over a CSV drawn like shap's summary plot.
 
 use anyhow::{bail, Context, Result};
-use tagger_shared::artifact::Artifact;
-use tagger_shared::dataset;
-use tagger_shared::explain::{self, TagExplanation, WordOptions};
-use tagger_shared::plot;
-use tagger_shared::predictor::{prepare, PredictOptions};
-use tagger_shared::sparse::SparseRows;
+use tagger_core::explain::{self, TagExplanation, WordOptions};
+use tagger_core::predictor::PredictOptions;
+use tagger_core::sparse::SparseRows;
+use tagger_core::Predictor;
+use tagger_train::dataset;
+use tagger_train::pipeline::TrainingRecord;
 
 use crate::commands::load_model;
+use crate::plot;
 use crate::ExplainArgs;
 
 /// Tags the summary covers by default: the most frequent in training (explaining every output
@@ -55,7 +56,7 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
             json.push(serde_json::json!({
                 "question": question,
                 "tags": prediction.tags,
-                "explanations": explained.tags,
+                "explanations": explain::explanations_json(&explained.tags),
             }));
         } else {
             println!("{question}");
@@ -120,32 +121,35 @@ fn print_tag(t: &TagExplanation) {
     );
 }
 
-fn summary(args: &ExplainArgs, artifact: &Artifact) -> Result<()> {
+fn summary(args: &ExplainArgs, artifact: &Predictor) -> Result<()> {
     let path = args
         .data
         .as_ref()
         .context("--summary needs --data CSV (questions to average over)")?;
-    let (examples, _) = dataset::read_csv_path(path, &artifact.settings.csv)
+    let csv = TrainingRecord::of(artifact.info())
+        .settings
+        .map(|s| s.csv)
+        .unwrap_or_default();
+    let (examples, _) = dataset::read_csv_path(path, &csv)
         .with_context(|| format!("cannot use {}", path.display()))?;
     // Evenly spaced rows: deterministic, and not just the head of a sorted file.
     let step = (examples.len() / args.sample.max(1)).max(1);
     let mut rows = SparseRows::new();
     for e in examples.iter().step_by(step).take(args.sample) {
-        if let Ok(text) = prepare(artifact, &e.text) {
-            rows.push_row(&artifact.tokenizer.encode(&text));
+        if let Ok(features) = artifact.features(&e.text) {
+            rows.push_row(&features);
         }
     }
-    let mut by_count: Vec<usize> = (0..artifact.labels.len()).collect();
-    by_count
-        .sort_by_key(|&i| std::cmp::Reverse(artifact.labels.counts().get(i).copied().unwrap_or(0)));
+    let labels = artifact.labels();
+    let mut by_count: Vec<usize> = (0..labels.len()).collect();
+    by_count.sort_by_key(|&i| std::cmp::Reverse(labels.counts().get(i).copied().unwrap_or(0)));
     by_count.truncate(SUMMARY_TAGS);
     let summary = explain::summary(
-        &artifact.model,
-        &artifact.background,
+        artifact.explainer()?,
         &rows,
         &by_count,
-        |o| artifact.labels.name(o).to_owned(),
-        |f| artifact.tokenizer.feature_name(f).map(str::to_owned),
+        |o| labels.name(o).to_owned(),
+        |f| artifact.tokenizer().feature_name(f).map(str::to_owned),
         20,
     )?;
     if args.json {

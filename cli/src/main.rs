@@ -7,6 +7,7 @@
 mod bench;
 mod commands;
 mod explain;
+mod plot;
 mod serve;
 
 use std::path::PathBuf;

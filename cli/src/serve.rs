@@ -14,7 +14,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use lambda_http::RequestExt;
-use tagger_shared::store::{LocalStore, ObjectStore};
+use tagger_registry::store::{LocalStore, ObjectStore};
 
 /// A local model folder from a path or `file://` URI.
 fn local_store(model: &str) -> Result<LocalStore> {

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tagger_shared::store::LocalStore;
+use tagger_registry::store::LocalStore;
 
 /// The watcher and everything it started (cargo, the function), killed as a process group.
 struct Watcher(Child);
@@ -59,8 +59,8 @@ async fn predict_answers_a_function_url_request_under_cargo_lambda_watch() {
     }
     let models = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(LocalStore::new(models.path()));
-    let artifact = predict::testing::tiny_artifact(1);
-    predict::testing::publish(store.as_ref(), "", &artifact).await;
+    let artifact = tagger_testkit::tiny_artifact(1);
+    tagger_testkit::publish(store.as_ref(), "", &artifact).await;
 
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -128,7 +128,7 @@ async fn predict_answers_a_function_url_request_under_cargo_lambda_watch() {
     assert_eq!(status, 200, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).expect("JSON answer");
     let tags = json["tags"].as_array().expect("a tags array");
-    let want = artifact
+    let want = tagger_core::Predictor::new(artifact)
         .predict(question, &Default::default())
         .expect("library predicts")
         .tags;

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use predict::{handle, testing, Config, RefreshOutcome, State};
+use predict::{handle, Config, RefreshOutcome, State};
 use tagger_s3::S3Store;
+use tagger_testkit as testing;
 use tagger_tests::moto_or_skip;
 
 const HEALTH: &str = include_str!("../../functions/predict/fixtures/function-url-health.json");
@@ -49,7 +50,7 @@ async fn loads_at_init_and_refreshes_after_a_new_pointer() {
     let (status, body, version) = call(PREDICT, &state).await;
     assert_eq!(
         (status, version.as_deref()),
-        (200, Some(a.provenance.version.as_str())),
+        (200, Some(a.info.version.as_str())),
         "{body}"
     );
     assert!(body["tags"].is_array(), "{body}");
@@ -60,7 +61,7 @@ async fn loads_at_init_and_refreshes_after_a_new_pointer() {
     let (status, _, version) = call(HEALTH, &state).await;
     assert_eq!(
         (status, version.as_deref()),
-        (200, Some(b.provenance.version.as_str()))
+        (200, Some(b.info.version.as_str()))
     );
 }
 
@@ -81,7 +82,7 @@ async fn a_corrupt_new_artifact_is_ignored() {
     let (status, body, version) = call(PREDICT, &state).await;
     assert_eq!(
         (status, version.as_deref()),
-        (200, Some(a.provenance.version.as_str())),
+        (200, Some(a.info.version.as_str())),
         "{body}"
     );
 }
@@ -106,7 +107,7 @@ async fn a_missing_pointer_gives_503_until_a_model_is_published() {
     let (status, _, version) = call(PREDICT, &state).await;
     assert_eq!(
         (status, version.as_deref()),
-        (200, Some(a.provenance.version.as_str()))
+        (200, Some(a.info.version.as_str()))
     );
 }
 

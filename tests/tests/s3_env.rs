@@ -4,7 +4,7 @@
 //! binary: no other test can observe them.
 
 use bytes::Bytes;
-use tagger_shared::store::PutMode;
+use tagger_registry::store::PutMode;
 use tagger_tests::moto_or_skip;
 
 #[tokio::test]

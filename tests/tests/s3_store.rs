@@ -2,9 +2,9 @@
 //! conditional requests that make model publishing race-free.
 
 use bytes::Bytes;
+use tagger_registry::store::{Fetched, ObjectStore, PutMode};
+use tagger_registry::Error;
 use tagger_s3::S3Store;
-use tagger_shared::store::{Fetched, ObjectStore, PutMode};
-use tagger_shared::Error;
 use tagger_tests::{moto_or_skip, Moto};
 
 async fn store(moto: &Moto, test: &str, prefix: &str) -> S3Store {

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use aws_lambda_events::s3::S3Event;
 use aws_sdk_s3::primitives::ByteStream;
 use lambda_runtime::{Context, LambdaEvent};
+use tagger_job::{JobConfig, JobReport, Outcome};
+use tagger_registry::registry::{Pointer, Registry};
+use tagger_registry::store::ObjectStore;
 use tagger_s3::S3Store;
-use tagger_shared::config::Overrides;
-use tagger_shared::job::{JobConfig, JobReport, Outcome};
-use tagger_shared::registry::{Pointer, Registry};
-use tagger_shared::store::ObjectStore;
 use tagger_tests::Moto;
+use tagger_train::config::Overrides;
 use train::handler::{self, RecordResult, TrainError};
 
 const PUT_EVENT: &str = include_str!("../fixtures/s3-put-questions.json");
@@ -394,10 +394,7 @@ async fn worse_model_is_not_promoted() {
         "the rejected version is written, not published"
     );
     let report = bucket.report("data/q.csv").await;
-    assert_eq!(
-        report.failure,
-        Some(tagger_shared::job::FailureKind::QualityGate)
-    );
+    assert_eq!(report.failure, Some(tagger_job::FailureKind::QualityGate));
     assert_eq!(report.incumbent.map(|i| i.version), Some(before.version));
 }
 
@@ -482,7 +479,7 @@ async fn bad_csv_catalogue_each_gets_a_specific_report() {
         );
         assert_eq!(
             report.failure,
-            Some(tagger_shared::job::FailureKind::BadData),
+            Some(tagger_job::FailureKind::BadData),
             "{name}: {}",
             report.reason
         );

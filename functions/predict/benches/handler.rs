@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
-use tagger_shared::artifact::Artifact;
-use tagger_shared::config::Settings;
-use tagger_shared::store::LocalStore;
+use tagger_core::artifact::Artifact;
+use tagger_registry::store::LocalStore;
+use tagger_train::config::Settings;
 
 const COOKING: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -26,7 +26,7 @@ fn model() -> (Artifact, &'static str) {
     match std::fs::read_to_string(COOKING) {
         Ok(csv) => {
             let t = Instant::now();
-            let a = predict::testing::train(&csv, &Settings::default(), COOKING);
+            let a = tagger_testkit::train(&csv, &Settings::default(), COOKING);
             eprintln!(
                 "trained the cooking model in {:.1} s",
                 t.elapsed().as_secs_f64()
@@ -35,7 +35,7 @@ fn model() -> (Artifact, &'static str) {
         }
         Err(e) => {
             eprintln!("{COOKING} unreadable ({e}): benchmarking the tiny test model instead");
-            (predict::testing::tiny_artifact(1), "tiny test model")
+            (tagger_testkit::tiny_artifact(1), "tiny test model")
         }
     }
 }
@@ -66,10 +66,10 @@ fn bench(c: &mut Criterion) {
     let (artifact, which) = model();
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(LocalStore::new(dir.path()));
-    rt.block_on(predict::testing::publish(store.as_ref(), "", &artifact));
+    rt.block_on(tagger_testkit::publish(store.as_ref(), "", &artifact));
     let model_bytes = std::fs::metadata(
         dir.path()
-            .join(format!("{}/model.bin", artifact.provenance.version)),
+            .join(format!("{}/model.bin", artifact.info.version)),
     )
     .map(|m| m.len())
     .unwrap_or(0);

@@ -26,9 +26,9 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use tagger_shared::explain::WordOptions;
-use tagger_shared::predictor::{PredictOptions, Prediction};
-use tagger_shared::Error as LibError;
+use tagger_core::explain::WordOptions;
+use tagger_core::predictor::{PredictOptions, Prediction};
+use tagger_core::Error as LibError;
 
 use crate::models::Served;
 use crate::State;
@@ -218,7 +218,7 @@ async fn health(state: &State) -> Result<Response<Body>, ApiError> {
     let body = json!({
         "status": "ok",
         "version": served.version(),
-        "trained_at": served.artifact.provenance.created_at,
+        "trained_at": served.predictor.info().created_at,
         "loaded_at": served.loaded_at,
     });
     Ok(json_response(StatusCode::OK, &body, Some(served.version())))
@@ -226,33 +226,18 @@ async fn health(state: &State) -> Result<Response<Body>, ApiError> {
 
 async fn model_info(state: &State) -> Result<Response<Body>, ApiError> {
     let served = state.models().get().await.ok_or_else(ApiError::no_model)?;
-    let a = &served.artifact;
-    let names = a.labels.names();
-    let per_tag: BTreeMap<&str, f32> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), a.thresholds.get(i)))
-        .collect();
-    let body = json!({
-        "version": served.version(),
-        "trained_at": a.provenance.created_at,
-        "source": a.provenance.source,
-        "data_sha256": a.provenance.data_sha256,
-        "crate_version": a.provenance.crate_version,
-        "rows": a.provenance.rows,
-        "labels": names,
-        "features": a.tokenizer.n_features(),
-        "thresholds": {"global": a.thresholds.global, "per_tag": per_tag},
-        "metrics": a.metrics,
-        "history": a.history,
-        "settings": a.settings,
-        "pointer": {
-            "key": served.pointer.key,
-            "sha256": served.pointer.sha256,
-            "created_at": served.pointer.created_at,
-        },
-        "loaded_at": served.loaded_at,
-    });
+    let mut body = serde_json::to_value(served.predictor.summary()).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut body {
+        map.insert(
+            "pointer".into(),
+            json!({
+                "key": served.pointer.key,
+                "sha256": served.pointer.sha256,
+                "created_at": served.pointer.created_at,
+            }),
+        );
+        map.insert("loaded_at".into(), json!(served.loaded_at));
+    }
     Ok(json_response(StatusCode::OK, &body, Some(served.version())))
 }
 
@@ -312,7 +297,7 @@ async fn predict(req: &Request, state: &State) -> Result<Response<Body>, ApiErro
         Input::One(question) => {
             let lib_opts = opts.library(false);
             let p = served
-                .artifact
+                .predictor
                 .predict(&question, &lib_opts)
                 .map_err(|e| ApiError::from_library(e, "question"))?;
             let explanations = if explain {
@@ -327,7 +312,7 @@ async fn predict(req: &Request, state: &State) -> Result<Response<Body>, ApiErro
             let mut predictions = Vec::with_capacity(items.len());
             for (i, question) in items.iter().enumerate() {
                 let p = served
-                    .artifact
+                    .predictor
                     .predict(question, &lib_opts)
                     .map_err(|e| ApiError::from_library(e, &format!("instances[{i}]")))?;
                 let explanations = if explain {
@@ -371,25 +356,10 @@ impl<'a> TagsBody<'a> {
 /// "expected_value": ..., "probability": ...}}`.
 fn explain_tags(served: &Served, question: &str, tags: &[String]) -> Result<Value, ApiError> {
     let explained = served
-        .artifact
+        .predictor
         .explain(question, tags, &WordOptions::default())
         .map_err(|e| ApiError::from_library(e, "question"))?;
-    let pairs = |words: &[tagger_shared::explain::WordAttribution]| -> Vec<Value> {
-        words.iter().map(|w| json!([w.word, w.value])).collect()
-    };
-    let mut out = Map::new();
-    for t in explained.tags {
-        out.insert(
-            t.tag.clone(),
-            json!({
-                "positive": pairs(&t.positive),
-                "negative": pairs(&t.negative),
-                "expected_value": t.expected_value,
-                "probability": t.probability,
-            }),
-        );
-    }
-    Ok(Value::Object(out))
+    Ok(tagger_core::explain::explanations_json(&explained.tags))
 }
 
 impl Options {

@@ -14,7 +14,7 @@
 //! ```no_run
 //! # async fn demo() {
 //! use std::sync::Arc;
-//! use tagger_shared::store::LocalStore;
+//! use tagger_registry::store::LocalStore;
 //!
 //! let config = predict::Config::for_local("file:///tmp/models");
 //! let store = Arc::new(LocalStore::new("/tmp/models"));
@@ -30,13 +30,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tagger_shared::store::ObjectStore;
+use tagger_registry::store::ObjectStore;
 
 mod handler;
 mod models;
 #[doc(hidden)]
-pub mod testing;
-
 pub use handler::handle;
 pub use models::{ModelCache, RefreshOutcome, Served};
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use lambda_http::{service_fn, Request};
 use predict::{Config, ModelLocation, State};
-use tagger_shared::store::{LocalStore, ObjectStore};
+use tagger_registry::store::{LocalStore, ObjectStore};
 
 // One thread: Lambda sends one event at a time, and each extra worker thread costs RSS (stack,
 // allocator arena) and start-up time.

@@ -14,14 +14,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use tagger_shared::artifact::Artifact;
-use tagger_shared::registry::{Pointer, Refresh, Registry};
-use tagger_shared::store::ObjectStore;
+use tagger_core::Predictor;
+use tagger_registry::registry::{Pointer, Refresh, Registry};
+use tagger_registry::store::ObjectStore;
 
 /// A loaded model with the pointer that named it.
 #[derive(Debug)]
 pub struct Served {
-    pub artifact: Artifact,
+    pub predictor: Predictor,
     pub pointer: Pointer,
     /// ETag of the pointer object this model was loaded from.
     pub etag: String,
@@ -31,7 +31,7 @@ pub struct Served {
 
 impl Served {
     pub fn version(&self) -> &str {
-        &self.artifact.provenance.version
+        self.predictor.version()
     }
 }
 
@@ -166,7 +166,7 @@ impl ModelCache {
                 artifact,
             }) => {
                 let served = Arc::new(Served {
-                    artifact: *artifact,
+                    predictor: Predictor::new(*artifact),
                     pointer,
                     etag,
                     loaded_at: now_rfc3339(),
@@ -175,7 +175,7 @@ impl ModelCache {
                 tracing::info!(
                     version = %version,
                     previous = held.as_deref().map(Served::version),
-                    source = %served.artifact.provenance.source,
+                    source = %served.predictor.info().source,
                     load_ms = started.elapsed().as_secs_f64() * 1e3,
                     "model loaded"
                 );
@@ -210,10 +210,10 @@ fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing;
+
     use bytes::Bytes;
-    use tagger_shared::registry::LATEST;
-    use tagger_shared::store::{MemoryStore, PutMode};
+    use tagger_registry::registry::LATEST;
+    use tagger_registry::store::{MemoryStore, PutMode};
 
     fn cache(store: &Arc<MemoryStore>, every: Duration) -> ModelCache {
         ModelCache::new(store.clone(), "models", every)
@@ -226,45 +226,51 @@ mod tests {
         assert_eq!(models.refresh_now().await, RefreshOutcome::NoModel);
         assert!(models.get().await.is_none());
 
-        let a = testing::tiny_artifact(1);
-        testing::publish(store.as_ref(), "models", &a).await;
+        let a = tagger_testkit::tiny_artifact(1);
+        tagger_testkit::publish(store.as_ref(), "models", &a).await;
         let served = models.get().await.expect("published model is served");
-        assert_eq!(served.version(), a.provenance.version);
+        assert_eq!(served.version(), a.info.version);
         assert_eq!(models.refresh_now().await, RefreshOutcome::Unchanged);
     }
 
     #[tokio::test]
     async fn swaps_in_a_new_pointer_when_due() {
         let store = Arc::new(MemoryStore::new());
-        let (a, b) = (testing::tiny_artifact(1), testing::tiny_artifact(2));
-        assert_ne!(a.provenance.version, b.provenance.version);
-        testing::publish(store.as_ref(), "models", &a).await;
+        let (a, b) = (
+            tagger_testkit::tiny_artifact(1),
+            tagger_testkit::tiny_artifact(2),
+        );
+        assert_ne!(a.info.version, b.info.version);
+        tagger_testkit::publish(store.as_ref(), "models", &a).await;
         let models = cache(&store, Duration::ZERO);
         assert_eq!(
             models.refresh_now().await,
             RefreshOutcome::Loaded {
-                version: a.provenance.version.clone()
+                version: a.info.version.clone()
             }
         );
-        testing::publish(store.as_ref(), "models", &b).await;
-        assert_eq!(models.get().await.unwrap().version(), b.provenance.version);
+        tagger_testkit::publish(store.as_ref(), "models", &b).await;
+        assert_eq!(models.get().await.unwrap().version(), b.info.version);
     }
 
     #[tokio::test]
     async fn does_not_check_again_before_the_interval() {
         let store = Arc::new(MemoryStore::new());
-        let (a, b) = (testing::tiny_artifact(1), testing::tiny_artifact(2));
-        testing::publish(store.as_ref(), "models", &a).await;
+        let (a, b) = (
+            tagger_testkit::tiny_artifact(1),
+            tagger_testkit::tiny_artifact(2),
+        );
+        tagger_testkit::publish(store.as_ref(), "models", &a).await;
         let models = cache(&store, Duration::from_secs(3600));
         models.refresh_now().await;
-        testing::publish(store.as_ref(), "models", &b).await;
+        tagger_testkit::publish(store.as_ref(), "models", &b).await;
         assert_eq!(models.refresh_if_due().await, RefreshOutcome::NotDue);
-        assert_eq!(models.get().await.unwrap().version(), a.provenance.version);
+        assert_eq!(models.get().await.unwrap().version(), a.info.version);
         // An explicit refresh still sees it.
         assert_eq!(
             models.refresh_now().await,
             RefreshOutcome::Loaded {
-                version: b.provenance.version.clone()
+                version: b.info.version.clone()
             }
         );
     }
@@ -272,17 +278,17 @@ mod tests {
     #[tokio::test]
     async fn corrupt_new_artifact_is_ignored_and_the_old_model_keeps_serving() {
         let store = Arc::new(MemoryStore::new());
-        let a = testing::tiny_artifact(1);
-        testing::publish(store.as_ref(), "models", &a).await;
+        let a = tagger_testkit::tiny_artifact(1);
+        tagger_testkit::publish(store.as_ref(), "models", &a).await;
         let models = cache(&store, Duration::ZERO);
         models.refresh_now().await;
 
-        testing::publish_corrupt(store.as_ref(), "models", "broken").await;
+        tagger_testkit::publish_corrupt(store.as_ref(), "models", "broken").await;
         assert!(matches!(
             models.refresh_now().await,
             RefreshOutcome::Failed { .. }
         ));
-        assert_eq!(models.get().await.unwrap().version(), a.provenance.version);
+        assert_eq!(models.get().await.unwrap().version(), a.info.version);
 
         // A pointer that is not even JSON is ignored the same way.
         store
@@ -297,14 +303,14 @@ mod tests {
             models.refresh_now().await,
             RefreshOutcome::Failed { .. }
         ));
-        assert_eq!(models.current().unwrap().version(), a.provenance.version);
+        assert_eq!(models.current().unwrap().version(), a.info.version);
     }
 
     #[tokio::test]
     async fn a_removed_pointer_keeps_the_loaded_model() {
         let store = Arc::new(MemoryStore::new());
-        let a = testing::tiny_artifact(1);
-        testing::publish(store.as_ref(), "models", &a).await;
+        let a = tagger_testkit::tiny_artifact(1);
+        tagger_testkit::publish(store.as_ref(), "models", &a).await;
         let models = cache(&store, Duration::ZERO);
         models.refresh_now().await;
         // MemoryStore has no delete: a store that lost the pointer is an empty one.
@@ -314,7 +320,7 @@ mod tests {
             ..models
         };
         assert_eq!(models.refresh_now().await, RefreshOutcome::NoModel);
-        assert_eq!(models.current().unwrap().version(), a.provenance.version);
+        assert_eq!(models.current().unwrap().version(), a.info.version);
     }
 
     /// A store whose reads wait until the test opens the gate.
@@ -328,11 +334,11 @@ mod tests {
         async fn get(
             &self,
             key: &str,
-        ) -> tagger_shared::Result<Option<tagger_shared::store::Object>> {
+        ) -> tagger_registry::Result<Option<tagger_registry::store::Object>> {
             let _permit = self.gate.acquire().await.expect("gate open");
             self.inner.get(key).await
         }
-        async fn head(&self, key: &str) -> tagger_shared::Result<Option<String>> {
+        async fn head(&self, key: &str) -> tagger_registry::Result<Option<String>> {
             self.inner.head(key).await
         }
         async fn put(
@@ -340,7 +346,7 @@ mod tests {
             key: &str,
             body: Bytes,
             mode: PutMode,
-        ) -> tagger_shared::Result<String> {
+        ) -> tagger_registry::Result<String> {
             self.inner.put(key, body, mode).await
         }
         fn describe(&self) -> String {
@@ -354,11 +360,14 @@ mod tests {
             inner: MemoryStore::new(),
             gate: tokio::sync::Semaphore::new(1),
         });
-        let (a, b) = (testing::tiny_artifact(1), testing::tiny_artifact(2));
-        testing::publish(&store.inner, "models", &a).await;
+        let (a, b) = (
+            tagger_testkit::tiny_artifact(1),
+            tagger_testkit::tiny_artifact(2),
+        );
+        tagger_testkit::publish(&store.inner, "models", &a).await;
         let models = ModelCache::new(store.clone(), "models", Duration::ZERO);
         models.refresh_now().await;
-        testing::publish(&store.inner, "models", &b).await;
+        tagger_testkit::publish(&store.inner, "models", &b).await;
 
         let closed = store.gate.acquire().await.unwrap();
         let slow = models.get();
@@ -367,11 +376,11 @@ mod tests {
         assert!(futures_poll_once(slow.as_mut()).await.is_none());
         // Meanwhile other requests answer at once with the old model and do not refresh.
         let during = models.get().await.unwrap();
-        assert_eq!(during.version(), a.provenance.version);
+        assert_eq!(during.version(), a.info.version);
         assert_eq!(models.refresh_now().await, RefreshOutcome::InFlight);
         drop(closed);
-        assert_eq!(slow.await.unwrap().version(), b.provenance.version);
-        assert_eq!(models.current().unwrap().version(), b.provenance.version);
+        assert_eq!(slow.await.unwrap().version(), b.info.version);
+        assert_eq!(models.current().unwrap().version(), b.info.version);
     }
 
     /// Polls a future once; `Some` when it finished.

@@ -15,8 +15,8 @@
 use std::str::FromStr;
 
 use anyhow::{anyhow, Context as _, Result};
-use tagger_shared::config::Overrides;
-use tagger_shared::job::JobConfig;
+use tagger_job::JobConfig;
+use tagger_train::config::Overrides;
 
 /// Everything the function reads from its environment.
 #[derive(Clone, Debug, PartialEq)]

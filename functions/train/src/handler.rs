@@ -12,8 +12,8 @@ use std::sync::Arc;
 use aws_lambda_events::s3::{S3Event, S3EventRecord};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
-use tagger_shared::job::{self, FailureKind, JobConfig, JobError, Outcome, Upload};
-use tagger_shared::store::ObjectStore;
+use tagger_job::{self as job, FailureKind, JobConfig, JobError, Outcome, Upload};
+use tagger_registry::store::ObjectStore;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 /// What one record came to.
@@ -217,7 +217,7 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use tagger_shared::store::{MemoryStore, PutMode};
+    use tagger_registry::store::{MemoryStore, PutMode};
 
     use super::*;
 

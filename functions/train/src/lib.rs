@@ -3,7 +3,7 @@
 //!
 //! `main.rs` only sets up logging, reads [`config::Config`] from the environment once, builds the
 //! S3 client once and runs [`handler::handle`]; the work itself is
-//! [`tagger_shared::job::retrain`], which knows nothing of Lambda or AWS.
+//! [`tagger_job::retrain`], which knows nothing of Lambda or AWS.
 
 pub mod config;
 pub mod handler;

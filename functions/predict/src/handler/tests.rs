@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tagger_shared::artifact::Artifact;
-use tagger_shared::predictor::PredictOptions;
-use tagger_shared::store::MemoryStore;
+use tagger_core::artifact::Artifact;
+use tagger_core::predictor::PredictOptions;
+use tagger_registry::store::MemoryStore;
 
 use super::*;
-use crate::{testing, Config, State};
+use crate::{Config, State};
 
 const PREFIX: &str = "models";
 
@@ -29,8 +29,8 @@ fn config() -> Config {
 
 async fn with_config(config: Config) -> Setup {
     let store = Arc::new(MemoryStore::new());
-    let artifact = testing::tiny_artifact(1);
-    testing::publish(store.as_ref(), PREFIX, &artifact).await;
+    let artifact = tagger_testkit::tiny_artifact(1);
+    tagger_testkit::publish(store.as_ref(), PREFIX, &artifact).await;
     let state = State::new(store.clone(), PREFIX, config).await;
     Setup {
         store,
@@ -144,7 +144,10 @@ fn tags(v: &Value) -> Vec<String> {
 }
 
 fn expected(a: &Artifact, q: &str, opts: PredictOptions) -> Vec<String> {
-    a.predict(q, &opts).expect("library predicts").tags
+    tagger_core::Predictor::new(a.clone())
+        .predict(q, &opts)
+        .expect("library predicts")
+        .tags
 }
 
 fn fixture(text: &str) -> Request {
@@ -156,7 +159,7 @@ fn fixture(text: &str) -> Request {
 
 #[test]
 fn tiny_model_learns_its_topics() {
-    let a = testing::tiny_artifact(1);
+    let a = tagger_testkit::tiny_artifact(1);
     let opts = PredictOptions {
         threshold: Some(0.5),
         ..Default::default()
@@ -193,10 +196,7 @@ async fn apigw_v2_fixture_predicts_tags_for_a_question() {
         1,
         "only tags by default: {body}"
     );
-    assert_eq!(
-        version.as_deref(),
-        Some(s.artifact.provenance.version.as_str())
-    );
+    assert_eq!(version.as_deref(), Some(s.artifact.info.version.as_str()));
 }
 
 #[tokio::test]
@@ -282,7 +282,7 @@ async fn html_fixture_is_stripped_and_predicted() {
         expected(&s.artifact, &html, PredictOptions::default())
     );
     // The markup is gone before tokenizing: the same words as plain text score the same.
-    let plain = tagger_shared::text::html_to_text(&html);
+    let plain = tagger_core::text::html_to_text(&html);
     assert!(!plain.contains('<'), "{plain}");
     assert_eq!(
         body["scores"],
@@ -317,7 +317,7 @@ async fn base64_text_fixture_is_decoded() {
 #[tokio::test]
 async fn health_and_model_fixtures_describe_the_loaded_model() {
     let s = setup().await;
-    let version = s.artifact.provenance.version.clone();
+    let version = s.artifact.info.version.clone();
     let (status, body, _) = call(
         fixture(include_str!("../../fixtures/function-url-health.json")),
         &s.state,
@@ -336,7 +336,7 @@ async fn health_and_model_fixtures_describe_the_loaded_model() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["version"], json!(version));
     assert_eq!(body["labels"], json!(s.artifact.labels.names()));
-    assert_eq!(body["trained_at"], json!(s.artifact.provenance.created_at));
+    assert_eq!(body["trained_at"], json!(s.artifact.info.created_at));
     assert_eq!(body["source"], json!("memory://tiny.csv"));
     assert_eq!(
         body["thresholds"]["per_tag"].as_object().map(|m| m.len()),
@@ -344,7 +344,7 @@ async fn health_and_model_fixtures_describe_the_loaded_model() {
     );
     assert_eq!(
         body["metrics"],
-        serde_json::to_value(&s.artifact.metrics).unwrap()
+        serde_json::to_value(&s.artifact.info.metrics).unwrap()
     );
     assert!(
         body["metrics"]["micro_f1"].is_number(),
@@ -991,12 +991,12 @@ async fn without_a_model_every_route_answers_503_until_one_is_published() {
     let (status, _, _) = call(post_json("/predict", "", &json!({"question": " "})), &state).await;
     assert_eq!(status, 422);
 
-    let a = testing::tiny_artifact(1);
-    testing::publish(store.as_ref(), PREFIX, &a).await;
+    let a = tagger_testkit::tiny_artifact(1);
+    tagger_testkit::publish(store.as_ref(), PREFIX, &a).await;
     let (status, body, version) = call(event("GET", "/health", "", None, None), &state).await;
     assert_eq!(
         (status, version.as_deref()),
-        (200, Some(a.provenance.version.as_str())),
+        (200, Some(a.info.version.as_str())),
         "{body}"
     );
 }
@@ -1004,16 +1004,13 @@ async fn without_a_model_every_route_answers_503_until_one_is_published() {
 #[tokio::test]
 async fn a_new_pointer_is_served_on_the_next_due_request() {
     let s = setup().await;
-    let b = testing::tiny_artifact(2);
+    let b = tagger_testkit::tiny_artifact(2);
     let ask = || post_json("/predict", "", &json!({"question": "rust"}));
     let (_, _, v) = call(ask(), &s.state).await;
-    assert_eq!(v.as_deref(), Some(s.artifact.provenance.version.as_str()));
-    testing::publish(s.store.as_ref(), PREFIX, &b).await;
+    assert_eq!(v.as_deref(), Some(s.artifact.info.version.as_str()));
+    tagger_testkit::publish(s.store.as_ref(), PREFIX, &b).await;
     let (status, _, v) = call(ask(), &s.state).await;
-    assert_eq!(
-        (status, v.as_deref()),
-        (200, Some(b.provenance.version.as_str()))
-    );
+    assert_eq!((status, v.as_deref()), (200, Some(b.info.version.as_str())));
 }
 
 #[tokio::test]
@@ -1023,11 +1020,11 @@ async fn a_new_pointer_waits_for_the_refresh_interval() {
         ..config()
     })
     .await;
-    testing::publish(s.store.as_ref(), PREFIX, &testing::tiny_artifact(2)).await;
+    tagger_testkit::publish(s.store.as_ref(), PREFIX, &tagger_testkit::tiny_artifact(2)).await;
     let (_, body, v) = call(event("GET", "/health", "", None, None), &s.state).await;
     assert_eq!(
         v.as_deref(),
-        Some(s.artifact.provenance.version.as_str()),
+        Some(s.artifact.info.version.as_str()),
         "{body}"
     );
 }
@@ -1035,7 +1032,7 @@ async fn a_new_pointer_waits_for_the_refresh_interval() {
 #[tokio::test]
 async fn a_corrupt_new_artifact_is_ignored_and_the_old_model_answers() {
     let s = setup().await;
-    testing::publish_corrupt(s.store.as_ref(), PREFIX, "broken").await;
+    tagger_testkit::publish_corrupt(s.store.as_ref(), PREFIX, "broken").await;
     let (status, body, v) = call(
         post_json("/predict", "", &json!({"question": "rust borrow checker"})),
         &s.state,
@@ -1043,17 +1040,17 @@ async fn a_corrupt_new_artifact_is_ignored_and_the_old_model_answers() {
     .await;
     assert_eq!(
         (status, v.as_deref()),
-        (200, Some(s.artifact.provenance.version.as_str())),
+        (200, Some(s.artifact.info.version.as_str())),
         "{body}"
     );
     let (_, body, _) = call(event("GET", "/model", "", None, None), &s.state).await;
-    assert_eq!(body["version"], json!(s.artifact.provenance.version));
+    assert_eq!(body["version"], json!(s.artifact.info.version));
 }
 
 #[tokio::test]
 async fn a_corrupt_first_artifact_means_503_not_a_crash() {
     let (store, state) = empty().await;
-    testing::publish_corrupt(store.as_ref(), PREFIX, "broken").await;
+    tagger_testkit::publish_corrupt(store.as_ref(), PREFIX, "broken").await;
     let (status, body, _) = call(event("GET", "/health", "", None, None), &state).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),

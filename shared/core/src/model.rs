@@ -1,0 +1,188 @@
+//! The multi-label MLP: a sparse binary first layer (a gather-sum of weight rows), ReLU hidden
+//! layers, and one sigmoid output per tag.
+//!
+//! Weights are laid out as Keras lays out a `Dense` kernel, `(inputs, outputs)`, so a layer
+//! computes `x @ weights + bias` and Keras-trained weights load unchanged.
+
+use ndarray::{Array1, Array2};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// One fully connected layer: `y = x @ weights + bias`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dense {
+    /// `(inputs, outputs)`.
+    pub weights: Array2<f32>,
+    /// `(outputs,)`.
+    pub bias: Array1<f32>,
+}
+
+/// Layers in order; every layer but the last is followed by ReLU, the last by a sigmoid.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Mlp {
+    layers: Vec<Dense>,
+}
+
+impl Mlp {
+    /// Checks that the layers chain (each layer's outputs feed the next one's inputs).
+    pub fn from_layers(layers: Vec<Dense>) -> Result<Self> {
+        check_layers(&layers)?;
+        Ok(Mlp { layers })
+    }
+
+    /// The checks of [`Mlp::from_layers`] on a network that exists already (a decoded artifact),
+    /// without copying its weights.
+    pub fn check(&self) -> Result<()> {
+        check_layers(&self.layers)
+    }
+
+    pub fn layers(&self) -> &[Dense] {
+        &self.layers
+    }
+
+    /// Mutable access for training and quantisation: values may change, shapes must not
+    /// (every caller keeps each array's shape; [`Mlp::check`] verifies it).
+    pub fn layers_mut(&mut self) -> &mut [Dense] {
+        &mut self.layers
+    }
+
+    pub fn n_inputs(&self) -> usize {
+        self.layers[0].weights.nrows()
+    }
+
+    pub fn n_outputs(&self) -> usize {
+        self.layers[self.layers.len() - 1].weights.ncols()
+    }
+
+    /// Output logits for a binary input given by the indices of its ones.
+    /// Indices outside the input range are ignored: they carry no learned weight.
+    pub fn logits(&self, features: &[u32]) -> Array1<f32> {
+        let first = &self.layers[0];
+        let mut h = first.bias.clone();
+        for &i in features {
+            if (i as usize) < first.weights.nrows() {
+                h += &first.weights.row(i as usize);
+            }
+        }
+        for layer in &self.layers[1..] {
+            let mut next = layer.bias.clone();
+            for (i, &v) in h.iter().enumerate() {
+                // ReLU zeroes about half the units: their weight rows are skipped, and the
+                // rest are row-wise axpys over contiguous memory (cooking model: 30 µs a question
+                // instead of 170 µs with `dot`).
+                if v > 0.0 {
+                    let row = layer.weights.row(i);
+                    match (next.as_slice_mut(), row.as_slice()) {
+                        (Some(out), Some(w)) => {
+                            out.iter_mut().zip(w).for_each(|(o, &wj)| *o += v * wj)
+                        }
+                        _ => next.scaled_add(v, &row),
+                    }
+                }
+            }
+            h = next;
+        }
+        h
+    }
+
+    /// Per-tag probabilities.
+    pub fn predict_proba(&self, features: &[u32]) -> Array1<f32> {
+        self.logits(features).mapv(sigmoid)
+    }
+}
+
+fn check_layers(layers: &[Dense]) -> Result<()> {
+    if layers.is_empty() {
+        return Err(Error::Shape {
+            what: "model",
+            expected: "at least one layer".into(),
+            found: "none".into(),
+        });
+    }
+    for (i, layer) in layers.iter().enumerate() {
+        if layer.weights.ncols() != layer.bias.len() {
+            return Err(Error::Shape {
+                what: "layer bias",
+                expected: format!("{} values for layer {i}", layer.weights.ncols()),
+                found: layer.bias.len().to_string(),
+            });
+        }
+        if i > 0 && layers[i - 1].weights.ncols() != layer.weights.nrows() {
+            return Err(Error::Shape {
+                what: "layer inputs",
+                expected: format!("{} inputs for layer {i}", layers[i - 1].weights.ncols()),
+                found: layer.weights.nrows().to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Logistic function that never overflows: `exp` only ever sees a non-positive argument.
+#[inline]
+pub fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_layers_that_do_not_chain() {
+        let a = Dense {
+            weights: Array2::zeros((3, 4)),
+            bias: Array1::zeros(4),
+        };
+        let b = Dense {
+            weights: Array2::zeros((5, 2)),
+            bias: Array1::zeros(2),
+        };
+        assert!(matches!(
+            Mlp::from_layers(vec![a.clone(), b]),
+            Err(Error::Shape {
+                what: "layer inputs",
+                ..
+            })
+        ));
+        let c = Dense {
+            weights: Array2::zeros((4, 2)),
+            bias: Array1::zeros(3),
+        };
+        assert!(matches!(
+            Mlp::from_layers(vec![a.clone(), c]),
+            Err(Error::Shape {
+                what: "layer bias",
+                ..
+            })
+        ));
+        assert!(matches!(
+            Mlp::from_layers(vec![]),
+            Err(Error::Shape { what: "model", .. })
+        ));
+        let ok = Mlp::from_layers(vec![
+            a,
+            Dense {
+                weights: Array2::zeros((4, 2)),
+                bias: Array1::zeros(2),
+            },
+        ])
+        .unwrap();
+        assert_eq!((ok.n_inputs(), ok.n_outputs()), (3, 2));
+    }
+
+    #[test]
+    fn sigmoid_is_finite_and_symmetric_for_extreme_logits() {
+        for x in [-1e30f32, -100.0, -1.0, 0.0, 1.0, 100.0, 1e30] {
+            let p = sigmoid(x);
+            assert!(p.is_finite() && (0.0..=1.0).contains(&p), "{x}: {p}");
+            assert!((p + sigmoid(-x) - 1.0).abs() < 1e-6, "{x}");
+        }
+    }
+}

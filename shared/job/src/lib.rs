@@ -1,0 +1,1247 @@
+//! Retraining triggered by an upload: one CSV object in, at most one published model version out.
+//!
+//! [`retrain`] is what the `train` Lambda runs for each S3 record, written against
+//! [`ObjectStore`] only so that it is unit-tested on memory and knows nothing of Lambda or AWS:
+//!
+//! ```text
+//! data/<name>.csv (+ data/<name>.json sidecar)
+//!   -> settings = environment defaults <- sidecar overrides, validated
+//!   -> version  = hash(sha256 of the CSV bytes, settings)      (same upload twice => same version)
+//!   -> already published? stop.  Otherwise read rows, train, evaluate
+//!   -> models/<version>/{model.bin, metrics.json, source.json}  (immutable, re-read and verified)
+//!   -> quality gate vs the incumbent on the same test rows, sequencer order
+//!   -> models/latest.json moved with a conditional write (previous kept as models/previous.json)
+//!   -> reports/<data key>.json, whatever happened
+//! ```
+//!
+//! Nothing is ever written under the data prefix, so the function cannot trigger itself.
+
+use std::cmp::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use tagger_core::Predictor;
+use tagger_registry::registry::{Pointer, PointerMetrics, Registry};
+use tagger_registry::store::{join, ObjectStore, PutMode};
+use tagger_train::config::{Overrides, Settings};
+use tagger_train::dataset::{self, SkipCount};
+use tagger_train::pipeline::{self, TrainData};
+
+/// Where things live in the bucket and what a new model must achieve to be published.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobConfig {
+    /// Uploads under this prefix trigger training (`data/`).
+    pub data_prefix: String,
+    /// Versions and the pointer (`models`).
+    pub model_prefix: String,
+    /// One report per upload (`reports`).
+    pub report_prefix: String,
+    /// A new model's test micro-F1 must be at least this.
+    pub min_micro_f1: f64,
+    /// ... and at most this much below the current model's on the same test rows.
+    pub max_regression: f64,
+    /// Training settings from the environment; a sidecar overrides them field by field.
+    pub defaults: Overrides,
+}
+
+impl Default for JobConfig {
+    fn default() -> Self {
+        JobConfig {
+            data_prefix: "data/".into(),
+            model_prefix: "models".into(),
+            report_prefix: "reports".into(),
+            min_micro_f1: 0.1,
+            max_regression: 0.02,
+            defaults: Overrides::default(),
+        }
+    }
+}
+
+impl JobConfig {
+    /// Rejects layouts that would let the job write where uploads trigger it, and nonsense gates.
+    pub fn validate(&self) -> Result<(), tagger_train::Error> {
+        let data = self.data_prefix.trim_start_matches('/');
+        if data.is_empty() {
+            return Err(tagger_train::Error::config(
+                "data_prefix",
+                "must not be empty: every object in the bucket would trigger training",
+            ));
+        }
+        for (field, prefix) in [
+            ("model_prefix", &self.model_prefix),
+            ("report_prefix", &self.report_prefix),
+        ] {
+            let p = prefix.trim_matches('/');
+            if p.is_empty() {
+                return Err(tagger_train::Error::config(field, "must not be empty"));
+            }
+            if format!("{p}/").starts_with(data) || data.starts_with(&format!("{p}/")) {
+                return Err(tagger_train::Error::config(
+                    field,
+                    format!("{prefix:?} overlaps the data prefix {:?}: writing there would retrigger training", self.data_prefix),
+                ));
+            }
+        }
+        if !(self.min_micro_f1.is_finite() && (0.0..=1.0).contains(&self.min_micro_f1)) {
+            return Err(tagger_train::Error::config(
+                "min_micro_f1",
+                format!("must be in [0, 1], got {}", self.min_micro_f1),
+            ));
+        }
+        if !(self.max_regression.is_finite() && self.max_regression >= 0.0) {
+            return Err(tagger_train::Error::config(
+                "max_regression",
+                format!("must be a non-negative number, got {}", self.max_regression),
+            ));
+        }
+        Settings::default().apply(&self.defaults)?;
+        Ok(())
+    }
+
+    /// `reports/<data key>.json`.
+    pub fn report_key(&self, data_key: &str) -> String {
+        join(&self.report_prefix, &format!("{data_key}.json"))
+    }
+}
+
+/// One uploaded object, as the storage event describes it (the key already decoded).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    pub key: String,
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
+    /// S3's per-key event order: hex, comparable after left-padding to equal length.
+    pub sequencer: Option<String>,
+    pub size: Option<i64>,
+}
+
+/// What happened to an upload that did not fail.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Not a training upload (outside the data prefix, not `.csv`): nothing read or written.
+    Ignored { reason: String },
+    /// The pointer already names this data + settings: nothing trained.
+    AlreadyPublished { version: String },
+    /// The new version is live.
+    Promoted {
+        version: String,
+        previous: Option<String>,
+    },
+    /// The version was written but a newer upload's model is live and stays so.
+    Superseded { version: String, current: String },
+}
+
+/// Why an upload failed, which decides whether trying again can help.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The CSV cannot be trained on (empty, missing columns, no usable rows, one tag only...).
+    BadData,
+    /// The sidecar or the environment's settings are invalid.
+    BadConfig,
+    /// Trained and written, but not good enough to publish.
+    QualityGate,
+    /// Storage failed (transient ones are retryable).
+    Storage,
+    /// Anything else (an artifact that does not verify after writing, ...).
+    Internal,
+}
+
+/// A failed upload. The report beside it says the same in more detail.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct JobError {
+    pub kind: FailureKind,
+    /// Whether running the same upload again may succeed (a storage hiccup), as opposed to a
+    /// permanent verdict on this data and these settings.
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl JobError {
+    fn new(kind: FailureKind, retryable: bool, message: impl Into<String>) -> Self {
+        JobError {
+            kind,
+            retryable,
+            message: message.into(),
+        }
+    }
+
+    fn gate(message: impl Into<String>) -> Self {
+        JobError::new(FailureKind::QualityGate, false, message)
+    }
+}
+
+/// Every error variant is classified here on purpose, so a new one is never blamed on the
+/// user's CSV by default.
+impl From<tagger_core::Error> for JobError {
+    fn from(e: tagger_core::Error) -> Self {
+        JobError::new(core_kind(&e), false, e.to_string())
+    }
+}
+
+fn core_kind(e: &tagger_core::Error) -> FailureKind {
+    use tagger_core::Error as E;
+    match e {
+        E::InvalidConfig { .. } => FailureKind::BadConfig,
+        // A model that does not check, encode, decode or explain after training is our fault,
+        // not the data's; questions never reach a job.
+        E::Shape { .. }
+        | E::BadMagic { .. }
+        | E::VersionTooNew { .. }
+        | E::VersionTooOld { .. }
+        | E::Truncated { .. }
+        | E::Checksum { .. }
+        | E::Decode { .. }
+        | E::Encode(_)
+        | E::EmptyQuestion
+        | E::NoBackground
+        | E::OutputOutOfRange { .. } => FailureKind::Internal,
+        _ => FailureKind::Internal,
+    }
+}
+
+impl From<tagger_train::Error> for JobError {
+    fn from(e: tagger_train::Error) -> Self {
+        use tagger_train::Error as E;
+        let kind = match &e {
+            E::InvalidConfig { .. } | E::ConfigJson(_) => FailureKind::BadConfig,
+            E::EmptyCsv
+            | E::MissingColumn { .. }
+            | E::CsvRow { .. }
+            | E::UnclosedQuote { .. }
+            | E::NoUsableRows { .. }
+            | E::TooManyBadRows { .. }
+            | E::Training(_) => FailureKind::BadData,
+            E::Io { .. } => FailureKind::Storage,
+            E::Core(core) => core_kind(core),
+            _ => FailureKind::Internal,
+        };
+        let retryable = matches!(e, E::Io { .. });
+        JobError::new(kind, retryable, e.to_string())
+    }
+}
+
+impl From<tagger_registry::Error> for JobError {
+    fn from(e: tagger_registry::Error) -> Self {
+        use tagger_registry::Error as E;
+        let kind = match &e {
+            E::Store { .. } | E::NotFound { .. } | E::PreconditionFailed { .. } => {
+                FailureKind::Storage
+            }
+            E::Pointer { .. } | E::Artifact { .. } => FailureKind::Internal,
+            E::Core(core) => core_kind(core),
+            _ => FailureKind::Internal,
+        };
+        JobError::new(kind, e.is_retryable(), e.to_string())
+    }
+}
+
+/// `reports/<data key>.json`: the outcome of one upload, success or failure.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobReport {
+    /// `promoted`, `already_published`, `superseded` or `failed`.
+    pub outcome: String,
+    /// One readable sentence: why it was (not) published.
+    pub reason: String,
+    /// Set when `outcome` is `failed`.
+    pub failure: Option<FailureKind>,
+    pub retryable: bool,
+    pub upload: Upload,
+    /// ETag of the CSV as read (it may differ from the event's when the object was replaced since).
+    pub read_etag: Option<String>,
+    pub source: String,
+    pub data_sha256: Option<String>,
+    pub version: Option<String>,
+    /// The settings overrides in force: environment defaults merged with the sidecar.
+    pub overrides: Option<Overrides>,
+    pub sidecar: Option<String>,
+    pub forced: bool,
+    pub rows_read: Option<u64>,
+    pub rows_used: Option<u64>,
+    pub skipped: Vec<SkipCount>,
+    /// The new model's headline test metrics.
+    pub metrics: Option<PointerMetrics>,
+    /// The model that was live when the decision was made, scored on the same test rows.
+    pub incumbent: Option<Incumbent>,
+    pub gate: Gate,
+    pub timings: JobTimings,
+    pub finished_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Incumbent {
+    pub version: String,
+    pub sequencer: Option<String>,
+    /// Micro-F1 on the new run's test rows; `None` when it could not be loaded (then it does
+    /// not block the new model: a broken live model should be replaced).
+    pub micro_f1: Option<f64>,
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Gate {
+    pub min_micro_f1: f64,
+    pub max_regression: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobTimings {
+    pub read_seconds: f64,
+    pub train_seconds: f64,
+    pub publish_seconds: f64,
+    pub total_seconds: f64,
+}
+
+/// Is sequencer `a` newer than `b`? S3 sequencers are hex strings of varying length that order
+/// events for one key once left-padded with zeros to the same length.
+pub fn sequencer_cmp(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.trim().to_ascii_uppercase(), b.trim().to_ascii_uppercase());
+    let width = a.len().max(b.len());
+    format!("{a:0>width$}").cmp(&format!("{b:0>width$}"))
+}
+
+/// `data/x.csv` -> `data/x.json`.
+fn sidecar_key(csv_key: &str) -> String {
+    format!("{}.json", &csv_key[..csv_key.len() - ".csv".len()])
+}
+
+fn ignore_reason(key: &str, cfg: &JobConfig) -> Option<String> {
+    let prefix = cfg.data_prefix.trim_start_matches('/');
+    if !key.starts_with(prefix) {
+        return Some(format!("key {key:?} is outside the data prefix {prefix:?}"));
+    }
+    let lower = key.to_ascii_lowercase();
+    if !lower.ends_with(".csv")
+        || key.len() <= prefix.len() + ".csv".len()
+        || key.ends_with("/.csv")
+    {
+        return Some(format!("key {key:?} is not a .csv file"));
+    }
+    if tagger_registry::store::check_key(key).is_err() {
+        return Some(format!("key {key:?} is not a usable object key"));
+    }
+    None
+}
+
+/// Runs one upload to its end: see the module docs. Every upload inside the data prefix leaves a
+/// report at [`JobConfig::report_key`]; a failure leaves `latest.json` as it was.
+///
+/// Training is CPU-bound and runs on the calling thread: async callers run this inside
+/// `spawn_blocking`/`block_in_place` (the Lambda adapter does).
+pub async fn retrain(
+    store: &dyn ObjectStore,
+    upload: &Upload,
+    cfg: &JobConfig,
+) -> Result<Outcome, JobError> {
+    if let Some(reason) = ignore_reason(&upload.key, cfg) {
+        tracing::info!(key = %upload.key, %reason, "ignored upload");
+        return Ok(Outcome::Ignored { reason });
+    }
+    cfg.validate()?;
+    let started = Instant::now();
+    let report_key = cfg.report_key(&upload.key);
+    let mut report = JobReport {
+        outcome: String::new(),
+        reason: String::new(),
+        failure: None,
+        retryable: false,
+        upload: upload.clone(),
+        read_etag: None,
+        source: join(&store.describe(), &upload.key),
+        data_sha256: None,
+        version: None,
+        overrides: None,
+        sidecar: None,
+        forced: false,
+        rows_read: None,
+        rows_used: None,
+        skipped: Vec::new(),
+        metrics: None,
+        incumbent: None,
+        gate: Gate {
+            min_micro_f1: cfg.min_micro_f1,
+            max_regression: cfg.max_regression,
+        },
+        timings: JobTimings::default(),
+        finished_at: String::new(),
+    };
+
+    // A redelivery (S3 at-least-once, Lambda's async retries) of an upload already judged
+    // permanently bad answers from its report instead of reading and training again.
+    if let Some(previous) = earlier_verdict(store, &report_key, upload).await {
+        tracing::info!(key = %upload.key, reason = %previous.message, "upload already failed permanently; not retrying");
+        return Err(previous);
+    }
+
+    let result = run(store, upload, cfg, &mut report).await;
+    report.timings.total_seconds = started.elapsed().as_secs_f64();
+    report.finished_at = pipeline::now_rfc3339();
+    match &result {
+        Ok(outcome) => {
+            let (name, reason) = describe(outcome);
+            report.outcome = name.into();
+            if report.reason.is_empty() {
+                report.reason = reason;
+            }
+            tracing::info!(key = %upload.key, outcome = name, reason = %report.reason, "training upload done");
+        }
+        Err(e) => {
+            report.outcome = "failed".into();
+            report.reason = e.message.clone();
+            report.failure = Some(e.kind);
+            report.retryable = e.retryable;
+            if e.retryable {
+                tracing::error!(key = %upload.key, error = %e.message, "training upload failed (retryable)");
+            } else {
+                tracing::warn!(key = %upload.key, kind = ?e.kind, error = %e.message, "training upload rejected");
+            }
+        }
+    }
+    let written = write_report(store, &report_key, &report).await;
+    match (result, written) {
+        (Ok(outcome), Ok(())) => Ok(outcome),
+        // A promotion without its report: retrying lands on AlreadyPublished and writes it.
+        (Ok(_), Err(e)) => Err(JobError::new(
+            FailureKind::Storage,
+            true,
+            format!("cannot write report {report_key}: {e}"),
+        )),
+        (Err(e), Ok(())) => Err(e),
+        (Err(e), Err(report_err)) => {
+            tracing::error!(key = %report_key, error = %report_err, "cannot write the failure report");
+            Err(e)
+        }
+    }
+}
+
+fn describe(outcome: &Outcome) -> (&'static str, String) {
+    match outcome {
+        Outcome::Ignored { reason } => ("ignored", reason.clone()),
+        Outcome::AlreadyPublished { version } => (
+            "already_published",
+            format!("version {version} is already live"),
+        ),
+        Outcome::Promoted { version, previous } => (
+            "promoted",
+            match previous {
+                Some(p) => format!("version {version} replaced {p}"),
+                None => format!("version {version} is the first published model"),
+            },
+        ),
+        Outcome::Superseded { version, current } => (
+            "superseded",
+            format!("version {version} was written but {current}, from a newer upload, stays live"),
+        ),
+    }
+}
+
+async fn earlier_verdict(
+    store: &dyn ObjectStore,
+    report_key: &str,
+    upload: &Upload,
+) -> Option<JobError> {
+    upload.sequencer.as_ref()?;
+    let obj = store.get(report_key).await.ok()??;
+    let old: JobReport = serde_json::from_slice(&obj.body).ok()?;
+    let same_upload = old.upload.sequencer == upload.sequencer && old.upload.etag == upload.etag;
+    match (same_upload, old.failure) {
+        (true, Some(kind)) if !old.retryable => Some(JobError::new(kind, false, old.reason)),
+        _ => None,
+    }
+}
+
+async fn write_report(
+    store: &dyn ObjectStore,
+    key: &str,
+    report: &JobReport,
+) -> Result<(), tagger_registry::Error> {
+    let body = serde_json::to_vec_pretty(report).expect("a report serialises to json");
+    store
+        .put(key, Bytes::from(body), PutMode::Overwrite)
+        .await
+        .map(|_| ())
+}
+
+async fn run(
+    store: &dyn ObjectStore,
+    upload: &Upload,
+    cfg: &JobConfig,
+    report: &mut JobReport,
+) -> Result<Outcome, JobError> {
+    let t = Instant::now();
+    let sidecar_key = sidecar_key(&upload.key);
+    let sidecar = match store.get(&sidecar_key).await? {
+        None => Overrides::default(),
+        Some(obj) => {
+            report.sidecar = Some(sidecar_key.clone());
+            Overrides::from_json(&obj.body).map_err(|e| {
+                JobError::new(
+                    FailureKind::BadConfig,
+                    false,
+                    format!("sidecar {sidecar_key}: {e}"),
+                )
+            })?
+        }
+    };
+    let overrides = cfg.defaults.merged(&sidecar);
+    report.overrides = Some(overrides.clone());
+    let forced = overrides.force.unwrap_or(false);
+    report.forced = forced;
+    let settings = Settings::default().apply(&overrides).map_err(|e| {
+        let origin = if report.sidecar.is_some() {
+            format!("sidecar {sidecar_key} + environment")
+        } else {
+            "environment".into()
+        };
+        JobError::new(FailureKind::BadConfig, false, format!("{origin}: {e}"))
+    })?;
+
+    let csv = store.get(&upload.key).await?.ok_or_else(|| {
+        // Deleted between the event and now: a later event describes what happened to it.
+        JobError::new(
+            FailureKind::BadData,
+            false,
+            format!("object {} no longer exists", upload.key),
+        )
+    })?;
+    report.read_etag = Some(csv.etag.clone());
+    let sha256 = pipeline::sha256_hex(&csv.body);
+    let version = pipeline::version_id(&sha256, &settings);
+    report.data_sha256 = Some(sha256.clone());
+    report.version = Some(version.clone());
+
+    let registry = Registry::new(store, &cfg.model_prefix);
+    if let Some((current, _)) = registry.latest().await? {
+        if current.version == version
+            && store
+                .head(&registry.key(&format!("{version}/model.bin")))
+                .await?
+                .is_some()
+        {
+            report.metrics = current.metrics.clone();
+            report.timings.read_seconds = t.elapsed().as_secs_f64();
+            return Ok(Outcome::AlreadyPublished { version });
+        }
+    }
+
+    let (examples, load) = dataset::read_csv(&csv.body[..], &settings.csv)?;
+    drop(csv);
+    report.rows_read = Some(load.rows_read);
+    report.rows_used = Some(load.rows_used);
+    report.skipped = load.skipped.clone();
+    report.timings.read_seconds = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let data = TrainData {
+        examples,
+        load,
+        source: report.source.clone(),
+        sha256,
+    };
+    let created_at = pipeline::now_rfc3339();
+    let trained = pipeline::train(data, None, &settings, &created_at, &mut |e| {
+        tracing::info!(epoch = e.epoch, train_loss = e.train_loss, val_loss = ?e.val_loss, val_micro_f1 = ?e.val_micro_f1, seconds = e.seconds, "epoch");
+    })?;
+    report.timings.train_seconds = t.elapsed().as_secs_f64();
+    let new_metrics = trained.report.metrics.as_ref().ok_or_else(|| {
+        JobError::gate("no test rows were held out, so the model cannot be scored: upload more rows or raise test_split")
+    })?;
+    report.metrics = Some(pipeline::headline(new_metrics));
+    let new_f1 = new_metrics.micro_f1;
+
+    let t = Instant::now();
+    let report_json =
+        serde_json::to_vec_pretty(&trained.report).expect("a run report serialises to json");
+    let source_json = serde_json::to_vec_pretty(&serde_json::json!({
+        "store": store.describe(),
+        "key": upload.key,
+        "etag": upload.etag,
+        "read_etag": report.read_etag,
+        "version_id": upload.version_id,
+        "sequencer": upload.sequencer,
+        "size": upload.size,
+        "sha256": report.data_sha256,
+        "sidecar": report.sidecar,
+        "overrides": overrides,
+        "settings": settings,
+    }))
+    .expect("a source record serialises to json");
+    let mut pointer = registry
+        .write_version(&trained.artifact, &report_json, &source_json)
+        .await?;
+    pointer.sequencer = upload.sequencer.clone();
+
+    // Decide against the pointer as it is now; if another run moves it before our conditional
+    // write lands, decide once more against what it moved to.
+    let mut attempt = 0;
+    let outcome = loop {
+        attempt += 1;
+        let current = registry.latest().await?;
+        let Some((cur, etag)) = current else {
+            gate(new_f1, None, cfg, forced)?;
+            report.incumbent = None;
+            match registry.promote(&pointer, None).await {
+                Ok(_) => {
+                    break Outcome::Promoted {
+                        version,
+                        previous: None,
+                    }
+                }
+                Err(tagger_registry::Error::PreconditionFailed { .. }) if attempt < 2 => continue,
+                Err(e) => return Err(lost_race(e)),
+            }
+        };
+        if cur.version == version {
+            break Outcome::AlreadyPublished { version };
+        }
+        if let (Some(mine), Some(theirs)) = (&upload.sequencer, &cur.sequencer) {
+            if sequencer_cmp(theirs, mine) == Ordering::Greater {
+                report.incumbent = Some(Incumbent {
+                    version: cur.version.clone(),
+                    sequencer: cur.sequencer.clone(),
+                    micro_f1: None,
+                    note: None,
+                });
+                break Outcome::Superseded {
+                    version,
+                    current: cur.version,
+                };
+            }
+        }
+        let incumbent = score_incumbent(&registry, &cur, &trained.test_examples).await?;
+        let incumbent_f1 = incumbent.micro_f1;
+        report.incumbent = Some(incumbent);
+        gate(new_f1, incumbent_f1, cfg, forced)?;
+        match registry.promote(&pointer, Some(&etag)).await {
+            Ok(_) => {
+                break Outcome::Promoted {
+                    version,
+                    previous: Some(cur.version),
+                }
+            }
+            Err(tagger_registry::Error::PreconditionFailed { .. }) if attempt < 2 => {
+                tracing::info!(version = %version, "pointer moved while deciding; deciding again");
+                continue;
+            }
+            Err(e) => return Err(lost_race(e)),
+        }
+    };
+    if forced
+        && matches!(outcome, Outcome::Promoted { .. })
+        && gate(
+            new_f1,
+            report.incumbent.as_ref().and_then(|i| i.micro_f1),
+            cfg,
+            false,
+        )
+        .is_err()
+    {
+        let (_, base) = describe(&outcome);
+        report.reason = format!("{base} (forced past the quality gate)");
+    }
+    report.timings.publish_seconds = t.elapsed().as_secs_f64();
+    Ok(outcome)
+}
+
+fn lost_race(e: tagger_registry::Error) -> JobError {
+    match e {
+        // Twice in a row: let the platform retry the whole (idempotent) run later.
+        tagger_registry::Error::PreconditionFailed { key } => JobError::new(
+            FailureKind::Storage,
+            true,
+            format!("pointer {key} kept changing during promotion; retry"),
+        ),
+        other => other.into(),
+    }
+}
+
+/// The quality gate: an absolute floor, and no large regression against the live model.
+fn gate(
+    new_f1: f64,
+    incumbent_f1: Option<f64>,
+    cfg: &JobConfig,
+    forced: bool,
+) -> Result<(), JobError> {
+    if forced {
+        return Ok(());
+    }
+    if new_f1.is_nan() || new_f1 < cfg.min_micro_f1 {
+        return Err(JobError::gate(format!(
+            "quality gate: test micro-F1 {new_f1:.4} is below the minimum {:.4} (set \"force\": true in the sidecar to publish anyway)",
+            cfg.min_micro_f1
+        )));
+    }
+    if let Some(old) = incumbent_f1 {
+        if new_f1 < old - cfg.max_regression {
+            return Err(JobError::gate(format!(
+                "quality gate: test micro-F1 {new_f1:.4} is worse than the live model's {old:.4} on the same test rows by more than {:.4} (set \"force\": true in the sidecar to publish anyway)",
+                cfg.max_regression
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn score_incumbent(
+    registry: &Registry<'_>,
+    cur: &Pointer,
+    test: &[dataset::Example],
+) -> Result<Incumbent, JobError> {
+    let mut out = Incumbent {
+        version: cur.version.clone(),
+        sequencer: cur.sequencer.clone(),
+        micro_f1: None,
+        note: None,
+    };
+    match registry.load(cur).await {
+        Ok(artifact) => {
+            out.micro_f1 = Some(pipeline::evaluate(&Predictor::new(artifact), test).micro_f1)
+        }
+        Err(e) if e.is_retryable() => return Err(e.into()),
+        Err(e) => {
+            tracing::warn!(version = %cur.version, error = %e, "live model cannot be loaded; it will not block the new one");
+            out.note = Some(format!("live model cannot be loaded: {e}"));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use tagger_registry::registry::{LATEST, PREVIOUS};
+    use tagger_registry::store::{MemoryStore, Object};
+
+    /// A small, learnable corpus: each tag has its own words, a quarter of the rows carry two tags.
+    fn corpus(seed: u64, rows: usize) -> String {
+        const TOPICS: [(&str, [&str; 5]); 4] = [
+            ("rust", ["borrow", "cargo", "lifetime", "trait", "crate"]),
+            ("python", ["pip", "django", "list", "dict", "pandas"]),
+            ("javascript", ["npm", "react", "promise", "dom", "node"]),
+            ("sql", ["join", "select", "index", "query", "table"]),
+        ];
+        const FILLER: [&str; 8] = ["how", "to", "fix", "error", "with", "my", "why", "does"];
+        let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize
+        };
+        let mut out = String::from("tags,text\n");
+        for _ in 0..rows {
+            let a = next() % 4;
+            let b = (a + 1 + next() % 3) % 4;
+            let two = next() % 4 == 0;
+            let mut words = vec![
+                FILLER[next() % 8],
+                TOPICS[a].1[next() % 5],
+                FILLER[next() % 8],
+                TOPICS[a].1[next() % 5],
+            ];
+            let tags = if two {
+                words.push(TOPICS[b].1[next() % 5]);
+                words.push(TOPICS[b].1[next() % 5]);
+                let mut t = [TOPICS[a].0, TOPICS[b].0];
+                t.sort_unstable();
+                format!("\"{},{}\"", t[0], t[1])
+            } else {
+                TOPICS[a].0.to_owned()
+            };
+            out.push_str(&format!("{tags},{}\n", words.join(" ")));
+        }
+        out
+    }
+
+    fn cfg() -> JobConfig {
+        // Small and quick: the tests exercise decisions, not model quality.
+        JobConfig {
+            defaults: Overrides {
+                epochs: Some(5),
+                hidden: Some(vec![16]),
+                seed: Some(3),
+                ..Default::default()
+            },
+            ..JobConfig::default()
+        }
+    }
+
+    fn upload(key: &str, sequencer: &str) -> Upload {
+        Upload {
+            key: key.into(),
+            etag: Some(format!("etag-{sequencer}")),
+            sequencer: Some(sequencer.into()),
+            ..Default::default()
+        }
+    }
+
+    async fn put(store: &dyn ObjectStore, key: &str, body: impl Into<Bytes>) {
+        store
+            .put(key, body.into(), PutMode::Overwrite)
+            .await
+            .unwrap();
+    }
+
+    async fn latest(store: &dyn ObjectStore) -> Option<Pointer> {
+        Registry::new(store, "models")
+            .latest()
+            .await
+            .unwrap()
+            .map(|(p, _)| p)
+    }
+
+    async fn report(store: &dyn ObjectStore, data_key: &str) -> JobReport {
+        let obj = store
+            .get(&format!("reports/{data_key}.json"))
+            .await
+            .unwrap()
+            .expect("report written");
+        serde_json::from_slice(&obj.body).unwrap()
+    }
+
+    fn versions(store: &MemoryStore) -> Vec<String> {
+        store
+            .keys()
+            .into_iter()
+            .filter(|k| k.ends_with("/model.bin"))
+            .collect()
+    }
+
+    async fn publish_good(store: &dyn ObjectStore, key: &str, sequencer: &str) -> Pointer {
+        put(store, key, corpus(1, 400)).await;
+        let out = retrain(store, &upload(key, sequencer), &cfg())
+            .await
+            .unwrap();
+        assert!(matches!(out, Outcome::Promoted { .. }), "{out:?}");
+        latest(store).await.expect("pointer written")
+    }
+
+    #[test]
+    fn sequencers_compare_after_left_padding() {
+        assert_eq!(sequencer_cmp("FF", "0100"), Ordering::Less);
+        assert_eq!(
+            sequencer_cmp("0066321A5C8B3E4F22", "66321A5C8B3E4F21"),
+            Ordering::Greater
+        );
+        assert_eq!(sequencer_cmp("0a", "A"), Ordering::Equal);
+    }
+
+    #[test]
+    fn rejects_layouts_that_write_under_the_data_prefix() {
+        let bad = JobConfig {
+            report_prefix: "data/reports".into(),
+            ..JobConfig::default()
+        };
+        assert!(matches!(
+            bad.validate(),
+            Err(tagger_train::Error::InvalidConfig {
+                field: "report_prefix",
+                ..
+            })
+        ));
+        let bad = JobConfig {
+            data_prefix: "".into(),
+            ..JobConfig::default()
+        };
+        assert!(matches!(
+            bad.validate(),
+            Err(tagger_train::Error::InvalidConfig {
+                field: "data_prefix",
+                ..
+            })
+        ));
+        JobConfig::default().validate().unwrap();
+    }
+
+    #[tokio::test]
+    async fn ignores_keys_outside_the_data_prefix_or_not_csv() {
+        let store = MemoryStore::new();
+        for key in [
+            "models/latest.json",
+            "reports/data/x.csv.json",
+            "data/x.json",
+            "data/x.csv.bak",
+            "other/x.csv",
+            "data/.csv",
+        ] {
+            let out = retrain(&store, &upload(key, "01"), &cfg()).await.unwrap();
+            assert!(matches!(out, Outcome::Ignored { .. }), "{key}: {out:?}");
+        }
+        assert!(store.keys().is_empty(), "{:?}", store.keys());
+    }
+
+    #[tokio::test]
+    async fn first_upload_publishes_a_verified_version() {
+        let store = MemoryStore::new();
+        let pointer = publish_good(&store, "data/q.csv", "01").await;
+        let registry = Registry::new(&store, "models");
+        let artifact = registry.load(&pointer).await.unwrap();
+        assert_eq!(artifact.info.version, pointer.version);
+        assert_eq!(pointer.sequencer.as_deref(), Some("01"));
+        for file in ["metrics.json", "source.json"] {
+            assert!(
+                store
+                    .get(&format!("models/{}/{file}", pointer.version))
+                    .await
+                    .unwrap()
+                    .is_some(),
+                "{file}"
+            );
+        }
+        let r = report(&store, "data/q.csv").await;
+        assert_eq!(
+            (r.outcome.as_str(), r.version.as_deref()),
+            ("promoted", Some(pointer.version.as_str()))
+        );
+        assert_eq!(r.rows_read, Some(400));
+        assert!(r.metrics.unwrap().micro_f1 >= cfg().min_micro_f1);
+        assert!(
+            store
+                .keys()
+                .iter()
+                .all(|k| !k.starts_with("data/") || k == "data/q.csv"),
+            "{:?}",
+            store.keys()
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_csv_writes_a_report_and_keeps_the_pointer() {
+        let store = MemoryStore::new();
+        let before = publish_good(&store, "data/q.csv", "01").await;
+        put(&store, "data/bad.csv", "title,labels\nx,y\n").await;
+        let err = retrain(&store, &upload("data/bad.csv", "02"), &cfg())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.kind, err.retryable),
+            (FailureKind::BadData, false),
+            "{err}"
+        );
+        let r = report(&store, "data/bad.csv").await;
+        assert_eq!(
+            (r.outcome.as_str(), r.failure),
+            ("failed", Some(FailureKind::BadData))
+        );
+        assert!(r.reason.contains("tags"), "{}", r.reason);
+        assert_eq!(latest(&store).await, Some(before));
+    }
+
+    #[tokio::test]
+    async fn redelivered_bad_upload_answers_from_its_report() {
+        let store = MemoryStore::new();
+        put(&store, "data/bad.csv", "").await;
+        let first = retrain(&store, &upload("data/bad.csv", "02"), &cfg())
+            .await
+            .unwrap_err();
+        // The object is fixed under the same event: the redelivery must not re-judge it.
+        put(&store, "data/bad.csv", corpus(1, 400)).await;
+        let again = retrain(&store, &upload("data/bad.csv", "02"), &cfg())
+            .await
+            .unwrap_err();
+        assert_eq!(again, first);
+        assert!(versions(&store).is_empty());
+        // A new upload (new sequencer) is judged afresh.
+        let out = retrain(&store, &upload("data/bad.csv", "03"), &cfg())
+            .await
+            .unwrap();
+        assert!(matches!(out, Outcome::Promoted { .. }), "{out:?}");
+    }
+
+    #[tokio::test]
+    async fn sidecar_overrides_the_environment_defaults() {
+        let store = MemoryStore::new();
+        put(&store, "data/q.csv", corpus(1, 400)).await;
+        put(&store, "data/q.json", r#"{"epochs": 2, "seed": 11}"#).await;
+        retrain(&store, &upload("data/q.csv", "01"), &cfg())
+            .await
+            .unwrap();
+        let pointer = latest(&store).await.unwrap();
+        let artifact = Registry::new(&store, "models")
+            .load(&pointer)
+            .await
+            .unwrap();
+        let settings = pipeline::TrainingRecord::of(&artifact.info)
+            .settings
+            .expect("the job records its settings");
+        assert_eq!((settings.train.epochs, settings.train.seed), (2, 11));
+        assert_eq!(settings.train.hidden, vec![16], "environment default kept");
+        assert_eq!(
+            report(&store, "data/q.csv").await.sidecar.as_deref(),
+            Some("data/q.json")
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_sidecar_is_a_config_error_with_a_report() {
+        for (body, needle) in [
+            (r#"{"epochz": 2}"#, "epochz"),
+            (r#"{"test_split": 1.5}"#, "test_split"),
+            ("not json", "sidecar"),
+        ] {
+            let store = MemoryStore::new();
+            put(&store, "data/q.csv", corpus(1, 400)).await;
+            put(&store, "data/q.json", body).await;
+            let err = retrain(&store, &upload("data/q.csv", "01"), &cfg())
+                .await
+                .unwrap_err();
+            assert_eq!(
+                (err.kind, err.retryable),
+                (FailureKind::BadConfig, false),
+                "{err}"
+            );
+            assert!(err.message.contains(needle), "{body}: {err}");
+            assert_eq!(
+                report(&store, "data/q.csv").await.failure,
+                Some(FailureKind::BadConfig)
+            );
+            assert!(versions(&store).is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn same_upload_twice_trains_and_publishes_once() {
+        let store = MemoryStore::new();
+        let first = publish_good(&store, "data/q.csv", "01").await;
+        let again = retrain(&store, &upload("data/q.csv", "01"), &cfg())
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            Outcome::AlreadyPublished {
+                version: first.version.clone()
+            }
+        );
+        assert_eq!(versions(&store).len(), 1);
+        assert_eq!(latest(&store).await, Some(first));
+        assert!(store.get("models/previous.json").await.unwrap().is_none());
+        assert_eq!(
+            report(&store, "data/q.csv").await.outcome,
+            "already_published"
+        );
+    }
+
+    const BAD_SIDECAR: &str =
+        r#"{"epochs": 1, "hidden": [2], "learning_rate": 0.00001, "threshold": 0.99}"#;
+
+    #[tokio::test]
+    async fn worse_model_is_written_but_not_promoted() {
+        let store = MemoryStore::new();
+        let before = publish_good(&store, "data/q.csv", "01").await;
+        put(&store, "data/q.json", BAD_SIDECAR).await;
+        let cfg = JobConfig {
+            min_micro_f1: 0.0,
+            ..cfg()
+        };
+        let err = retrain(&store, &upload("data/q.csv", "02"), &cfg)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.kind, err.retryable),
+            (FailureKind::QualityGate, false),
+            "{err}"
+        );
+        assert!(err.message.contains("worse than the live model"), "{err}");
+        assert_eq!(latest(&store).await, Some(before.clone()));
+        assert_eq!(
+            versions(&store).len(),
+            2,
+            "the rejected version's files are kept for inspection"
+        );
+        let r = report(&store, "data/q.csv").await;
+        let incumbent = r.incumbent.expect("incumbent scored");
+        assert_eq!(incumbent.version, before.version);
+        assert!(incumbent.micro_f1.unwrap() > r.metrics.unwrap().micro_f1);
+    }
+
+    #[tokio::test]
+    async fn force_promotes_a_model_that_fails_the_gate() {
+        let store = MemoryStore::new();
+        let before = publish_good(&store, "data/q.csv", "01").await;
+        put(
+            &store,
+            "data/q.json",
+            BAD_SIDECAR.replace('}', r#", "force": true}"#),
+        )
+        .await;
+        let out = retrain(&store, &upload("data/q.csv", "02"), &cfg())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out, Outcome::Promoted { previous: Some(p), .. } if *p == before.version),
+            "{out:?}"
+        );
+        assert_ne!(latest(&store).await.unwrap().version, before.version);
+        let previous: Pointer = serde_json::from_slice(
+            &store
+                .get("models/previous.json")
+                .await
+                .unwrap()
+                .unwrap()
+                .body,
+        )
+        .unwrap();
+        assert_eq!(previous, before);
+        let r = report(&store, "data/q.csv").await;
+        assert!(r.forced && r.reason.contains("forced"), "{}", r.reason);
+    }
+
+    #[tokio::test]
+    async fn older_upload_never_replaces_a_newer_one() {
+        let store = MemoryStore::new();
+        let newer = publish_good(&store, "data/q.csv", "0B").await;
+        put(&store, "data/late.csv", corpus(2, 400)).await;
+        let out = retrain(&store, &upload("data/late.csv", "0A"), &cfg())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out, Outcome::Superseded { current, .. } if *current == newer.version),
+            "{out:?}"
+        );
+        assert_eq!(latest(&store).await, Some(newer));
+        assert_eq!(report(&store, "data/late.csv").await.outcome, "superseded");
+    }
+
+    /// A store in which another trainer moves the pointer just before our first conditional write.
+    struct RacingStore {
+        inner: MemoryStore,
+        competitor: Mutex<Option<Bytes>>,
+    }
+
+    #[async_trait]
+    impl ObjectStore for RacingStore {
+        async fn get(&self, key: &str) -> tagger_registry::Result<Option<Object>> {
+            self.inner.get(key).await
+        }
+        async fn head(&self, key: &str) -> tagger_registry::Result<Option<String>> {
+            self.inner.head(key).await
+        }
+        async fn put(
+            &self,
+            key: &str,
+            body: Bytes,
+            mode: PutMode,
+        ) -> tagger_registry::Result<String> {
+            if key == "models/latest.json" && mode != PutMode::Overwrite {
+                let jump = self.competitor.lock().unwrap().take();
+                if let Some(theirs) = jump {
+                    self.inner.put(key, theirs, PutMode::Overwrite).await?;
+                }
+            }
+            self.inner.put(key, body, mode).await
+        }
+        fn describe(&self) -> String {
+            "memory://racing".into()
+        }
+    }
+
+    /// A competitor's published version (files copied in) and its pointer bytes.
+    async fn competitor(into: &MemoryStore, sequencer: &str) -> (Pointer, Bytes) {
+        let other = MemoryStore::new();
+        put(&other, "data/other.csv", corpus(7, 400)).await;
+        retrain(&other, &upload("data/other.csv", sequencer), &cfg())
+            .await
+            .unwrap();
+        for key in other
+            .keys()
+            .into_iter()
+            .filter(|k| k.starts_with("models/") && !k.ends_with(LATEST) && !k.ends_with(PREVIOUS))
+        {
+            put(into, &key, other.get(&key).await.unwrap().unwrap().body).await;
+        }
+        let body = other.get("models/latest.json").await.unwrap().unwrap().body;
+        (serde_json::from_slice(&body).unwrap(), body)
+    }
+
+    #[tokio::test]
+    async fn racing_newer_promotion_wins_after_redeciding() {
+        let inner = MemoryStore::new();
+        let (theirs, body) = competitor(&inner, "0C").await;
+        put(&inner, "data/q.csv", corpus(1, 400)).await;
+        let store = RacingStore {
+            inner,
+            competitor: Mutex::new(Some(body)),
+        };
+        let out = retrain(&store, &upload("data/q.csv", "0B"), &cfg())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out, Outcome::Superseded { current, .. } if *current == theirs.version),
+            "{out:?}"
+        );
+        assert_eq!(latest(&store).await, Some(theirs));
+    }
+
+    #[tokio::test]
+    async fn racing_older_promotion_is_replaced_and_kept_as_previous() {
+        let inner = MemoryStore::new();
+        let (theirs, body) = competitor(&inner, "0A").await;
+        put(&inner, "data/q.csv", corpus(1, 400)).await;
+        let store = RacingStore {
+            inner,
+            competitor: Mutex::new(Some(body)),
+        };
+        let cfg = JobConfig {
+            max_regression: 1.0,
+            ..cfg()
+        };
+        let out = retrain(&store, &upload("data/q.csv", "0B"), &cfg)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out, Outcome::Promoted { previous: Some(p), .. } if *p == theirs.version),
+            "{out:?}"
+        );
+        let now = latest(&store).await.unwrap();
+        assert_eq!(now.sequencer.as_deref(), Some("0B"));
+        Registry::new(&store, "models").load(&now).await.unwrap();
+        let previous: Pointer = serde_json::from_slice(
+            &store
+                .get("models/previous.json")
+                .await
+                .unwrap()
+                .unwrap()
+                .body,
+        )
+        .unwrap();
+        assert_eq!(previous, theirs);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_uploads_leave_the_newest_published() {
+        for (first, second) in [("0A", "0B"), ("0B", "0A")] {
+            let store = Arc::new(MemoryStore::new());
+            put(store.as_ref(), "data/a.csv", corpus(1, 400)).await;
+            put(store.as_ref(), "data/b.csv", corpus(2, 400)).await;
+            let cfg = Arc::new(JobConfig {
+                max_regression: 1.0,
+                ..cfg()
+            });
+            let run = |key: &'static str, seq: &'static str| {
+                let (store, cfg) = (store.clone(), cfg.clone());
+                tokio::spawn(async move { retrain(store.as_ref(), &upload(key, seq), &cfg).await })
+            };
+            let (a, b) = (run("data/a.csv", first), run("data/b.csv", second));
+            let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+            let now = latest(store.as_ref()).await.unwrap();
+            assert_eq!(now.sequencer.as_deref(), Some("0B"), "{a:?} {b:?}");
+            let newest = if first == "0B" { &a } else { &b };
+            assert!(
+                matches!(newest, Outcome::Promoted { version, .. } if *version == now.version),
+                "{newest:?}"
+            );
+            Registry::new(store.as_ref(), "models")
+                .load(&now)
+                .await
+                .unwrap();
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Published models in a store: immutable versions plus a small pointer that moves.
+//!
+//! ```text
+//! <prefix>/<version>/model.bin      the artifact (written once)
+//! <prefix>/<version>/metrics.json   the run report
+//! <prefix>/<version>/source.json    where the data came from
+//! <prefix>/latest.json              Pointer: what predict serves
+//! <prefix>/previous.json            the pointer before the last promotion (rollback)
+//! ```
+//!
+//! The pointer's `key` is relative to the folder holding it, so a predictor needs only the model
+//! prefix. Pointer moves are conditional writes: two trainers racing cannot both win, and a
+//! reader sees either the old or the new pointer, never a torn one.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::store::{join, Fetched, ObjectStore, PutMode};
+use tagger_core::artifact::{Artifact, HeadlineMetrics};
+
+pub const LATEST: &str = "latest.json";
+pub const PREVIOUS: &str = "previous.json";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pointer {
+    pub version: String,
+    /// Artifact key relative to the pointer's folder: `<version>/model.bin`.
+    pub key: String,
+    /// SHA-256 (hex) of the artifact bytes.
+    pub sha256: String,
+    pub created_at: String,
+    pub source: String,
+    /// S3 event sequencer of the upload that produced this version (hex, comparable after
+    /// left-padding): a late, older upload must not replace a newer one.
+    #[serde(default)]
+    pub sequencer: Option<String>,
+    pub metrics: Option<PointerMetrics>,
+}
+
+/// The headline test metrics, so tools can compare versions without loading them.
+pub type PointerMetrics = HeadlineMetrics;
+
+/// What a refresh found.
+// Built once per refresh and matched at once: boxing the pointer would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Refresh {
+    /// The pointer still has the ETag we hold.
+    Unchanged,
+    /// No pointer: nothing has been published yet.
+    NoModel,
+    Loaded {
+        pointer: Pointer,
+        etag: String,
+        artifact: Box<Artifact>,
+    },
+}
+
+/// Models under a prefix of a store (`""` when the store itself is rooted at the models folder).
+pub struct Registry<'a> {
+    store: &'a dyn ObjectStore,
+    prefix: String,
+}
+
+impl<'a> Registry<'a> {
+    pub fn new(store: &'a dyn ObjectStore, prefix: &str) -> Self {
+        Self {
+            store,
+            prefix: prefix.trim_matches('/').to_owned(),
+        }
+    }
+
+    pub fn key(&self, rel: &str) -> String {
+        join(&self.prefix, rel)
+    }
+
+    /// The current pointer and its ETag.
+    pub async fn latest(&self) -> Result<Option<(Pointer, String)>> {
+        match self.store.get(&self.key(LATEST)).await? {
+            None => Ok(None),
+            Some(obj) => Ok(Some((
+                parse_pointer(&self.key(LATEST), &obj.body)?,
+                obj.etag,
+            ))),
+        }
+    }
+
+    /// Loads the artifact a pointer names, checking its checksum and format.
+    pub async fn load(&self, pointer: &Pointer) -> Result<Artifact> {
+        let key = self.key(&pointer.key);
+        let obj = self
+            .store
+            .get(&key)
+            .await?
+            .ok_or_else(|| Error::NotFound { key: key.clone() })?;
+        Ok(Artifact::from_bytes_with_digest(
+            &obj.body,
+            &pointer.sha256,
+        )?)
+    }
+
+    /// Loads the latest model unless the pointer still has `etag`.
+    pub async fn refresh(&self, etag: Option<&str>) -> Result<Refresh> {
+        let key = self.key(LATEST);
+        match self.store.get_if_changed(&key, etag).await? {
+            Fetched::NotModified => Ok(Refresh::Unchanged),
+            Fetched::Missing => Ok(Refresh::NoModel),
+            Fetched::Changed(obj) => {
+                let pointer = parse_pointer(&key, &obj.body)?;
+                let artifact = self.load(&pointer).await?;
+                Ok(Refresh::Loaded {
+                    pointer,
+                    etag: obj.etag,
+                    artifact: Box::new(artifact),
+                })
+            }
+        }
+    }
+
+    /// Writes a version's files (the artifact only if absent: versions are immutable), reads the
+    /// artifact back and verifies it, and returns the pointer that would publish it.
+    pub async fn write_version(
+        &self,
+        artifact: &Artifact,
+        report_json: &[u8],
+        source_json: &[u8],
+    ) -> Result<Pointer> {
+        let version = &artifact.info.version;
+        let bytes = artifact.to_bytes()?;
+        let rel = format!("{version}/model.bin");
+        let key = self.key(&rel);
+        match self
+            .store
+            .put(&key, Bytes::from(bytes), PutMode::IfAbsent)
+            .await
+        {
+            Ok(_) | Err(Error::PreconditionFailed { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        self.store
+            .put(
+                &self.key(&format!("{version}/metrics.json")),
+                Bytes::copy_from_slice(report_json),
+                PutMode::Overwrite,
+            )
+            .await?;
+        self.store
+            .put(
+                &self.key(&format!("{version}/source.json")),
+                Bytes::copy_from_slice(source_json),
+                PutMode::Overwrite,
+            )
+            .await?;
+        // Re-read what the store holds and decode it fully: that object (ours, or an identical
+        // version written by an earlier delivery of the same upload) is what gets published.
+        let stored = self
+            .store
+            .get(&key)
+            .await?
+            .ok_or_else(|| Error::NotFound { key: key.clone() })?;
+        let published = Artifact::from_bytes(&stored.body)?;
+        Ok(Pointer {
+            version: version.clone(),
+            key: rel,
+            sha256: Artifact::sha256_hex(&stored.body),
+            created_at: published.info.created_at.clone(),
+            source: published.info.source.clone(),
+            sequencer: None,
+            metrics: published.info.metrics.clone(),
+        })
+    }
+
+    /// Writes `artifact` as a version and makes it the latest, whatever was there: the publish
+    /// path of the CLI and the tests. (The retraining job gates between the two steps, with
+    /// [`Registry::write_version`] and a conditional [`Registry::promote`].)
+    pub async fn publish(
+        &self,
+        artifact: &Artifact,
+        report_json: &[u8],
+        source_json: &[u8],
+    ) -> Result<Pointer> {
+        let pointer = self
+            .write_version(artifact, report_json, source_json)
+            .await?;
+        let current = self.latest().await?.map(|(_, etag)| etag);
+        self.promote(&pointer, current.as_deref()).await?;
+        Ok(pointer)
+    }
+
+    /// Moves `latest.json` to `pointer`, keeping the old one as `previous.json`. `expected` is
+    /// the ETag of the pointer the caller based its decision on (`None`: there was none); if it
+    /// changed meanwhile the move fails with `PreconditionFailed` and nothing is written.
+    pub async fn promote(&self, pointer: &Pointer, expected: Option<&str>) -> Result<String> {
+        let body =
+            Bytes::from(serde_json::to_vec_pretty(pointer).expect("a pointer serialises to json"));
+        let mode = match expected {
+            Some(etag) => PutMode::IfMatch(etag.to_owned()),
+            None => PutMode::IfAbsent,
+        };
+        let old = match expected {
+            Some(_) => self.store.get(&self.key(LATEST)).await?,
+            None => None,
+        };
+        let etag = self.store.put(&self.key(LATEST), body, mode).await?;
+        if let Some(old) = old {
+            // Re-publishing the live version must not make the rollback target equal to it.
+            let same_version = parse_pointer(&self.key(LATEST), &old.body)
+                .is_ok_and(|p| p.version == pointer.version);
+            if Some(old.etag.as_str()) == expected && !same_version {
+                self.store
+                    .put(&self.key(PREVIOUS), old.body, PutMode::Overwrite)
+                    .await?;
+            }
+        }
+        Ok(etag)
+    }
+}
+
+fn parse_pointer(key: &str, body: &[u8]) -> Result<Pointer> {
+    serde_json::from_slice(body).map_err(|source| Error::Pointer {
+        key: key.to_owned(),
+        source,
+    })
+}

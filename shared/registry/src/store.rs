@@ -1,0 +1,461 @@
+//! Object storage behind one small trait, so the same training and serving code runs against an
+//! S3 bucket (crate `tagger-s3`), a local folder (the embedded default and the CLI) or memory (unit
+//! tests).
+//!
+//! Keys are `/`-separated and relative to the store's root. ETags make two things safe without a
+//! database: cheap refresh checks (conditional GET) and pointer updates that cannot lose a race
+//! (conditional PUT).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// An object's bytes with the identity the store gave them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Object {
+    pub body: Bytes,
+    /// Opaque version tag; changes whenever the content changes.
+    pub etag: String,
+}
+
+/// Result of a conditional read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fetched {
+    /// The object still has the ETag the caller holds.
+    NotModified,
+    Missing,
+    Changed(Object),
+}
+
+/// When a write may happen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PutMode {
+    Overwrite,
+    /// Only if no object exists at the key (`If-None-Match: *`).
+    IfAbsent,
+    /// Only if the object still has this ETag (`If-Match`).
+    IfMatch(String),
+}
+
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// The object, or `None` when there is none at `key`.
+    async fn get(&self, key: &str) -> Result<Option<Object>>;
+
+    /// Like `get`, but answers `NotModified` when the object's ETag equals `etag`.
+    async fn get_if_changed(&self, key: &str, etag: Option<&str>) -> Result<Fetched> {
+        Ok(match self.get(key).await? {
+            None => Fetched::Missing,
+            Some(obj) if Some(obj.etag.as_str()) == etag => Fetched::NotModified,
+            Some(obj) => Fetched::Changed(obj),
+        })
+    }
+
+    /// The ETag of the object at `key`, without its body.
+    async fn head(&self, key: &str) -> Result<Option<String>>;
+
+    /// Writes `body` at `key` and returns its new ETag; a failed condition is
+    /// `Error::PreconditionFailed`.
+    async fn put(&self, key: &str, body: Bytes, mode: PutMode) -> Result<String>;
+
+    /// Where this store points, for logs and reports (`s3://bucket/prefix`, `file:///dir`).
+    fn describe(&self) -> String;
+}
+
+/// Strong ETag of a body: the hex SHA-256 of its bytes, quoted as HTTP quotes ETags.
+pub fn content_etag(body: &[u8]) -> String {
+    format!("\"{}\"", hex::encode(Sha256::digest(body)))
+}
+
+/// Rejects keys that could escape the store's root or name nothing.
+pub fn check_key(key: &str) -> Result<()> {
+    let bad = key.is_empty()
+        || key.starts_with('/')
+        || key.ends_with('/')
+        || key.contains('\\')
+        || key
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..");
+    if bad {
+        return Err(Error::Store {
+            op: "key check",
+            key: key.to_owned(),
+            message: "keys are relative, `/`-separated paths without empty, `.` or `..` parts"
+                .into(),
+            retryable: false,
+        });
+    }
+    Ok(())
+}
+
+/// Joins a store prefix and a key: `join("models", "latest.json") == "models/latest.json"`.
+pub fn join(prefix: &str, key: &str) -> String {
+    let prefix = prefix.trim_matches('/');
+    if prefix.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{prefix}/{key}")
+    }
+}
+
+/// Where a store lives, parsed from a uri: the one parser behind `MODEL_URI`, `tagger serve`
+/// and every other place that takes a store location.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// `s3://bucket/prefix`: the store is rooted at the prefix (no surrounding `/`).
+    S3 { bucket: String, prefix: String },
+    /// `file:///dir`, `file://relative/dir` or a plain path: a local folder.
+    Local(PathBuf),
+}
+
+impl Location {
+    pub fn parse(uri: &str) -> Result<Self> {
+        let uri = uri.trim();
+        let bad = |message: String| {
+            Err(Error::BadUri {
+                uri: uri.to_owned(),
+                message,
+            })
+        };
+        if uri.is_empty() {
+            return bad("empty: expected s3://bucket/prefix, file:///dir or a path".into());
+        }
+        if let Some(rest) = uri.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return bad("names no bucket (expected s3://bucket/prefix)".into());
+            }
+            if let Some(problem) = bucket_name_problem(bucket) {
+                return bad(format!("bucket name `{bucket}` {problem}"));
+            }
+            if let Some(c) = prefix.chars().find(|c| matches!(c, '?' | '#')) {
+                return bad(format!(
+                    "the prefix contains `{c}`; s3 uris take no query or fragment"
+                ));
+            }
+            // Taken literally, as the AWS CLI does: no percent-decoding.
+            let prefix = prefix.trim_end_matches('/');
+            if !prefix.is_empty()
+                && prefix
+                    .split('/')
+                    .any(|part| part.is_empty() || part == "." || part == "..")
+            {
+                return bad(format!(
+                    "prefix `{prefix}` has an empty, `.` or `..` path segment"
+                ));
+            }
+            return Ok(Location::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.to_owned(),
+            });
+        }
+        if let Some(path) = uri.strip_prefix("file://") {
+            if path.is_empty() {
+                return bad(
+                    "names no folder (expected file:///absolute/path or file://relative/path)"
+                        .into(),
+                );
+            }
+            return Ok(Location::Local(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = uri.split_once("://") {
+            return bad(format!(
+                "unsupported scheme `{scheme}`: expected s3://bucket/prefix, file:///dir or a path"
+            ));
+        }
+        Ok(Location::Local(PathBuf::from(uri)))
+    }
+}
+
+/// Why `name` is not a valid S3 bucket name (general purpose buckets), if it is not.
+fn bucket_name_problem(name: &str) -> Option<&'static str> {
+    if !(3..=63).contains(&name.len()) {
+        return Some("must be 3 to 63 characters long");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return Some("may contain only lowercase letters, digits, `.` and `-`");
+    }
+    let edge_ok = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !edge_ok(name.bytes().next()) || !edge_ok(name.bytes().last()) {
+        return Some("must begin and end with a letter or digit");
+    }
+    if name.contains("..") {
+        return Some("must not contain `..`");
+    }
+    None
+}
+
+/// Objects in memory, for unit tests.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    objects: Mutex<BTreeMap<String, Object>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keys present, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Object>> {
+        // A poisoned map is still a consistent map: every write is a single insert.
+        self.objects.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl ObjectStore for MemoryStore {
+    async fn get(&self, key: &str) -> Result<Option<Object>> {
+        check_key(key)?;
+        Ok(self.lock().get(key).cloned())
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<String>> {
+        check_key(key)?;
+        Ok(self.lock().get(key).map(|o| o.etag.clone()))
+    }
+
+    async fn put(&self, key: &str, body: Bytes, mode: PutMode) -> Result<String> {
+        check_key(key)?;
+        let mut objects = self.lock();
+        precondition(key, objects.get(key).map(|o| o.etag.as_str()), &mode)?;
+        let etag = content_etag(&body);
+        objects.insert(
+            key.to_owned(),
+            Object {
+                body,
+                etag: etag.clone(),
+            },
+        );
+        Ok(etag)
+    }
+
+    fn describe(&self) -> String {
+        "memory://".into()
+    }
+}
+
+fn precondition(key: &str, current: Option<&str>, mode: &PutMode) -> Result<()> {
+    let ok = match mode {
+        PutMode::Overwrite => true,
+        PutMode::IfAbsent => current.is_none(),
+        PutMode::IfMatch(expected) => current == Some(expected.as_str()),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::PreconditionFailed {
+            key: key.to_owned(),
+        })
+    }
+}
+
+/// A folder standing in for a bucket: key `a/b.json` is file `<root>/a/b.json`.
+///
+/// Writes go to a temporary file that is renamed into place, so readers never see a torn
+/// object; conditional writes are serialised inside this process.
+#[derive(Debug)]
+pub struct LocalStore {
+    root: PathBuf,
+    write_lock: Mutex<()>,
+}
+
+impl LocalStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            write_lock: Mutex::new(()),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf> {
+        check_key(key)?;
+        Ok(key
+            .split('/')
+            .fold(self.root.clone(), |p, part| p.join(part)))
+    }
+
+    fn read(&self, key: &str) -> Result<Option<Object>> {
+        let path = self.path(key)?;
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(Object {
+                etag: content_etag(&bytes),
+                body: Bytes::from(bytes),
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if path.is_dir() => Err(Error::Store {
+                op: "get",
+                key: key.to_owned(),
+                message: format!("{} is a directory ({e})", path.display()),
+                retryable: false,
+            }),
+            Err(e) => Err(local_error("get", key, e)),
+        }
+    }
+}
+
+fn local_error(op: &'static str, key: &str, e: std::io::Error) -> Error {
+    Error::Store {
+        op,
+        key: key.to_owned(),
+        message: e.to_string(),
+        retryable: false,
+    }
+}
+
+#[async_trait]
+impl ObjectStore for LocalStore {
+    async fn get(&self, key: &str) -> Result<Option<Object>> {
+        self.read(key)
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.read(key)?.map(|o| o.etag))
+    }
+
+    async fn put(&self, key: &str, body: Bytes, mode: PutMode) -> Result<String> {
+        let path = self.path(key)?;
+        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if mode != PutMode::Overwrite {
+            let current = self.read(key)?.map(|o| o.etag);
+            precondition(key, current.as_deref(), &mode)?;
+        }
+        let dir = path.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(dir).map_err(|e| local_error("put", key, e))?;
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, &body).map_err(|e| local_error("put", key, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| local_error("put", key, e))?;
+        Ok(content_etag(&body))
+    }
+
+    fn describe(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn exercise(store: &dyn ObjectStore) {
+        assert_eq!(store.get("models/latest.json").await.unwrap(), None);
+        let e1 = store
+            .put(
+                "models/latest.json",
+                Bytes::from_static(b"one"),
+                PutMode::IfAbsent,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .put(
+                    "models/latest.json",
+                    Bytes::from_static(b"two"),
+                    PutMode::IfAbsent
+                )
+                .await,
+            Err(Error::PreconditionFailed { .. })
+        ));
+        assert!(matches!(
+            store
+                .put(
+                    "models/latest.json",
+                    Bytes::from_static(b"two"),
+                    PutMode::IfMatch("\"x\"".into())
+                )
+                .await,
+            Err(Error::PreconditionFailed { .. })
+        ));
+        assert_eq!(
+            store
+                .get_if_changed("models/latest.json", Some(&e1))
+                .await
+                .unwrap(),
+            Fetched::NotModified
+        );
+        let e2 = store
+            .put(
+                "models/latest.json",
+                Bytes::from_static(b"two"),
+                PutMode::IfMatch(e1.clone()),
+            )
+            .await
+            .unwrap();
+        assert_ne!(e1, e2);
+        match store
+            .get_if_changed("models/latest.json", Some(&e1))
+            .await
+            .unwrap()
+        {
+            Fetched::Changed(obj) => assert_eq!(&obj.body[..], b"two"),
+            other => panic!("expected a change, got {other:?}"),
+        }
+        assert_eq!(store.head("models/latest.json").await.unwrap(), Some(e2));
+        assert_eq!(
+            store.get_if_changed("nothing", None).await.unwrap(),
+            Fetched::Missing
+        );
+        for bad in ["", "/abs", "a/../b", "a//b", "dir/"] {
+            assert!(
+                matches!(
+                    store.get(bad).await,
+                    Err(Error::Store {
+                        retryable: false,
+                        ..
+                    })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_store_honours_conditions() {
+        exercise(&MemoryStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn local_store_honours_conditions_and_writes_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        exercise(&store).await;
+        assert_eq!(
+            std::fs::read(dir.path().join("models/latest.json")).unwrap(),
+            b"two"
+        );
+        // No temporary files left behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("models"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn join_handles_empty_and_slashed_prefixes() {
+        assert_eq!(join("", "a.json"), "a.json");
+        assert_eq!(join("models/", "a.json"), "models/a.json");
+    }
+}

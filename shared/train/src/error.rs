@@ -1,0 +1,79 @@
+//! Errors of reading training data, validating settings and training. Messages are lowercase,
+//! specific, and quote the offending value or row.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("csv is empty: expected a header row naming `tags` and `text` columns")]
+    EmptyCsv,
+
+    #[error("csv has no `{column}` column (header: {header})")]
+    MissingColumn {
+        column: &'static str,
+        header: String,
+    },
+
+    #[error("csv row {row}: {source}")]
+    CsvRow {
+        row: u64,
+        #[source]
+        source: csv::Error,
+    },
+
+    #[error("csv row {row}: a quoted field is never closed, so the rest of the file ({lines} more lines) was read as one field; check the quotes in that row")]
+    UnclosedQuote { row: u64, lines: u64 },
+
+    #[error("csv has no usable rows ({total} data rows read; skipped: {skipped})")]
+    NoUsableRows { total: u64, skipped: String },
+
+    #[error("csv has too many unusable rows: {bad} of {total} ({percent:.1}%) exceed the limit of {limit_percent:.1}% (skipped: {skipped})")]
+    TooManyBadRows {
+        bad: u64,
+        total: u64,
+        percent: f64,
+        limit_percent: f64,
+        skipped: String,
+    },
+
+    #[error("invalid setting `{field}`: {message}")]
+    InvalidConfig {
+        field: &'static str,
+        message: String,
+    },
+
+    #[error("invalid settings json: {0}")]
+    ConfigJson(#[source] serde_json::Error),
+
+    #[error("cannot train: {0}")]
+    Training(String),
+
+    #[error(transparent)]
+    Core(#[from] tagger_core::Error),
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn config(field: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidConfig {
+            field,
+            message: message.into(),
+        }
+    }
+}

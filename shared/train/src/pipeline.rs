@@ -1,0 +1,593 @@
+//! From loaded CSV rows to a finished artifact and its run report: normalise and mask the text,
+//! split (seeded), fit labels and vocabulary, train, calibrate thresholds on the validation
+//! split, evaluate on the test split, and pick the explainer background.
+
+use std::borrow::Cow;
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use tagger_core::artifact::{Artifact, HeadlineMetrics, ModelInfo, RowCounts};
+use tagger_core::labels::LabelSet;
+use tagger_core::model::Mlp;
+use tagger_core::sparse::SparseRows;
+use tagger_core::text::{self, Masker};
+use tagger_core::thresholds::Thresholds;
+use tagger_core::tokenizer::Tokenizer;
+use tagger_core::Predictor;
+
+use crate::calibrate::{self, ThresholdStrategy};
+use crate::config::{BackgroundMode, Settings};
+use crate::dataset::{Example, LoadReport};
+use crate::error::{Error, Result};
+use crate::metrics::{self, Report};
+use crate::nn::Training;
+use crate::train::{self, EpochStats};
+
+/// Training rows and where they came from.
+#[derive(Clone, Debug)]
+pub struct TrainData {
+    pub examples: Vec<Example>,
+    pub load: LoadReport,
+    /// Human-readable origin (`s3://bucket/data/x.csv`, a path).
+    pub source: String,
+    /// SHA-256 (hex) of the bytes the rows were read from.
+    pub sha256: String,
+}
+
+/// A separate test set (otherwise `Settings::test_split` of the training rows is held out).
+#[derive(Clone, Debug)]
+pub struct TestData {
+    pub examples: Vec<Example>,
+    pub load: LoadReport,
+}
+
+/// Everything about one training run, written as `metrics.json` beside the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub version: String,
+    pub source: String,
+    pub created_at: String,
+    pub rows: RowCounts,
+    pub labels: usize,
+    pub features: usize,
+    pub train_load: LoadReport,
+    pub test_load: Option<LoadReport>,
+    /// Test tag occurrences whose tag never appears in training (they count as misses).
+    pub unknown_test_tags: u64,
+    pub metrics: Option<Report>,
+    pub history: Vec<EpochStats>,
+    pub best_epoch: usize,
+    pub timings: Timings,
+    pub settings: Settings,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub prepare_seconds: f64,
+    pub fit_seconds: f64,
+    pub calibrate_seconds: f64,
+    pub evaluate_seconds: f64,
+    pub total_seconds: f64,
+}
+
+/// Training's record of a run inside the artifact ([`ModelInfo::training_json`]): what
+/// `tagger info` and `GET /model` show beyond the headline figures. Read with defaults, so
+/// records written by older builds (format 1 included) still parse.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainingRecord {
+    pub settings: Option<Settings>,
+    pub metrics: Option<Report>,
+    /// Per-epoch losses; wall times are zeroed (they live in the run report) so that the same
+    /// inputs give the same bytes.
+    pub history: Vec<EpochStats>,
+    pub train_load: LoadReport,
+}
+
+impl TrainingRecord {
+    /// The record in `info`; a record that does not parse reads as empty (it is informational).
+    pub fn of(info: &ModelInfo) -> TrainingRecord {
+        serde_json::from_str(&info.training_json).unwrap_or_default()
+    }
+}
+
+/// The headline figures of a test report.
+pub fn headline(r: &Report) -> HeadlineMetrics {
+    HeadlineMetrics {
+        examples: r.examples as u64,
+        p_at_1: r.p_at_1,
+        micro_f1: r.micro_f1,
+        macro_f1: r.macro_f1,
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Trained {
+    pub artifact: Artifact,
+    pub report: RunReport,
+    /// The raw test rows, so a caller can score another model on exactly the same data.
+    pub test_examples: Vec<Example>,
+}
+
+/// Scores a model on raw rows with its own normalisation, vocabulary, labels and thresholds:
+/// the rule it is served with.
+pub fn evaluate(model: &Predictor, examples: &[Example]) -> Report {
+    let raw: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+    let texts = prepare_texts(model.masker(), &raw);
+    let x = model
+        .tokenizer()
+        .encode_all(texts.iter().map(|t| t.as_ref()));
+    let labels: Vec<Vec<u32>> = examples
+        .iter()
+        .map(|e| model.labels().encode(&e.tags))
+        .collect();
+    let y: SparseRows = labels.iter().map(Vec::as_slice).collect();
+    metrics::evaluate(
+        &model.model().predict_proba_batch(&x),
+        &y,
+        model.thresholds(),
+        model.labels().names(),
+    )
+}
+
+/// The model version: derived from the data and the settings only, so a repeated upload of the
+/// same file with the same settings maps to the same version.
+pub fn version_id(data_sha256: &str, settings: &Settings) -> String {
+    let mut h = Sha256::new();
+    h.update(data_sha256.as_bytes());
+    h.update(serde_json::to_vec(settings).unwrap_or_default());
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    hex::encode(&h.finalize()[..8])
+}
+
+/// SHA-256 (hex) of a byte slice.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The masker the settings ask for, knowing the tag names.
+pub fn masker_for(settings: &Settings, labels: &LabelSet) -> Masker {
+    let mut words: Vec<String> = settings.mask.words.clone();
+    if settings.mask.tag_names {
+        words.extend(labels.names().iter().cloned());
+    }
+    if words.is_empty() {
+        Masker::none()
+    } else {
+        Masker::new(words, &settings.mask.replacement)
+    }
+}
+
+/// [`prepare_text`] over many texts, on two threads when there is enough text (each text is
+/// prepared independently, so the result does not depend on the split).
+fn prepare_texts<'a>(masker: &Masker, raws: &[&'a str]) -> Vec<Cow<'a, str>> {
+    let total: usize = raws.iter().map(|t| t.len()).sum();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+    if threads < 2 || total < (1 << 20) {
+        return raws.iter().map(|t| text::prepare(masker, t)).collect();
+    }
+    // Split at half the bytes.
+    let mut acc = 0;
+    let mid = raws
+        .iter()
+        .position(|t| {
+            acc += t.len();
+            acc * 2 >= total
+        })
+        .map_or(raws.len(), |i| i + 1);
+    let (a, b) = raws.split_at(mid);
+    std::thread::scope(|s| {
+        let hb = s.spawn(|| {
+            b.iter()
+                .map(|t| text::prepare(masker, t))
+                .collect::<Vec<_>>()
+        });
+        let mut out: Vec<Cow<'a, str>> = a.iter().map(|t| text::prepare(masker, t)).collect();
+        out.extend(hb.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        out
+    })
+}
+
+/// Trains on `data` (and evaluates on `test` or a held-out split). `created_at` is recorded as
+/// given: pass a fixed value to get byte-identical artifacts from identical inputs.
+pub fn train(
+    data: TrainData,
+    test: Option<TestData>,
+    settings: &Settings,
+    created_at: &str,
+    on_epoch: &mut dyn FnMut(&EpochStats),
+) -> Result<Trained> {
+    let started = Instant::now();
+    settings.validate()?;
+    let TrainData {
+        examples,
+        load,
+        source,
+        sha256,
+    } = data;
+    let mut rng = ChaCha8Rng::seed_from_u64(settings.seed());
+
+    // Shuffle (seeded) unless the settings keep file order, then hold out the test split when
+    // none was given.
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    if settings.shuffle {
+        order.shuffle(&mut rng);
+    }
+    let (train_idx, test_rows, test_load) = match test {
+        Some(t) => (order, t.examples, Some(t.load)),
+        None => {
+            let n_test = (examples.len() as f64 * settings.test_split).round() as usize;
+            let n_train = examples.len() - n_test.min(examples.len());
+            let test_idx = order.split_off(n_train);
+            let test_rows = test_idx.iter().map(|&i| examples[i].clone()).collect();
+            (order, test_rows, None)
+        }
+    };
+    if train_idx.is_empty() {
+        return Err(Error::Training(format!(
+            "no training rows left after holding out the test split ({} rows in all)",
+            examples.len()
+        )));
+    }
+
+    let labels = LabelSet::fit(train_idx.iter().map(|&i| examples[i].tags.as_slice()));
+    if labels.len() < 2 {
+        let only = labels.names().first().cloned().unwrap_or_default();
+        return Err(Error::Training(format!(
+            "every training row has the single tag {only:?}: at least two distinct tags are needed to learn anything"
+        )));
+    }
+    let masker = masker_for(settings, &labels);
+
+    let raw: Vec<&str> = train_idx
+        .iter()
+        .map(|&i| examples[i].text.as_str())
+        .collect();
+    let train_texts = prepare_texts(&masker, &raw);
+    drop(raw);
+    let texts: Vec<&str> = train_texts.iter().map(|t| t.as_ref()).collect();
+    let (tokenizer, x_all) = Tokenizer::fit_encode(&settings.tokenizer, &texts)?;
+    drop(texts);
+    drop(train_texts);
+    if tokenizer.n_features() == 0 {
+        return Err(Error::Training(
+            "the training text has no usable words".into(),
+        ));
+    }
+    let y_all: SparseRows = train_idx
+        .iter()
+        .map(|&i| labels.encode(&examples[i].tags))
+        .collect::<Vec<_>>()
+        .iter()
+        .map(Vec::as_slice)
+        .collect();
+
+    // Validation = the last fraction of the training rows (shuffled or in file order), as
+    // Keras' validation_split.
+    let n = train_idx.len();
+    let n_val = ((n as f64) * settings.validation_split).floor() as usize;
+    let fit_rows: Vec<usize> = (0..n - n_val).collect();
+    let val_rows: Vec<usize> = (n - n_val..n).collect();
+    let (x_fit, y_fit) = (x_all.select(&fit_rows), y_all.select(&fit_rows));
+    let (x_val, y_val) = (x_all.select(&val_rows), y_all.select(&val_rows));
+    drop((x_all, y_all));
+
+    let mut unknown_test_tags = 0u64;
+    let raw: Vec<&str> = test_rows.iter().map(|e| e.text.as_str()).collect();
+    let test_texts = prepare_texts(&masker, &raw);
+    drop(raw);
+    let x_test = tokenizer.encode_all(test_texts.iter().map(|t| t.as_ref()));
+    drop(test_texts);
+    let y_test: SparseRows = test_rows
+        .iter()
+        .map(|e| {
+            let enc = labels.encode(&e.tags);
+            unknown_test_tags += (e.tags.len() - enc.len()) as u64;
+            enc
+        })
+        .collect::<Vec<_>>()
+        .iter()
+        .map(Vec::as_slice)
+        .collect();
+    let test_examples = test_rows;
+    drop(examples);
+    let prepare_seconds = started.elapsed().as_secs_f64();
+
+    // The settings as trained (data-sized), recorded in the artifact and the report.
+    let input_settings = settings;
+    let mut effective = settings.clone();
+    effective.train = settings.train_for(x_fit.len(), labels.len());
+    let settings = &effective;
+
+    let t = Instant::now();
+    let refit = settings.refit && !x_val.is_empty() && x_fit.len() <= crate::config::REFIT_MAX_ROWS;
+    let (fitted, refitted) = if refit {
+        fit_with_refit(
+            (&x_fit, &y_fit),
+            (&x_val, &y_val),
+            tokenizer.n_features(),
+            labels.len(),
+            &settings.train,
+            on_epoch,
+        )?
+    } else {
+        let validation = (!x_val.is_empty()).then_some((&x_val, &y_val));
+        let fitted = train::fit(
+            &x_fit,
+            &y_fit,
+            tokenizer.n_features(),
+            labels.len(),
+            &settings.train,
+            validation,
+            on_epoch,
+        )?;
+        (fitted, None)
+    };
+    let fit_seconds = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let thresholds = match (&settings.thresholds, x_val.is_empty()) {
+        (ThresholdStrategy::Fixed(v), _) => Thresholds::fixed(*v, labels.len()),
+        // Nothing to calibrate on: the conventional midpoint.
+        (_, true) => Thresholds::fixed(0.5, labels.len()),
+        (strategy, false) => {
+            calibrate::calibrate(&fitted.model.predict_proba_batch(&x_val), &y_val, strategy)
+        }
+    };
+    let calibrate_seconds = t.elapsed().as_secs_f64();
+
+    let fitted = match refitted {
+        // Keep both: the early-stopped model and the refit one, as one exact logit average.
+        Some(refitted) => {
+            let model = Mlp::average_logits(&[fitted.model, refitted])
+                .ok_or_else(|| Error::Training("refit model has another shape".into()))?;
+            train::TrainResult { model, ..fitted }
+        }
+        None => fitted,
+    };
+
+    let t = Instant::now();
+    let metrics = (!x_test.is_empty()).then(|| {
+        metrics::evaluate(
+            &fitted.model.predict_proba_batch(&x_test),
+            &y_test,
+            &thresholds,
+            labels.names(),
+        )
+    });
+    let evaluate_seconds = t.elapsed().as_secs_f64();
+
+    let k = settings.background_rows.min(x_fit.len());
+    let mut bg_rows: Vec<usize> = match settings.background_mode {
+        BackgroundMode::First => (0..k).collect(),
+        BackgroundMode::Sample => rand::seq::index::sample(&mut rng, x_fit.len(), k).into_vec(),
+    };
+    bg_rows.sort_unstable();
+    let background = x_fit.select(&bg_rows);
+
+    let version = version_id(&sha256, input_settings);
+    let rows = RowCounts {
+        train: x_fit.len() as u64,
+        validation: x_val.len() as u64,
+        test: x_test.len() as u64,
+    };
+    let mut stored_history = fitted.history.clone();
+    for e in &mut stored_history {
+        e.seconds = 0.0;
+    }
+    let record = TrainingRecord {
+        settings: Some(settings.clone()),
+        metrics: metrics.clone(),
+        history: stored_history,
+        train_load: load.clone(),
+    };
+    let artifact = Artifact {
+        info: ModelInfo {
+            version: version.clone(),
+            created_at: created_at.to_owned(),
+            crate_version: env!("CARGO_PKG_VERSION").to_owned(),
+            source: source.clone(),
+            data_sha256: sha256,
+            rows: rows.clone(),
+            metrics: metrics.as_ref().map(headline),
+            training_json: serde_json::to_string(&record)
+                .map_err(|e| Error::Training(format!("cannot record the run: {e}")))?,
+        },
+        masker,
+        labels: labels.clone(),
+        model: fitted.model,
+        thresholds,
+        background,
+        tokenizer,
+    };
+    artifact.check()?;
+    let report = RunReport {
+        version,
+        source,
+        created_at: created_at.to_owned(),
+        rows,
+        labels: labels.len(),
+        features: artifact.tokenizer.n_features(),
+        train_load: load,
+        test_load,
+        unknown_test_tags,
+        metrics,
+        history: fitted.history,
+        best_epoch: fitted.best_epoch,
+        timings: Timings {
+            prepare_seconds,
+            fit_seconds,
+            calibrate_seconds,
+            evaluate_seconds,
+            total_seconds: started.elapsed().as_secs_f64(),
+        },
+        settings: settings.clone(),
+    };
+    Ok(Trained {
+        artifact,
+        report,
+        test_examples,
+    })
+}
+
+/// How far the early-stopped fit has got, for the refit running beside it.
+#[derive(Default)]
+struct FitProgress {
+    state: Mutex<FitState>,
+    changed: Condvar,
+}
+
+#[derive(Clone, Copy, Default)]
+struct FitState {
+    /// Epochs finished.
+    epochs: usize,
+    /// The best epoch so far (the final one once `finished`).
+    best: usize,
+    finished: bool,
+}
+
+impl FitProgress {
+    fn update(&self, f: impl FnOnce(&mut FitState)) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut state);
+        self.changed.notify_all();
+    }
+
+    /// The state once the fit has finished `epoch` epochs or stopped.
+    fn wait_for(&self, epoch: usize) -> FitState {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while !state.finished && state.epochs < epoch {
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        *state
+    }
+}
+
+/// Marks the fit finished however it ends (error or panic included), so the refit never waits
+/// for it forever.
+struct FinishOnDrop<'a>(&'a FitProgress);
+
+impl Drop for FinishOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.update(|s| s.finished = true);
+    }
+}
+
+/// The early-stopped fit on `train` (validated on `val`) and [`Settings::refit`]'s second model,
+/// trained at the same time on a second thread: train + validation rows, the next seed, no
+/// early stopping, for as many epochs as the fit's best. The refit cannot know that number
+/// before the fit stops, so after each epoch `e` it waits until the fit has finished epoch `e`
+/// too, keeps a copy of its weights if `e` is the fit's best epoch so far, and stops once the
+/// fit has stopped and `e` reached its best epoch. Epoch `e` of a run does not depend on how
+/// many follow, so the copy is bit for bit the model a separate refit for that many epochs
+/// gives, whatever the threads' timing; the two runs just share the wall time.
+fn fit_with_refit(
+    (x_fit, y_fit): (&SparseRows, &SparseRows),
+    (x_val, y_val): (&SparseRows, &SparseRows),
+    n_features: usize,
+    n_labels: usize,
+    cfg: &train::TrainConfig,
+    on_epoch: &mut dyn FnMut(&EpochStats),
+) -> Result<(train::TrainResult, Option<tagger_core::model::Mlp>)> {
+    let mut x_both = x_fit.clone();
+    let mut y_both = y_fit.clone();
+    for i in 0..x_val.len() {
+        x_both.push_row(x_val.row(i));
+        y_both.push_row(y_val.row(i));
+    }
+    let refit_cfg = train::TrainConfig {
+        early_stopping_patience: 0,
+        // Another initialisation: the two ensemble members should not share one.
+        seed: cfg.seed.wrapping_add(1),
+        ..cfg.clone()
+    };
+    let progress = FitProgress::default();
+    std::thread::scope(|s| {
+        let refit = s.spawn(|| {
+            let mut snapshot = None;
+            train::fit_observed(
+                &x_both,
+                &y_both,
+                n_features,
+                n_labels,
+                &refit_cfg,
+                None,
+                &mut |_| {},
+                &mut |epoch, model| {
+                    let state = progress.wait_for(epoch);
+                    if state.best == epoch {
+                        snapshot = Some(model.clone());
+                    }
+                    !(state.finished && epoch >= state.best)
+                },
+            )
+            .map(|_| snapshot)
+        });
+        let finish = FinishOnDrop(&progress);
+        // `train::fit`'s rule for the best epoch: the first, then any with a strictly lower
+        // validation loss; every epoch when early stopping is off (the last one is kept).
+        let mut best_loss: Option<f32> = None;
+        let fitted = train::fit(
+            x_fit,
+            y_fit,
+            n_features,
+            n_labels,
+            cfg,
+            Some((x_val, y_val)),
+            &mut |stats| {
+                let new_best = cfg.early_stopping_patience == 0
+                    || match (best_loss, stats.val_loss) {
+                        (None, loss) => {
+                            best_loss = loss;
+                            true
+                        }
+                        (Some(best), Some(loss)) if loss < best => {
+                            best_loss = Some(loss);
+                            true
+                        }
+                        _ => false,
+                    };
+                progress.update(|s| {
+                    s.epochs = stats.epoch;
+                    if new_best {
+                        s.best = stats.epoch;
+                    }
+                });
+                on_epoch(stats);
+            },
+        );
+        if let Ok(f) = &fitted {
+            let best = f.best_epoch;
+            progress.update(|s| s.best = best);
+        }
+        drop(finish);
+        let refitted = refit
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        let fitted = fitted?;
+        let model = refitted?.ok_or_else(|| {
+            Error::Training(format!(
+                "the refit kept no weights for epoch {}",
+                fitted.best_epoch
+            ))
+        })?;
+        Ok((fitted, Some(model)))
+    })
+}
+
+/// RFC 3339 UTC time now, or `SOURCE_DATE_EPOCH` when set (reproducible artifacts).
+pub fn now_rfc3339() -> String {
+    let t = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
+        .unwrap_or_else(time::OffsetDateTime::now_utc);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

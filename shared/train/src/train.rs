@@ -1,0 +1,1034 @@
+//! Mini-batch training of the [`Mlp`]: binary cross-entropy on logits, Adam, optional dropout,
+//! early stopping on validation loss with the best weights restored.
+//!
+//! Speed comes from the shape of the data: a binary bag-of-words row touches a few dozen of the
+//! first layer's thousands of weight rows, so the forward pass gathers those rows, the backward
+//! pass scatters into them only, and Adam updates them lazily (see [`SparseAdam`]). The hidden and
+//! output layers run as dense matrix products over the whole batch.
+//!
+//! Determinism: the initial weights, the shuffle and the dropout masks come from three
+//! `ChaCha8Rng` streams of `TrainConfig::seed`, and every sum runs in a fixed order, so the same
+//! data, config and seed give bit-identical weights on any machine and thread count.
+
+use std::time::Instant;
+
+use ndarray::{Array1, Array2};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::calibrate::best_global;
+use crate::error::{Error, Result};
+use crate::nn::{BatchBuffers, Gradients, Training};
+use tagger_core::model::Mlp;
+use tagger_core::sparse::SparseRows;
+
+/// Training hyperparameters. [`TrainConfig::default`] is the quality/speed-tuned preset;
+/// [`TrainConfig::origin`] reproduces the talk's Keras model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Widths of the ReLU hidden layers (empty = logistic regression on the bag of words).
+    pub hidden: Vec<usize>,
+    /// Maximum passes over the training rows.
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Adam step size.
+    pub learning_rate: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    /// Adam's epsilon, added to `sqrt(v)` as Keras does (not to the bias-corrected `v`).
+    pub epsilon: f32,
+    /// Fraction of hidden units dropped in training (inverted dropout); 0 = off.
+    pub dropout: f32,
+    /// Stop after this many epochs without a lower validation loss and restore the best
+    /// weights (0 = off; needs validation rows).
+    pub early_stopping_patience: usize,
+    pub seed: u64,
+    /// Lazy Adam on the first layer (see [`SparseAdam`]): only the rows a batch touches are
+    /// updated, idle momentum is caught up in O(1). `false` runs Keras' dense Adam there
+    /// (every row moves on its momentum at every step): exact, but `vocabulary x hidden` work
+    /// per step, so only for small vocabularies such as the origin's 400 words.
+    #[serde(default = "yes")]
+    pub sparse_adam: bool,
+    /// Step size multiplier per epoch (epoch `e`, 1-based, trains at
+    /// `learning_rate * lr_decay^(e - 1)`); 1 = constant.
+    #[serde(default = "one")]
+    pub lr_decay: f32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+impl Default for TrainConfig {
+    /// The project's default, tuned on the cooking and so-titles data sets with
+    /// `shared/examples/tune.rs`: one hidden layer of 256 units (the output layer,
+    /// `hidden x tags`, dominates the cost on cooking's 735 tags, and 384-512 units gained at
+    /// most ~0.005 P@1 there for 1.5-2x the time), dropout 0.5, batch 64, Adam at 8e-3 decayed
+    /// by 0.85 per epoch, up to 20 epochs with early stopping after 1 epoch without a lower
+    /// validation loss. The fast start with decay converges in about half the epochs of a
+    /// constant 3e-3 (cooking's best epoch 6-7 instead of 11, so-titles 2 instead of 3) at
+    /// +0.01 P@1 on cooking (seeds 22 and 23) and -0.006 on so-titles; a constant 8e-3
+    /// overshoots on some seeds (cooking seed 23: best epoch 4, P@1 0.679).
+    fn default() -> Self {
+        TrainConfig {
+            hidden: vec![256],
+            epochs: 20,
+            batch_size: 64,
+            learning_rate: 8e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+            dropout: 0.5,
+            early_stopping_patience: 1,
+            seed: 22,
+            sparse_adam: true,
+            lr_decay: 0.85,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The origin talk's model: `Dense(50, relu) -> Dense(25, relu) -> Dense(n, sigmoid)`,
+    /// 3 epochs, batch 128, Keras Adam defaults, no dropout, no early stopping.
+    pub fn origin() -> Self {
+        TrainConfig {
+            hidden: vec![50, 25],
+            epochs: 3,
+            batch_size: 128,
+            learning_rate: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+            dropout: 0.0,
+            early_stopping_patience: 0,
+            // The Keras reference run's seed (../shared/golden/shap/README.md). After 3 epochs the
+            // origin's metrics swing by about ±0.03 between seeds (P@1 0.41-0.48 over 8 seeds).
+            seed: 42,
+            sparse_adam: false,
+            lr_decay: 1.0,
+        }
+    }
+
+    /// Rejects settings that cannot train: zero sizes, non-finite or out-of-range rates.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(pos) = self.hidden.iter().position(|&h| h == 0) {
+            return Err(Error::config(
+                "hidden",
+                format!("layer {pos} has 0 units in {:?}", self.hidden),
+            ));
+        }
+        if self.epochs == 0 {
+            return Err(Error::config("epochs", "must be at least 1, got 0"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::config("batch_size", "must be at least 1, got 0"));
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(Error::config(
+                "learning_rate",
+                format!("must be a finite number > 0, got {}", self.learning_rate),
+            ));
+        }
+        for (field, value) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&value) {
+                return Err(Error::config(
+                    field,
+                    format!("must be in [0, 1), got {value}"),
+                ));
+            }
+        }
+        if !(self.epsilon.is_finite() && self.epsilon > 0.0) {
+            return Err(Error::config(
+                "epsilon",
+                format!("must be a finite number > 0, got {}", self.epsilon),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::config(
+                "dropout",
+                format!("must be in [0, 1), got {}", self.dropout),
+            ));
+        }
+        if !(self.lr_decay.is_finite() && self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
+            return Err(Error::config(
+                "lr_decay",
+                format!("must be in (0, 1], got {}", self.lr_decay),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One line of the training history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean binary cross-entropy over the epoch's batches (with dropout active), as Keras reports.
+    pub train_loss: f32,
+    pub val_loss: Option<f32>,
+    /// Micro-F1 on the validation rows at their own F1-tuned global threshold.
+    pub val_micro_f1: Option<f32>,
+    /// Wall time of the epoch, validation included.
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct TrainResult {
+    /// The weights of `best_epoch`.
+    pub model: Mlp,
+    pub history: Vec<EpochStats>,
+    /// 1-based epoch whose weights `model` holds (the last one without early stopping).
+    pub best_epoch: usize,
+}
+
+/// Trains a fresh network on binary bag-of-words rows `x` (feature indices `< n_features`)
+/// against label rows `y` (label indices `< n_labels`).
+///
+/// `validation` rows drive early stopping and the validation columns of the history;
+/// `on_epoch` sees each epoch's stats as soon as they exist (progress bars, logs).
+pub fn fit(
+    x: &SparseRows,
+    y: &SparseRows,
+    n_features: usize,
+    n_labels: usize,
+    cfg: &TrainConfig,
+    validation: Option<(&SparseRows, &SparseRows)>,
+    on_epoch: &mut dyn FnMut(&EpochStats),
+) -> Result<TrainResult> {
+    fit_observed(
+        x,
+        y,
+        n_features,
+        n_labels,
+        cfg,
+        validation,
+        on_epoch,
+        &mut |_, _| true,
+    )
+}
+
+/// [`fit`], also showing the weights after each epoch to `after_epoch(epoch, model)` (1-based;
+/// every first-layer row caught up), which returns whether to go on. Stopping after epoch `k`
+/// gives the weights a run with `epochs: k` gives, bit for bit: nothing in an epoch depends on
+/// how many follow.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_observed(
+    x: &SparseRows,
+    y: &SparseRows,
+    n_features: usize,
+    n_labels: usize,
+    cfg: &TrainConfig,
+    validation: Option<(&SparseRows, &SparseRows)>,
+    on_epoch: &mut dyn FnMut(&EpochStats),
+    after_epoch: &mut dyn FnMut(usize, &Mlp) -> bool,
+) -> Result<TrainResult> {
+    cfg.validate()?;
+    check_rows("training", x, y, n_features, n_labels)?;
+    if let Some((vx, vy)) = validation {
+        check_rows("validation", vx, vy, n_features, n_labels)?;
+    }
+
+    let mut init_rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut shuffle_rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    shuffle_rng.set_stream(1);
+    let mut dropout_rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    dropout_rng.set_stream(2);
+
+    let mut model = Mlp::glorot(n_features, &cfg.hidden, n_labels, &mut init_rng);
+    let batch = cfg.batch_size.min(x.len());
+    let steps_per_epoch = x.len().div_ceil(batch);
+    let mut adam = SparseAdam::new(&model, cfg, steps_per_epoch, steps_per_epoch * cfg.epochs);
+    let mut buffers = BatchBuffers::new(&model, batch);
+    let mut grads = Gradients::new(&model);
+    let mut order: Vec<usize> = (0..x.len()).collect();
+
+    let mut history = Vec::with_capacity(cfg.epochs);
+    let mut best: Option<(f32, usize, Mlp)> = None;
+    let mut since_best = 0;
+    let early_stopping = cfg.early_stopping_patience > 0 && validation.is_some();
+    for epoch in 1..=cfg.epochs {
+        let started = Instant::now();
+        order.shuffle(&mut shuffle_rng);
+        let mut loss_sum = 0.0f64;
+        for ids in order.chunks(batch) {
+            let dropout = (cfg.dropout > 0.0).then_some((cfg.dropout, &mut dropout_rng));
+            model.forward_batch(x, ids, &mut buffers, dropout);
+            loss_sum += model.backward_batch(x, y, ids, &mut buffers, &mut grads);
+            adam.step(&mut model, &grads);
+        }
+        adam.catch_up(&mut model);
+        let train_loss = (loss_sum / (x.len() * n_labels) as f64) as f32;
+        if !train_loss.is_finite() {
+            return Err(Error::Training(format!(
+                "loss became {train_loss} in epoch {epoch}: lower learning_rate ({})",
+                cfg.learning_rate
+            )));
+        }
+        let (val_loss, val_micro_f1) = match validation {
+            Some((vx, vy)) => {
+                let (loss, f1) = validation_scores(&model, vx, vy);
+                (Some(loss), Some(f1))
+            }
+            None => (None, None),
+        };
+        let stats = EpochStats {
+            epoch,
+            train_loss,
+            val_loss,
+            val_micro_f1,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        on_epoch(&stats);
+        history.push(stats);
+        if !after_epoch(epoch, &model) {
+            break;
+        }
+
+        if let (true, Some(loss)) = (early_stopping, val_loss) {
+            if best
+                .as_ref()
+                .is_none_or(|(best_loss, _, _)| loss < *best_loss)
+            {
+                best = Some((loss, epoch, model.clone()));
+                since_best = 0;
+            } else {
+                since_best += 1;
+                if since_best >= cfg.early_stopping_patience {
+                    break;
+                }
+            }
+        }
+    }
+    let (model, best_epoch) = match best {
+        Some((_, epoch, best_model)) => (best_model, epoch),
+        None => (model, history.len()),
+    };
+    Ok(TrainResult {
+        model,
+        history,
+        best_epoch,
+    })
+}
+
+fn check_rows(
+    what: &'static str,
+    x: &SparseRows,
+    y: &SparseRows,
+    n_features: usize,
+    n_labels: usize,
+) -> Result<()> {
+    if x.is_empty() {
+        return Err(Error::Training(format!("no {what} rows")));
+    }
+    if x.len() != y.len() {
+        return Err(tagger_core::Error::Shape {
+            what: if what == "training" {
+                "training labels"
+            } else {
+                "validation labels"
+            },
+            expected: format!("{} label rows (one per feature row)", x.len()),
+            found: y.len().to_string(),
+        }
+        .into());
+    }
+    if n_features == 0 || n_labels == 0 {
+        return Err(Error::Training(format!(
+            "need at least one feature and one label, got {n_features} features and {n_labels} labels"
+        )));
+    }
+    if x.min_dim() > n_features {
+        return Err(tagger_core::Error::Shape {
+            what: "feature indices",
+            expected: format!("indices below n_features = {n_features} in the {what} rows"),
+            found: format!("index {}", x.min_dim() - 1),
+        }
+        .into());
+    }
+    if y.min_dim() > n_labels {
+        return Err(tagger_core::Error::Shape {
+            what: "label indices",
+            expected: format!("indices below n_labels = {n_labels} in the {what} rows"),
+            found: format!("index {}", y.min_dim() - 1),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Mean validation BCE and micro-F1 at the validation rows' own F1-tuned global threshold.
+fn validation_scores(model: &Mlp, x: &SparseRows, y: &SparseRows) -> (f32, f32) {
+    let logits = model.logits_batch(x);
+    let mut loss = 0.0f64;
+    for (i, row) in logits.outer_iter().enumerate() {
+        let mut row_loss: f32 = row
+            .iter()
+            .map(|&z| crate::nn::bce_with_logits(z, 0.0))
+            .sum();
+        for &t in y.row(i) {
+            row_loss -= row[t as usize];
+        }
+        loss += f64::from(row_loss);
+    }
+    let loss = (loss / logits.len() as f64) as f32;
+    let probs = logits.mapv(tagger_core::model::sigmoid);
+    let (_, f1) = best_global(&probs, y);
+    (loss, f1 as f32)
+}
+
+/// Adam (Keras 3's formulation) with a lazy first layer.
+///
+/// Dense layers: `m += (g - m)(1 - b1)`, `v += (g^2 - v)(1 - b2)`,
+/// `w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)` at step `t` (1-based).
+///
+/// First layer: only rows with a gradient in the batch are touched. A row idle since step `t0`
+/// would, under dense Adam, have kept moving on its decaying momentum at every step in between
+/// (gradient 0: `m` shrinks by `b1`, `v` by `b2` per step). When the row is next touched (or at
+/// the end of each epoch), [`SparseAdam`] applies those `k` idle steps at once:
+/// `m *= b1^k`, `v *= b2^k` exactly, and the weight moves by
+/// `sum_j alpha(t0 + j) * b1^j * m / (sqrt(v) + eps)`. Dense Adam's denominator at idle step `j`
+/// is `sqrt(v) * b2^(j/2) + eps`; using `sqrt(v) + eps` instead shortens those idle moves by
+/// at most `1 - b2^(j/2)`, under 3.5 % for the steps that carry 99.9 % of the momentum
+/// (`b1^j >= 1e-3`, `j <= 66`), and the sum is truncated once `b1^j < 1e-9`. So training follows
+/// dense Keras Adam closely (see the `sparse_adam_tracks_dense_adam` test) at the cost of the
+/// touched rows only, instead of `vocabulary x hidden` per step.
+#[derive(Debug)]
+pub struct SparseAdam {
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    epsilon: f32,
+    /// Steps taken so far.
+    t: u32,
+    /// Per-epoch step-size schedule: steps `(e - 1) * steps_per_epoch + 1 ..= e * steps_per_epoch`
+    /// run at `lr * lr_decay^(e - 1)`.
+    steps_per_epoch: usize,
+    lr_decay: f64,
+    /// Update every first-layer row at every step (Keras' dense Adam) instead of lazily.
+    dense_first: bool,
+    /// `alpha[t] = lr * sqrt(1 - b2^t) / (1 - b1^t)`, the step size at step `t` (index 0 unused).
+    alpha: Vec<f64>,
+    /// `momentum[s] = sum_{j=1..window} alpha[s + j] * b1^j`: the weight an idle row still
+    /// moves, per unit of `m / (sqrt(v) + eps)`, over all idle steps after step `s`.
+    momentum: Vec<f64>,
+    /// Terms with `b1^j < 1e-9` are left out of `momentum`.
+    window: usize,
+    /// Moments of layers after the first (index 0 unused).
+    m: Vec<Array2<f32>>,
+    v: Vec<Array2<f32>>,
+    /// First-layer moments, row-major like its weights.
+    m0: Vec<f32>,
+    v0: Vec<f32>,
+    mb: Vec<Array1<f32>>,
+    vb: Vec<Array1<f32>>,
+    /// Step at which each first-layer row's `m`, `v` and weights are current (0 = never touched).
+    row_step: Vec<u32>,
+}
+
+impl SparseAdam {
+    /// Adam for `model` with `cfg`'s rates; `steps_per_epoch` places the `lr_decay` schedule
+    /// (and `planned_steps` sizes the step-size tables, which grow on demand).
+    pub fn new(
+        model: &Mlp,
+        cfg: &TrainConfig,
+        steps_per_epoch: usize,
+        planned_steps: usize,
+    ) -> Self {
+        let b1 = f64::from(cfg.beta1);
+        let window = if b1 > 0.0 {
+            (1e-9f64.ln() / b1.ln()).ceil().max(1.0) as usize
+        } else {
+            1
+        };
+        let first = model.layers()[0].weights.len();
+        let mut me = SparseAdam {
+            lr: cfg.learning_rate,
+            beta1: cfg.beta1,
+            beta2: cfg.beta2,
+            epsilon: cfg.epsilon,
+            t: 0,
+            steps_per_epoch: steps_per_epoch.max(1),
+            lr_decay: f64::from(cfg.lr_decay),
+            dense_first: !cfg.sparse_adam,
+            alpha: vec![0.0],
+            momentum: Vec::new(),
+            window,
+            m: model
+                .layers()
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    if i == 0 {
+                        Array2::zeros((0, 0))
+                    } else {
+                        Array2::zeros(l.weights.dim())
+                    }
+                })
+                .collect(),
+            v: Vec::new(),
+            m0: vec![0.0; first],
+            v0: vec![0.0; first],
+            mb: model
+                .layers()
+                .iter()
+                .map(|l| Array1::zeros(l.bias.len()))
+                .collect(),
+            vb: model
+                .layers()
+                .iter()
+                .map(|l| Array1::zeros(l.bias.len()))
+                .collect(),
+            row_step: vec![0; model.n_inputs()],
+        };
+        me.v = me.m.clone();
+        me.extend_tables(planned_steps);
+        me
+    }
+
+    /// Makes `momentum[s]` (and the `alpha` values it needs) available for `s <= up_to`.
+    fn extend_tables(&mut self, up_to: usize) {
+        let (b1, b2, lr) = (
+            f64::from(self.beta1),
+            f64::from(self.beta2),
+            f64::from(self.lr),
+        );
+        while self.alpha.len() <= up_to + self.window {
+            let t = self.alpha.len();
+            let epoch = ((t - 1) / self.steps_per_epoch) as i32;
+            let lr_t = lr * self.lr_decay.powi(epoch);
+            let t = t as i32;
+            self.alpha
+                .push(lr_t * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t)));
+        }
+        while self.momentum.len() <= up_to {
+            let s = self.momentum.len();
+            let mut sum = 0.0;
+            let mut b1j = 1.0;
+            for j in 1..=self.window {
+                b1j *= b1;
+                sum += self.alpha[s + j] * b1j;
+            }
+            self.momentum.push(sum);
+        }
+    }
+
+    /// One Adam step with the batch gradients.
+    pub fn step(&mut self, model: &mut Mlp, grads: &Gradients) {
+        self.t += 1;
+        let t = self.t;
+        self.extend_tables(t as usize);
+        let alpha = self.alpha[t as usize] as f32;
+        let (b1, b2, eps) = (self.beta1, self.beta2, self.epsilon);
+        let (c1, c2) = (1.0 - b1, 1.0 - b2);
+        let update = |w: &mut f32, m: &mut f32, v: &mut f32, g: f32| {
+            *m += (g - *m) * c1;
+            *v += (g * g - *v) * c2;
+            *w -= alpha * *m / (v.sqrt() + eps);
+        };
+
+        for (l, layer) in model.layers_mut().iter_mut().enumerate() {
+            ndarray::Zip::from(&mut layer.bias)
+                .and(&mut self.mb[l])
+                .and(&mut self.vb[l])
+                .and(&grads.bias[l])
+                .for_each(|w, m, v, &g| update(w, m, v, g));
+            if l > 0 {
+                ndarray::Zip::from(&mut layer.weights)
+                    .and(&mut self.m[l])
+                    .and(&mut self.v[l])
+                    .and(&grads.weights[l])
+                    .for_each(|w, m, v, &g| update(w, m, v, g));
+            }
+        }
+
+        let width = model.layers()[0].weights.ncols();
+        let weights = first_layer_slice(model);
+        for (k, &row) in grads.touched.iter().enumerate() {
+            let row = row as usize;
+            let span = row * width..(row + 1) * width;
+            let g = grads.first_row(k, width);
+            let t0 = self.row_step[row];
+            self.row_step[row] = t;
+            let idle = t - 1 - t0;
+            let factors = (t0 > 0 && idle > 0).then(|| self.idle_factors(t0, idle));
+            let (w, m, v) = (
+                &mut weights[span.clone()],
+                &mut self.m0[span.clone()],
+                &mut self.v0[span],
+            );
+            if let Some((coef, m_decay, v_decay)) = factors {
+                for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                    *w -= coef * *m / (v.sqrt() + eps);
+                    *m *= m_decay;
+                    *v *= v_decay;
+                    update(w, m, v, g);
+                }
+            } else {
+                for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                    update(w, m, v, g);
+                }
+            }
+        }
+        if self.dense_first {
+            // Keras' dense Adam: every row with momentum moves at every step, gradient 0 for
+            // the rows this batch did not touch (rows never touched have m = 0 and stay put).
+            for (row, step) in self.row_step.iter_mut().enumerate() {
+                if *step == 0 || *step == t {
+                    continue;
+                }
+                *step = t;
+                let span = row * width..(row + 1) * width;
+                let (w, m, v) = (
+                    &mut weights[span.clone()],
+                    &mut self.m0[span.clone()],
+                    &mut self.v0[span],
+                );
+                for ((w, m), v) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()) {
+                    update(w, m, v, 0.0);
+                }
+            }
+        }
+    }
+
+    /// For a row current as of step `t0` that sat out the next `idle` steps: how far its
+    /// momentum moved it (per unit of `m / (sqrt(v) + eps)`), and the decay of `m` and `v`.
+    fn idle_factors(&self, t0: u32, idle: u32) -> (f32, f32, f32) {
+        let b1k = f64::from(self.beta1).powi(idle as i32);
+        // sum_{j=1..idle} alpha[t0+j] b1^j = momentum[t0] - b1^idle * momentum[t0+idle]
+        // (up to the terms beyond the window, below 1e-9 of the total).
+        let coef = self.momentum[t0 as usize] - b1k * self.momentum[(t0 + idle) as usize];
+        (
+            coef as f32,
+            b1k as f32,
+            f64::from(self.beta2).powi(idle as i32) as f32,
+        )
+    }
+
+    /// Brings every first-layer row up to the current step (call before reading the weights).
+    pub fn catch_up(&mut self, model: &mut Mlp) {
+        let width = model.layers()[0].weights.ncols();
+        let eps = self.epsilon;
+        let weights = first_layer_slice(model);
+        for row in 0..self.row_step.len() {
+            let t0 = self.row_step[row];
+            // Never-touched rows have m = v = 0: idle steps do not move them.
+            if t0 == 0 || t0 == self.t {
+                continue;
+            }
+            let (coef, m_decay, v_decay) = self.idle_factors(t0, self.t - t0);
+            let span = row * width..(row + 1) * width;
+            let (w, m, v) = (
+                &mut weights[span.clone()],
+                &mut self.m0[span.clone()],
+                &mut self.v0[span],
+            );
+            for ((w, m), v) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()) {
+                *w -= coef * *m / (v.sqrt() + eps);
+                *m *= m_decay;
+                *v *= v_decay;
+            }
+            self.row_step[row] = self.t;
+        }
+    }
+}
+
+/// The first layer's weights as one row-major slice (converting a non-standard layout once).
+fn first_layer_slice(model: &mut Mlp) -> &mut [f32] {
+    let w = &mut model.layers_mut()[0].weights;
+    if !w.is_standard_layout() {
+        *w = w.as_standard_layout().into_owned();
+    }
+    w.as_slice_mut()
+        .expect("a standard-layout array is contiguous")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::evaluate;
+    use rand::Rng;
+    use tagger_core::thresholds::Thresholds;
+
+    fn rows(r: &[Vec<u32>]) -> SparseRows {
+        r.iter().map(Vec::as_slice).collect()
+    }
+
+    /// Rows of 3-6 random features out of 40; label k (k < 4) is present iff feature k is.
+    fn learnable(n: usize, seed: u64) -> (SparseRows, SparseRows) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (mut xs, mut ys) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            let k = rng.random_range(3..=6);
+            let mut x: Vec<u32> = (0..k).map(|_| rng.random_range(0..40)).collect();
+            x.sort_unstable();
+            x.dedup();
+            ys.push(x.iter().copied().filter(|&f| f < 4).collect());
+            xs.push(x);
+        }
+        (rows(&xs), rows(&ys))
+    }
+
+    fn small_config() -> TrainConfig {
+        TrainConfig {
+            hidden: vec![16],
+            epochs: 30,
+            batch_size: 32,
+            learning_rate: 0.01,
+            lr_decay: 1.0,
+            ..TrainConfig::default()
+        }
+    }
+
+    #[test]
+    fn default_and_origin_configs_are_valid() {
+        assert!(TrainConfig::default().validate().is_ok());
+        let origin = TrainConfig::origin();
+        assert!(origin.validate().is_ok());
+        assert_eq!(
+            (origin.hidden.as_slice(), origin.epochs, origin.batch_size),
+            (&[50, 25][..], 3, 128)
+        );
+    }
+
+    #[test]
+    fn validate_rejects_unusable_settings() {
+        let bad = |f: fn(&mut TrainConfig)| {
+            let mut c = TrainConfig::default();
+            f(&mut c);
+            c.validate()
+        };
+        assert!(matches!(
+            bad(|c| c.learning_rate = f32::NAN),
+            Err(Error::InvalidConfig {
+                field: "learning_rate",
+                ..
+            })
+        ));
+        assert!(matches!(
+            bad(|c| c.learning_rate = -0.1),
+            Err(Error::InvalidConfig {
+                field: "learning_rate",
+                ..
+            })
+        ));
+        assert!(matches!(
+            bad(|c| c.epochs = 0),
+            Err(Error::InvalidConfig {
+                field: "epochs",
+                ..
+            })
+        ));
+        assert!(matches!(
+            bad(|c| c.batch_size = 0),
+            Err(Error::InvalidConfig {
+                field: "batch_size",
+                ..
+            })
+        ));
+        assert!(matches!(
+            bad(|c| c.hidden = vec![64, 0]),
+            Err(Error::InvalidConfig {
+                field: "hidden",
+                ..
+            })
+        ));
+        assert!(matches!(
+            bad(|c| c.dropout = 1.0),
+            Err(Error::InvalidConfig {
+                field: "dropout",
+                ..
+            })
+        ));
+        assert!(matches!(
+            bad(|c| c.beta2 = 1.0),
+            Err(Error::InvalidConfig { field: "beta2", .. })
+        ));
+        assert!(matches!(
+            bad(|c| c.epsilon = 0.0),
+            Err(Error::InvalidConfig {
+                field: "epsilon",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn fit_rejects_mismatched_or_out_of_range_rows() {
+        let (x, y) = learnable(10, 1);
+        let cfg = small_config();
+        let short = rows(&[vec![0]]);
+        assert!(matches!(
+            fit(&x, &short, 40, 4, &cfg, None, &mut |_| {}),
+            Err(Error::Core(tagger_core::Error::Shape { .. }))
+        ));
+        assert!(matches!(
+            fit(&x, &y, 40, 2, &cfg, None, &mut |_| {}),
+            Err(Error::Core(tagger_core::Error::Shape {
+                what: "label indices",
+                ..
+            }))
+        ));
+        assert!(matches!(
+            fit(&x, &y, 5, 4, &cfg, None, &mut |_| {}),
+            Err(Error::Core(tagger_core::Error::Shape {
+                what: "feature indices",
+                ..
+            }))
+        ));
+        assert!(matches!(
+            fit(
+                &SparseRows::new(),
+                &SparseRows::new(),
+                40,
+                4,
+                &cfg,
+                None,
+                &mut |_| {}
+            ),
+            Err(Error::Training(_))
+        ));
+    }
+
+    #[test]
+    fn adam_first_step_matches_keras_formula() {
+        // Keras 3 Adam at step 1 (lr 1e-3, b1 0.9, b2 0.999, eps 1e-7), from weights 0:
+        // alpha = lr * sqrt(1 - 0.999) / (1 - 0.9) = 3.16227766e-4, m = 0.1 g, v = 0.001 g^2,
+        // w = -alpha * m / (sqrt(v) + eps).
+        // g = 0.5:  m = 0.05, sqrt(v) = 0.0158113883 -> w = -9.99993675e-4.
+        // g = 1e-6: m = 1e-7, sqrt(v) = 3.16227766e-8 -> w = -3.16227766e-11 / 1.316227766e-7
+        //           = -2.40253073e-4 (eps dominates: Keras adds it to the uncorrected sqrt(v)).
+        let (big, tiny) = (-9.99993675e-4f64 as f32, -2.40253073e-4f64 as f32);
+        let cfg = TrainConfig {
+            hidden: vec![2],
+            learning_rate: 1e-3,
+            ..TrainConfig::default()
+        };
+        let mut model = Mlp::glorot(3, &[2], 2, &mut ChaCha8Rng::seed_from_u64(0));
+        for layer in model.layers_mut() {
+            layer.weights.fill(0.0);
+        }
+        let mut grads = Gradients::new(&model);
+        grads.weights[1].fill(0.5);
+        grads.bias[1].fill(1e-6);
+        grads.touched = vec![1];
+        grads.first = vec![0.5, 1e-6];
+        let mut adam = SparseAdam::new(&model, &cfg, 1, 1);
+        adam.step(&mut model, &grads);
+        // f32 arithmetic (1 - 0.9 is 0.100000024 in f32, as in Keras' float32) allows ~1e-5 relative.
+        let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * b.abs();
+        assert!(
+            model.layers()[1].weights.iter().all(|&w| close(w, big)),
+            "{:?}",
+            model.layers()[1].weights
+        );
+        assert!(
+            model.layers()[1].bias.iter().all(|&b| close(b, tiny)),
+            "{:?}",
+            model.layers()[1].bias
+        );
+        // The touched first-layer row takes the same steps; untouched rows and zero-gradient
+        // biases stay put.
+        assert!(
+            close(model.layers()[0].weights[[1, 0]], big)
+                && close(model.layers()[0].weights[[1, 1]], tiny)
+        );
+        assert_eq!(model.layers()[0].weights.row(0).to_vec(), vec![0.0, 0.0]);
+        assert_eq!(model.layers()[0].bias.to_vec(), vec![0.0, 0.0]);
+    }
+
+    /// Dense Keras Adam in f64 on the first layer, as the reference for the lazy version.
+    #[test]
+    fn sparse_adam_tracks_dense_adam() {
+        let cfg = TrainConfig {
+            hidden: vec![3],
+            learning_rate: 1e-2,
+            lr_decay: 1.0,
+            ..TrainConfig::default()
+        };
+        let mut model = Mlp::glorot(6, &[3], 2, &mut ChaCha8Rng::seed_from_u64(0));
+        let start = model.layers()[0].weights.mapv(f64::from);
+        let mut dense_w = start.clone();
+        let mut dense_m = Array2::<f64>::zeros(dense_w.dim());
+        let mut dense_v = Array2::<f64>::zeros(dense_w.dim());
+        let mut adam = SparseAdam::new(&model, &cfg, 1, 0);
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let (b1, b2, eps, lr) = (0.9f64, 0.999f64, 1e-7f64, 1e-2f64);
+        for t in 1..=300 {
+            // Row r is touched with probability 1 / (r + 1): row 0 always, row 5 rarely.
+            let mut grads = Gradients::new(&model);
+            let mut g = Array2::<f64>::zeros(dense_w.dim());
+            for r in 0..6u32 {
+                if rng.random_range(0..=r) == 0 {
+                    grads.touched.push(r);
+                    for j in 0..3 {
+                        let value: f32 = rng.random_range(-1.0..1.0) * 1e-3;
+                        grads.first.push(value);
+                        g[[r as usize, j]] = f64::from(value);
+                    }
+                }
+            }
+            adam.step(&mut model, &grads);
+            let alpha = lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
+            ndarray::Zip::from(&mut dense_w)
+                .and(&mut dense_m)
+                .and(&mut dense_v)
+                .and(&g)
+                .for_each(|w, m, v, &g| {
+                    *m += (g - *m) * (1.0 - b1);
+                    *v += (g * g - *v) * (1.0 - b2);
+                    *w -= alpha * *m / (v.sqrt() + eps);
+                });
+        }
+        adam.catch_up(&mut model);
+        let sparse_w = model.layers()[0].weights.mapv(f64::from);
+        // The lazy catch-up shortens idle momentum steps by under 3.5 % (see `SparseAdam`);
+        // net moves mix signs, so compare against the largest move.
+        let scale = (&dense_w - &start)
+            .iter()
+            .fold(0.0f64, |a, v| a.max(v.abs()));
+        for r in 0..6 {
+            for j in 0..3 {
+                let dense_move = dense_w[[r, j]] - start[[r, j]];
+                let sparse_move = sparse_w[[r, j]] - start[[r, j]];
+                assert!(
+                    (dense_move - sparse_move).abs() <= 0.035 * scale,
+                    "row {r} col {j}: dense moved {dense_move}, sparse {sparse_move}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn same_seed_gives_identical_weights_and_another_seed_does_not() {
+        let (x, y) = learnable(200, 2);
+        let cfg = TrainConfig {
+            epochs: 3,
+            ..small_config()
+        };
+        let a = fit(&x, &y, 40, 4, &cfg, None, &mut |_| {}).expect("fit");
+        let b = fit(&x, &y, 40, 4, &cfg, None, &mut |_| {}).expect("fit");
+        assert_eq!(a.model, b.model);
+        assert_eq!(
+            a.history.iter().map(|s| s.train_loss).collect::<Vec<_>>(),
+            b.history.iter().map(|s| s.train_loss).collect::<Vec<_>>()
+        );
+        let c = fit(
+            &x,
+            &y,
+            40,
+            4,
+            &TrainConfig {
+                seed: cfg.seed + 1,
+                ..cfg
+            },
+            None,
+            &mut |_| {},
+        )
+        .expect("fit");
+        assert_ne!(a.model, c.model);
+    }
+
+    #[test]
+    fn stopping_after_k_epochs_gives_the_k_epoch_model() {
+        // The refit beside the early-stopped fit (pipeline.rs) relies on this, with decay on.
+        let (x, y) = learnable(200, 8);
+        let cfg = TrainConfig {
+            epochs: 3,
+            lr_decay: 0.8,
+            ..small_config()
+        };
+        let three = fit(&x, &y, 40, 4, &cfg, None, &mut |_| {}).expect("fit");
+        let mut seen = Vec::new();
+        let stopped = fit_observed(
+            &x,
+            &y,
+            40,
+            4,
+            &TrainConfig { epochs: 6, ..cfg },
+            None,
+            &mut |_| {},
+            &mut |epoch, model| {
+                seen.push(model.clone());
+                epoch < 3
+            },
+        )
+        .expect("fit");
+        assert_eq!(stopped.history.len(), 3);
+        assert_eq!(stopped.model, three.model);
+        assert_eq!(seen[2], three.model);
+        assert_ne!(seen[1], three.model);
+    }
+
+    #[test]
+    fn learns_a_learnable_synthetic_task() {
+        let (x, y) = learnable(1000, 3);
+        let (vx, vy) = learnable(200, 4);
+        let (tx, ty) = learnable(300, 5);
+        let mut epochs_seen = 0;
+        let result = fit(
+            &x,
+            &y,
+            40,
+            4,
+            &small_config(),
+            Some((&vx, &vy)),
+            &mut |_| epochs_seen += 1,
+        )
+        .expect("fit");
+        assert_eq!(epochs_seen, result.history.len());
+        assert!(result.best_epoch >= 1 && result.best_epoch <= result.history.len());
+        let losses: Vec<f32> = result.history.iter().map(|s| s.train_loss).collect();
+        assert!(
+            losses[losses.len() - 1] < losses[0],
+            "training loss falls: {losses:?}"
+        );
+        let probs = result.model.predict_proba_batch(&tx);
+        let names: Vec<String> = (0..4).map(|i| format!("f{i}")).collect();
+        let report = evaluate(&probs, &ty, &Thresholds::fixed(0.5, 4), &names);
+        assert!(report.micro_f1 > 0.95, "micro-F1 {}", report.micro_f1);
+        assert!(
+            report.binary_accuracy > 0.97,
+            "binary accuracy {}",
+            report.binary_accuracy
+        );
+    }
+
+    #[test]
+    fn early_stopping_restores_the_best_epoch() {
+        // Validation labels unrelated to the features: validation loss soon stops improving.
+        let (x, y) = learnable(300, 6);
+        let (vx, _) = learnable(100, 7);
+        let vy: SparseRows = (0..100u32)
+            .map(|i| vec![i % 4])
+            .collect::<Vec<_>>()
+            .iter()
+            .map(Vec::as_slice)
+            .collect();
+        let cfg = TrainConfig {
+            epochs: 40,
+            early_stopping_patience: 2,
+            ..small_config()
+        };
+        let result = fit(&x, &y, 40, 4, &cfg, Some((&vx, &vy)), &mut |_| {}).expect("fit");
+        assert!(
+            result.history.len() < 40,
+            "stopped early after {} epochs",
+            result.history.len()
+        );
+        assert_eq!(result.history.len(), result.best_epoch + 2);
+        let best = result.history[result.best_epoch - 1]
+            .val_loss
+            .expect("val loss");
+        assert!(result
+            .history
+            .iter()
+            .all(|s| s.val_loss.expect("val loss") >= best));
+    }
+}
