@@ -364,40 +364,50 @@ fn train_trigger_watches_the_data_prefix_and_csv_suffix_only() {
         .values()
         .filter(|e| str_at(e, "Type") == Some("S3"))
         .collect();
-    assert_eq!(
-        s3_events.len(),
-        1,
-        "exactly one S3 trigger on TrainFunction"
-    );
-    let p = s3_events[0].get("Properties").expect("S3 event Properties");
-    assert_eq!(render(p.get("Bucket").expect("Bucket")), "${DataBucket}");
-    let kinds: Vec<String> = one_or_many(p.get("Events"))
-        .into_iter()
-        .map(render)
-        .collect();
-    assert_eq!(kinds, ["s3:ObjectCreated:*"]);
+    assert!(!s3_events.is_empty(), "TrainFunction has an S3 trigger");
 
-    let rules = p
-        .get("Filter")
-        .and_then(|f| f.get("S3Key"))
-        .and_then(|k| k.get("Rules"))
-        .and_then(Value::as_sequence)
-        .expect("S3 event has Filter.S3Key.Rules");
-    let rule = |name: &str| {
-        rules
-            .iter()
-            .find(|r| str_at(r, "Name").map(str::to_ascii_lowercase).as_deref() == Some(name))
-            .and_then(|r| str_at(r, "Value"))
-    };
+    // S3 suffix filters are case-sensitive and training accepts any case of `.csv`, so there is
+    // one trigger per spelling; every one watches DATA_PREFIX for created objects.
+    let mut suffixes = Vec::new();
+    for event in s3_events {
+        let p = event.get("Properties").expect("S3 event Properties");
+        assert_eq!(render(p.get("Bucket").expect("Bucket")), "${DataBucket}");
+        let kinds: Vec<String> = one_or_many(p.get("Events"))
+            .into_iter()
+            .map(render)
+            .collect();
+        assert_eq!(kinds, ["s3:ObjectCreated:*"]);
+        let rules = p
+            .get("Filter")
+            .and_then(|f| f.get("S3Key"))
+            .and_then(|k| k.get("Rules"))
+            .and_then(Value::as_sequence)
+            .expect("S3 event has Filter.S3Key.Rules");
+        let rule = |name: &str| {
+            rules
+                .iter()
+                .find(|r| str_at(r, "Name").map(str::to_ascii_lowercase).as_deref() == Some(name))
+                .and_then(|r| str_at(r, "Value"))
+        };
+        assert_eq!(
+            rule("prefix"),
+            Some(data_prefix),
+            "prefix filter = DATA_PREFIX"
+        );
+        let suffix =
+            rule("suffix").expect("a suffix filter: settings .json uploads must not trigger");
+        assert!(
+            suffix.eq_ignore_ascii_case(".csv"),
+            "suffix {suffix:?} is not a spelling of .csv"
+        );
+        suffixes.push(suffix.to_string());
+    }
+    suffixes.sort();
+    suffixes.dedup();
     assert_eq!(
-        rule("prefix"),
-        Some(data_prefix),
-        "prefix filter = DATA_PREFIX"
-    );
-    assert_eq!(
-        rule("suffix"),
-        Some(".csv"),
-        "settings .json uploads must not trigger"
+        suffixes.len(),
+        8,
+        "one trigger per spelling of .csv (c/C, s/S, v/V), found {suffixes:?}"
     );
 }
 
