@@ -238,7 +238,15 @@ async fn model_info(state: &State) -> Result<Response<Body>, ApiError> {
         );
         map.insert("loaded_at".into(), json!(served.loaded_at));
     }
-    Ok(json_response(StatusCode::OK, &body, Some(served.version())))
+    let mut resp = json_response(StatusCode::OK, &body, Some(served.version()));
+    // Model facts change only on a reload: let the edge (and clients) keep them a while.
+    let secs = state.config().model_cache_secs;
+    if secs > 0 {
+        if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={secs}")) {
+            resp.headers_mut().insert(CACHE_CONTROL, v);
+        }
+    }
+    Ok(resp)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tagger_registry::store::ObjectStore;
+use tagger_registry::store::{Location, ObjectStore};
 
 mod handler;
 mod models;
@@ -38,6 +38,8 @@ mod models;
 pub use handler::handle;
 pub use models::{ModelCache, RefreshOutcome, Served};
 
+/// Default for `MODEL_CACHE_SECS`.
+pub const DEFAULT_MODEL_CACHE_SECS: u64 = 60;
 /// Default for `MODEL_REFRESH_SECS`.
 pub const DEFAULT_REFRESH_SECS: u64 = 60;
 /// Default for `MAX_BODY_BYTES`: 1 MiB.
@@ -62,55 +64,11 @@ impl ConfigError {
     }
 }
 
-/// Where the models live, parsed from `MODEL_URI`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ModelLocation {
-    /// `s3://bucket/prefix`: the store is rooted at the prefix.
-    S3 { bucket: String, prefix: String },
-    /// `file:///dir`, `file://relative/dir` or a plain path: a folder laid out like the bucket's
-    /// models prefix.
-    Local(PathBuf),
-}
+/// Where the models live, parsed from `MODEL_URI` by the registry's one uri parser.
+pub type ModelLocation = Location;
 
-impl ModelLocation {
-    pub fn parse(uri: &str) -> Result<Self, ConfigError> {
-        let uri = uri.trim();
-        if uri.is_empty() {
-            return Err(ConfigError::new(
-                "MODEL_URI",
-                "is empty: expected s3://bucket/prefix, file:///dir or a path",
-            ));
-        }
-        if let Some(rest) = uri.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(ConfigError::new(
-                    "MODEL_URI",
-                    format!("{uri:?} names no bucket: expected s3://bucket/prefix"),
-                ));
-            }
-            return Ok(ModelLocation::S3 {
-                bucket: bucket.to_owned(),
-                prefix: prefix.trim_matches('/').to_owned(),
-            });
-        }
-        if let Some(path) = uri.strip_prefix("file://") {
-            if path.is_empty() {
-                return Err(ConfigError::new(
-                    "MODEL_URI",
-                    format!("{uri:?} names no folder"),
-                ));
-            }
-            return Ok(ModelLocation::Local(PathBuf::from(path)));
-        }
-        if let Some((scheme, _)) = uri.split_once("://") {
-            return Err(ConfigError::new(
-                "MODEL_URI",
-                format!("unsupported scheme {scheme:?} in {uri:?}: expected s3://bucket/prefix, file:///dir or a path"),
-            ));
-        }
-        Ok(ModelLocation::Local(PathBuf::from(uri)))
-    }
+fn parse_location(uri: &str) -> Result<ModelLocation, ConfigError> {
+    Location::parse(uri).map_err(|e| ConfigError::new("MODEL_URI", e.to_string()))
 }
 
 /// Everything the function reads from its environment, once, at start.
@@ -125,6 +83,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `MAX_INSTANCES` (default 100): larger batches get 413.
     pub max_instances: usize,
+    /// `MODEL_CACHE_SECS` (default 60): how long a `GET /model` answer may be cached (the edge
+    /// cache honours it); 0 sends `no-store`.
+    pub model_cache_secs: u64,
 }
 
 impl Config {
@@ -135,6 +96,7 @@ impl Config {
             refresh: Duration::from_secs(DEFAULT_REFRESH_SECS),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_instances: DEFAULT_MAX_INSTANCES,
+            model_cache_secs: DEFAULT_MODEL_CACHE_SECS,
         }
     }
 
@@ -151,7 +113,7 @@ impl Config {
                 "is not set: expected s3://bucket/prefix, file:///dir or a path",
             )
         })?;
-        ModelLocation::parse(&model_uri)?;
+        parse_location(&model_uri)?;
         let number = |var: &'static str, default: u64, min: u64| -> Result<u64, ConfigError> {
             match get(var) {
                 None => Ok(default),
@@ -179,12 +141,13 @@ impl Config {
                 "MAX_INSTANCES",
                 number("MAX_INSTANCES", DEFAULT_MAX_INSTANCES as u64, 1)?,
             )?,
+            model_cache_secs: number("MODEL_CACHE_SECS", DEFAULT_MODEL_CACHE_SECS, 0)?,
         })
     }
 
     /// The parsed `model_uri`.
     pub fn location(&self) -> Result<ModelLocation, ConfigError> {
-        ModelLocation::parse(&self.model_uri)
+        parse_location(&self.model_uri)
     }
 }
 
@@ -303,16 +266,16 @@ mod tests {
     #[test]
     fn model_uri_forms_parse() {
         assert_eq!(
-            ModelLocation::parse("s3://b/models/").unwrap(),
+            ModelLocation::parse("s3://bkt/models/").unwrap(),
             ModelLocation::S3 {
-                bucket: "b".into(),
+                bucket: "bkt".into(),
                 prefix: "models".into()
             }
         );
         assert_eq!(
-            ModelLocation::parse("s3://b").unwrap(),
+            ModelLocation::parse("s3://bkt").unwrap(),
             ModelLocation::S3 {
-                bucket: "b".into(),
+                bucket: "bkt".into(),
                 prefix: "".into()
             }
         );

@@ -36,7 +36,6 @@ use tagger_registry::store::{
 };
 use tagger_registry::{Error, Result};
 
-
 /// Objects under `prefix` in one bucket; store keys are relative to the prefix.
 #[derive(Clone, Debug)]
 pub struct S3Store {

@@ -1072,3 +1072,38 @@ fn base64_helper_matches_the_standard_alphabet() {
         assert_eq!(b64(raw.as_bytes()), enc);
     }
 }
+
+#[tokio::test]
+async fn model_facts_are_cacheable_but_errors_and_predictions_are_not() {
+    let cache_control = |resp: &http::Response<lambda_http::Body>| {
+        resp.headers()
+            .get(http::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let s = setup().await;
+    let model = handle(event("GET", "/model", "", None, None), &s.state).await;
+    assert_eq!(model.status(), 200);
+    assert_eq!(cache_control(&model).as_deref(), Some("public, max-age=60"));
+    let predicted = handle(
+        post_json("/predict", "", &json!({"question": "rust cargo"})),
+        &s.state,
+    )
+    .await;
+    assert_eq!(cache_control(&predicted).as_deref(), Some("no-store"));
+    let health = handle(event("GET", "/health", "", None, None), &s.state).await;
+    assert_eq!(cache_control(&health).as_deref(), Some("no-store"));
+
+    let (_, empty_state) = empty().await;
+    let missing = handle(event("GET", "/model", "", None, None), &empty_state).await;
+    assert_eq!(missing.status(), 503);
+    assert_eq!(cache_control(&missing).as_deref(), Some("no-store"));
+
+    let uncached = with_config(Config {
+        model_cache_secs: 0,
+        ..config()
+    })
+    .await;
+    let model = handle(event("GET", "/model", "", None, None), &uncached.state).await;
+    assert_eq!(cache_control(&model).as_deref(), Some("no-store"));
+}
