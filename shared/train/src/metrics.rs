@@ -73,7 +73,6 @@ pub fn evaluate(
     let (mut tp, mut fp, mut support) =
         (vec![0u64; n_tags], vec![0u64; n_tags], vec![0u64; n_tags]);
     let (mut top_hits, mut true_total, mut exact, mut unknown) = (0u64, 0u64, 0u64, 0u64);
-    let thr: Vec<f32> = (0..n_tags).map(|t| thresholds.get(t)).collect();
     for (i, row) in probs.outer_iter().enumerate() {
         let truth = if i < y.len() { y.row(i) } else { &[] };
         true_total += truth.len() as u64;
@@ -90,7 +89,7 @@ pub fn evaluate(
         }
         let mut row_exact = true;
         for (tag, &p) in row.iter().enumerate() {
-            let predicted = p >= thr[tag];
+            let predicted = thresholds.passes(tag, p, None);
             let truth = is_true(tag);
             if truth {
                 support[tag] += 1;
