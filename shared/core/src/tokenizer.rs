@@ -42,7 +42,7 @@ pub enum TokenizerConfig {
 }
 
 impl Default for TokenizerConfig {
-    /// Unigrams only (bigrams overfit on both reference datasets, see DESIGN.md), seen in at
+    /// Unigrams only (bigrams overfit on both reference datasets: a reference MLP lost 0.02-0.05 P@1 with them), seen in at
     /// least 2 texts, up to 20,000 features.
     fn default() -> Self {
         TokenizerConfig::Words {
