@@ -212,12 +212,7 @@ pub struct QuickstartArgs {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    tagger_telemetry::init("warn");
     let result = match cli.command {
         Command::Train(a) => commands::train(&a),
         Command::Eval(a) => commands::eval(&a),

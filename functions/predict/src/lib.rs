@@ -26,7 +26,6 @@
 //! # }
 //! ```
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
