@@ -27,6 +27,7 @@ pub mod explain;
 pub mod labels;
 pub mod model;
 pub mod predictor;
+pub mod quant;
 pub mod sparse;
 pub mod text;
 pub mod thresholds;

@@ -352,6 +352,10 @@ pub fn train(
         None => fitted,
     };
 
+    // The artifact stores quantised weights: evaluate (and keep) exactly those.
+    let mut fitted = fitted;
+    tagger_core::quant::snap(&mut fitted.model);
+
     let t = Instant::now();
     let metrics = (!x_test.is_empty()).then(|| {
         metrics::evaluate(

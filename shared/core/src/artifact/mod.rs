@@ -97,6 +97,8 @@ fn bincode_config() -> impl bincode::config::Config {
 
 impl Artifact {
     /// Encodes in the current format ([`FORMAT_VERSION`]) after checking that the parts agree.
+    /// Weights are stored quantised ([`crate::quant`]): lossless for a network that was
+    /// [`crate::quant::snap`]ped (training does), rounded otherwise.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         self.check()?;
         let payload =

@@ -3,13 +3,14 @@
 
 use std::borrow::Cow;
 
-use ndarray::{Array1, Array2};
+use ndarray::Array1;
 use serde::{Deserialize, Serialize};
 
 use super::{part, Artifact, HeadlineMetrics, ModelInfo, RowCounts};
 use crate::error::Result;
 use crate::labels::LabelSet;
 use crate::model::{Dense, Mlp};
+use crate::quant;
 use crate::sparse::SparseRows;
 use crate::text::Masker;
 use crate::thresholds::Thresholds;
@@ -66,12 +67,15 @@ enum TokenizerConfigV2 {
     },
 }
 
-/// A dense layer: `weights` row-major `(inputs, outputs)`.
+/// A dense layer: weights row-major `(inputs, outputs)` as `bits`-wide codes with one scale
+/// per row (see `crate::quant`), biases as `f32`.
 #[derive(Serialize, Deserialize)]
 struct Layer<'a> {
     inputs: u64,
     outputs: u64,
-    weights: Cow<'a, [f32]>,
+    bits: u8,
+    scales: Vec<f32>,
+    codes: Vec<u8>,
     bias: Cow<'a, [f32]>,
 }
 
@@ -124,17 +128,21 @@ impl<'a> Payload<'a> {
                 .model
                 .layers()
                 .iter()
-                .map(|l| Layer {
-                    inputs: l.weights.nrows() as u64,
-                    outputs: l.weights.ncols() as u64,
-                    weights: match l.weights.as_slice() {
-                        Some(w) => Cow::Borrowed(w),
-                        None => Cow::Owned(l.weights.iter().copied().collect()),
-                    },
-                    bias: match l.bias.as_slice() {
-                        Some(b) => Cow::Borrowed(b),
-                        None => Cow::Owned(l.bias.to_vec()),
-                    },
+                .enumerate()
+                .map(|(i, l)| {
+                    let bits = quant::bits_for_layer(i);
+                    let (scales, codes) = quant::encode(&l.weights, bits);
+                    Layer {
+                        inputs: l.weights.nrows() as u64,
+                        outputs: l.weights.ncols() as u64,
+                        bits,
+                        scales,
+                        codes,
+                        bias: match l.bias.as_slice() {
+                            Some(b) => Cow::Borrowed(b),
+                            None => Cow::Owned(l.bias.to_vec()),
+                        },
+                    }
                 })
                 .collect(),
             threshold_global: a.thresholds.global,
@@ -164,12 +172,20 @@ impl<'a> Payload<'a> {
             .into_iter()
             .enumerate()
             .map(|(i, l)| {
-                let shape = (
+                let (rows, cols) = (
                     part("layer", to_usize(l.inputs))?,
                     part("layer", to_usize(l.outputs))?,
                 );
-                let weights = Array2::from_shape_vec(shape, l.weights.into_owned())
-                    .map_err(|e| super::Error::decode(format!("layer {i} weights: {e}")))?;
+                let weights = quant::decode(rows, cols, l.bits, &l.scales, &l.codes).ok_or_else(
+                    || {
+                        super::Error::decode(format!(
+                            "layer {i}: {} scales and {} bytes of {}-bit codes do not fit {rows} x {cols} weights",
+                            l.scales.len(),
+                            l.codes.len(),
+                            l.bits
+                        ))
+                    },
+                )?;
                 Ok(Dense {
                     weights,
                     bias: Array1::from_vec(l.bias.into_owned()),
