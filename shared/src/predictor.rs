@@ -232,6 +232,15 @@ mod tests {
     }
 
     #[test]
+    fn a_title_starting_like_a_tag_is_answered() {
+        // A so-titles test title (../shared/data/so-titles/test.csv): plain text, not markup.
+        let a = tiny_artifact();
+        let q = "<script type=\"x-text/handlebars\" always becomes an 'ember-view' as a div - how to make it a span?";
+        a.predict(q, &PredictOptions::default()).unwrap();
+        assert!(prepare(&a, q).unwrap().contains("handlebars"));
+    }
+
+    #[test]
     fn predict_rejects_an_empty_question() {
         let a = tiny_artifact();
         let err = a.predict("  ", &PredictOptions::default()).unwrap_err();
