@@ -261,8 +261,9 @@ impl Settings {
                 "global" => ThresholdStrategy::Global,
                 "per-tag" | "per_tag" => ThresholdStrategy::PerTag { min_support: 20, floor: 0.2 },
                 "fixed" => ThresholdStrategy::Fixed(0.8),
+                "frequency" => ThresholdStrategy::Frequency,
                 other => {
-                    return Err(Error::config("thresholds", format!("unknown strategy {other:?} (expected \"global\", \"per-tag\" or \"fixed\")")))
+                    return Err(Error::config("thresholds", format!("unknown strategy {other:?} (expected \"global\", \"frequency\", \"per-tag\" or \"fixed\")")))
                 }
             };
         }
@@ -372,7 +373,7 @@ pub struct Overrides {
     pub bigrams: Option<bool>,
     /// A fixed decision threshold for every tag.
     pub threshold: Option<f32>,
-    /// `global`, `per-tag` or `fixed`.
+    /// `global`, `frequency`, `per-tag` or `fixed`.
     pub thresholds: Option<String>,
     pub validation_split: Option<f64>,
     pub test_split: Option<f64>,
