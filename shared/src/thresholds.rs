@@ -456,9 +456,9 @@ mod tests {
         assert!(t.get(0) > 0.3 && t.get(0) <= 0.8, "tag 0: {}", t.get(0));
         assert!(t.get(1) > 0.02 && t.get(1) <= 0.2, "tag 1: {}", t.get(1));
         assert_eq!(t.get(2), t.get(1));
-        // One global cut cannot separate both tags: it loses one of them.
+        // No single cut separates both tags (tag 0's negatives score above tag 1's positives).
+        assert!(t.get(0) > t.get(1));
         let global = calibrate(&probs, &y, &ThresholdStrategy::Global).global;
-        assert!(!(global > 0.3 && global <= 0.2));
         // Without training counts every tag is in one group: the global threshold.
         let flat = calibrate(&probs, &y, &ThresholdStrategy::Frequency);
         assert!(flat.per_tag.iter().all(|&v| v == global));
