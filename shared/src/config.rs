@@ -124,7 +124,10 @@ impl Settings {
                 preset,
                 tokenizer: default_tokenizer(),
                 train: TrainConfig::default(),
-                thresholds: ThresholdStrategy::Global,
+                // One threshold per tag-frequency group rather than one for all: macro-F1 +0.013
+                // to +0.041 on every data set and re-split, P@1 the same, micro-F1 within ±0.005
+                // (benchmarks/quality.md).
+                thresholds: ThresholdStrategy::Frequency,
                 validation_split: 0.1,
                 shuffle: true,
                 refit: true,
