@@ -174,6 +174,34 @@ fn main() {
         t.examples = all.split_off(n_train);
         examples = all;
     }
+    // Experiment only: subwords=<n> appends each word's character n-grams as pseudo-words
+    // ("qq" + n-gram), to see what sub-word evidence would be worth before building it into the
+    // tokenizer.
+    if let Some(n) = parse("subwords") {
+        let n = n as usize;
+        let add = |text: &mut String| {
+            let mut extra = String::new();
+            for w in text.split_whitespace() {
+                let w: Vec<char> = w
+                    .to_lowercase()
+                    .chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .collect();
+                if w.len() <= n {
+                    continue;
+                }
+                for g in w.windows(n) {
+                    extra.push_str(" qq");
+                    extra.extend(g.iter());
+                }
+            }
+            text.push_str(&extra);
+        };
+        examples.iter_mut().for_each(|e| add(&mut e.text));
+        if let Some(t) = test.as_mut() {
+            t.examples.iter_mut().for_each(|e| add(&mut e.text));
+        }
+    }
     let read_s = started.elapsed().as_secs_f64();
     let trained = pipeline::train(
         TrainData {
