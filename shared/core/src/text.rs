@@ -108,8 +108,10 @@ const BLOCK_TAGS: &[&str] = &[
 /// Elements whose content is not text a reader sees.
 const DROPPED_TAGS: &[&str] = &["script", "style", "template", "noscript", "head", "svg"];
 
-/// Whether `s` looks like HTML: it holds a closing tag, a `<br>`/`<hr>`/`<img>`, a comment or a
-/// doctype, or an opening tag of a well-known element followed by `>`, `/` or whitespace.
+/// Whether `s` looks like HTML: it holds a comment or a doctype, or a complete opening or
+/// closing tag of a well-known element: its name followed by `>`, `/` or whitespace, and a `>`
+/// closing the tag before the next `<`. A title that merely mentions a tag
+/// (`<script type="x-text/handlebars" always becomes a div`) has no closing `>` and stays text.
 ///
 /// One pass over the bytes, no allocation: it is called on every question.
 pub fn looks_like_html(s: &str) -> bool {
@@ -130,10 +132,17 @@ pub fn looks_like_html(s: &str) -> bool {
             let name = &name_part[..name_len];
             let after = name_part.get(name_len).copied();
             let ends_tag = matches!(after, Some(b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r'));
+            let closed = || {
+                name_part[name_len..]
+                    .iter()
+                    .find(|&&b| b == b'>' || b == b'<')
+                    == Some(&b'>')
+            };
             if ends_tag
                 && KNOWN_TAGS
                     .iter()
                     .any(|t| t.as_bytes().eq_ignore_ascii_case(name))
+                && closed()
             {
                 return true;
             }
@@ -271,13 +280,35 @@ fn collapse_whitespace(s: &str) -> String {
     out
 }
 
-/// [`html_to_text`] when `s` [looks like HTML](looks_like_html), else `s` unchanged.
+/// [`html_to_text`] when `s` [looks like HTML](looks_like_html), else `s` unchanged. A question
+/// with words never comes out empty: when the markup shows no text but words stand outside its
+/// tags (a lone `<script>` element, a misread tag), the raw text is kept, since those words are
+/// all the model has. Markup alone (`<p></p>`) stays empty.
 pub fn normalise(s: &str) -> Cow<'_, str> {
     if looks_like_html(s) {
-        Cow::Owned(html_to_text(s))
+        let plain = html_to_text(s);
+        if plain.is_empty() && has_words_outside_tags(s) {
+            Cow::Borrowed(s)
+        } else {
+            Cow::Owned(plain)
+        }
     } else {
         Cow::Borrowed(s)
     }
+}
+
+/// Whether a letter or digit stands outside every `<...>` of `s`.
+fn has_words_outside_tags(s: &str) -> bool {
+    let mut in_tag = false;
+    s.chars().any(|c| {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag && c.is_alphanumeric() => return true,
+            _ => {}
+        }
+        false
+    })
 }
 
 /// A question or training text as the tokenizer sees it: [`normalise`]d (HTML to text), then
@@ -540,6 +571,33 @@ mod tests {
     fn normalise_leaves_plain_text_borrowed() {
         assert!(matches!(normalise("a < b"), Cow::Borrowed("a < b")));
         assert_eq!(normalise("<p>a</p>"), "a");
+    }
+
+    /// A so-titles test title (`../shared/data/so-titles/test.csv`) that starts like a script
+    /// element but is a plain question.
+    const HANDLEBARS_TITLE: &str = "<script type=\"x-text/handlebars\" always becomes an 'ember-view' as a div - how to make it a span?";
+
+    #[test]
+    fn a_tag_mentioned_in_plain_text_is_not_html() {
+        assert!(!looks_like_html(HANDLEBARS_TITLE));
+        assert!(matches!(normalise(HANDLEBARS_TITLE), Cow::Borrowed(_)));
+        assert!(!looks_like_html("why does <div never close"));
+        assert!(looks_like_html("a <div class=\"x\">b</div>"));
+    }
+
+    #[test]
+    fn a_non_empty_question_never_normalises_to_empty_text() {
+        for q in [
+            HANDLEBARS_TITLE,
+            "<script>alert(1)</script>",
+            "<style>p { color: red }</style>",
+        ] {
+            let n = normalise(q);
+            assert!(!n.trim().is_empty(), "{q:?} -> {n:?}");
+        }
+        // Markup without a word is an empty question.
+        assert_eq!(normalise("<p>  </p> <br>"), "");
+        assert_eq!(normalise(""), "");
     }
 
     fn origin_masker() -> Masker {

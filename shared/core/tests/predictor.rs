@@ -201,3 +201,12 @@ fn top_k_keeps_only_the_most_probable_tags() {
     };
     assert_eq!(a.predict(RUST_QUESTION, &many).unwrap(), all);
 }
+
+#[test]
+fn a_title_starting_like_a_tag_is_answered() {
+    // A so-titles test title (../shared/data/so-titles/test.csv): plain text, not markup.
+    let a = tiny_artifact();
+    let q = "<script type=\"x-text/handlebars\" always becomes an 'ember-view' as a div - how to make it a span?";
+    a.predict(q, &PredictOptions::default()).unwrap();
+    assert!(a.prepare(q).unwrap().contains("handlebars"));
+}

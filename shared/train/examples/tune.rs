@@ -2,11 +2,12 @@
 //! the real pipeline (`pipeline::train`: normalisation, tokenizer, split, fit, calibration).
 //!
 //! ```text
-//! cargo run --release -p tagger-shared --example tune -- <cooking|so-titles|path.csv> [key=value ...]
+//! cargo run --release -p tagger-train --example tune -- <cooking|so-titles|path.csv> [key=value ...]
 //! ```
 //! keys: preset=default|seed, hidden=256[,128], epochs=, batch=, lr=, dropout=, patience=, seed=,
-//! min_count=, max_features=, bigrams=0|1, num_words= (Keras tokenizer), thresholds=global|fixed:0.8|pertag:<min_support>:<floor>,
-//! lr_decay=, sparse_adam=0|1, shuffle=0|1, refit=0|1.
+//! min_count=, max_features=, bigrams=0|1, num_words= (Keras tokenizer), thresholds=global|fixed:0.8|pertag:<min_support>:<floor>|shrunk:<strength>|frequency,
+//! lr_decay=, class_balance=, sparse_adam=0|1, shuffle=0|1, refit=0|1, resplit=<seed> (pool train + test, shuffle,
+//! cut again at the same sizes).
 //!
 //! A named data set trains on `../shared/data/<name>/train.csv` and is scored on its `test.csv`;
 //! a path is split by the pipeline's `test_split` (seeded).
@@ -92,6 +93,9 @@ fn main() {
     if let Some(v) = parse("lr_decay") {
         s.train.lr_decay = v as f32;
     }
+    if let Some(v) = parse("class_balance") {
+        s.train.class_balance = v as f32;
+    }
     if let Some(v) = parse("sparse_adam") {
         s.train.sparse_adam = v != 0.0;
     }
@@ -128,6 +132,10 @@ fn main() {
             t if t.starts_with("fixed:") => {
                 ThresholdStrategy::Fixed(t[6..].parse().expect("fixed:<t>"))
             }
+            "frequency" => ThresholdStrategy::Frequency,
+            t if t.starts_with("shrunk:") => ThresholdStrategy::Shrunk {
+                strength: t[7..].parse().expect("shrunk:<strength>"),
+            },
             t if t.starts_with("pertag:") => {
                 let mut p = t[7..].split(':');
                 ThresholdStrategy::PerTag {
@@ -149,11 +157,51 @@ fn main() {
     } else {
         (PathBuf::from(&dataset), None)
     };
-    let (examples, load) = read_csv_path(Path::new(&train_path), &s.csv).expect("train csv");
-    let test = test_path.map(|p| {
+    let (mut examples, load) = read_csv_path(Path::new(&train_path), &s.csv).expect("train csv");
+    let mut test = test_path.map(|p| {
         let (examples, load) = read_csv_path(&p, &s.csv).expect("test csv");
         TestData { examples, load }
     });
+    // resplit=<seed>: pool train and test, shuffle with that seed and cut again at the same
+    // sizes, to see how much a figure owes to one particular split.
+    if let (Some(seed), Some(t)) = (parse("resplit"), test.as_mut()) {
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        let n_train = examples.len();
+        let mut all = std::mem::take(&mut examples);
+        all.append(&mut t.examples);
+        all.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed as u64));
+        t.examples = all.split_off(n_train);
+        examples = all;
+    }
+    // Experiment only: subwords=<n> appends each word's character n-grams as pseudo-words
+    // ("qq" + n-gram), to see what sub-word evidence would be worth before building it into the
+    // tokenizer.
+    if let Some(n) = parse("subwords") {
+        let n = n as usize;
+        let add = |text: &mut String| {
+            let mut extra = String::new();
+            for w in text.split_whitespace() {
+                let w: Vec<char> = w
+                    .to_lowercase()
+                    .chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .collect();
+                if w.len() <= n {
+                    continue;
+                }
+                for g in w.windows(n) {
+                    extra.push_str(" qq");
+                    extra.extend(g.iter());
+                }
+            }
+            text.push_str(&extra);
+        };
+        examples.iter_mut().for_each(|e| add(&mut e.text));
+        if let Some(t) = test.as_mut() {
+            t.examples.iter_mut().for_each(|e| add(&mut e.text));
+        }
+    }
     let read_s = started.elapsed().as_secs_f64();
     let trained = pipeline::train(
         TrainData {
@@ -184,6 +232,17 @@ fn main() {
     println!("{:?}", r.settings.train);
     let m = r.metrics.as_ref().expect("test metrics");
     println!("{}", m.table(8));
+    let supported: Vec<_> = m.per_tag.iter().filter(|t| t.support > 0).collect();
+    println!(
+        "TAGS {} with test support: {} predicted at all, {} with a hit; {} predicted without support",
+        supported.len(),
+        supported.iter().filter(|t| t.predicted > 0).count(),
+        supported.iter().filter(|t| t.recall > 0.0).count(),
+        m.per_tag
+            .iter()
+            .filter(|t| t.support == 0 && t.predicted > 0)
+            .count()
+    );
     println!(
         "RESULT {dataset} P@1 {:.4} microF1 {:.4} macroF1 {:.4} | thr {:.2} best_epoch {}/{} | {} rows, {} features, {} tags | fit {:.2}s wall | read {read_s:.2}s, prepare {:.2}s, total {total_s:.2}s wall, {cpu:.2}s cpu, peak RSS {:.0} MiB",
         m.p_at_1,

@@ -124,7 +124,10 @@ impl Settings {
                 preset,
                 tokenizer: default_tokenizer(),
                 train: TrainConfig::default(),
-                thresholds: ThresholdStrategy::Global,
+                // One threshold per tag-frequency group rather than one for all: macro-F1 +0.013
+                // to +0.041 on every data set and re-split, P@1 the same, micro-F1 within ±0.005
+                // (benchmarks/quality.md).
+                thresholds: ThresholdStrategy::Frequency,
                 validation_split: 0.1,
                 shuffle: true,
                 refit: true,
@@ -261,8 +264,9 @@ impl Settings {
                 "global" => ThresholdStrategy::Global,
                 "per-tag" | "per_tag" => ThresholdStrategy::PerTag { min_support: 20, floor: 0.2 },
                 "fixed" => ThresholdStrategy::Fixed(0.8),
+                "frequency" => ThresholdStrategy::Frequency,
                 other => {
-                    return Err(Error::config("thresholds", format!("unknown strategy {other:?} (expected \"global\", \"per-tag\" or \"fixed\")")))
+                    return Err(Error::config("thresholds", format!("unknown strategy {other:?} (expected \"global\", \"frequency\", \"per-tag\" or \"fixed\")")))
                 }
             };
         }
@@ -372,7 +376,7 @@ pub struct Overrides {
     pub bigrams: Option<bool>,
     /// A fixed decision threshold for every tag.
     pub threshold: Option<f32>,
-    /// `global`, `per-tag` or `fixed`.
+    /// `global`, `frequency`, `per-tag` or `fixed`.
     pub thresholds: Option<String>,
     pub validation_split: Option<f64>,
     pub test_split: Option<f64>,

@@ -32,6 +32,15 @@ pub trait Training: Sized {
         buffers: &mut BatchBuffers,
         grads: &mut Gradients,
     ) -> f64;
+    fn backward_batch_weighted(
+        &self,
+        x: &SparseRows,
+        y: &SparseRows,
+        ids: &[usize],
+        buffers: &mut BatchBuffers,
+        grads: &mut Gradients,
+        pos_weights: &[f32],
+    ) -> f64;
 }
 
 impl Training for Mlp {
@@ -234,6 +243,21 @@ impl Training for Mlp {
         buffers: &mut BatchBuffers,
         grads: &mut Gradients,
     ) -> f64 {
+        self.backward_batch_weighted(x, y, ids, buffers, grads, &[])
+    }
+
+    /// [`Mlp::backward_batch`] with the positive term of tag `t` weighted by `pos_weights[t]`
+    /// (`-w y ln p - (1 - y) ln(1 - p)`, gradient `p (1 - y + w y) - w y`); tags beyond the
+    /// slice (all of them for an empty one) weigh 1.
+    fn backward_batch_weighted(
+        &self,
+        x: &SparseRows,
+        y: &SparseRows,
+        ids: &[usize],
+        buffers: &mut BatchBuffers,
+        grads: &mut Gradients,
+        pos_weights: &[f32],
+    ) -> f64 {
         let b = ids.len();
         let last = self.layers().len() - 1;
         let n_out = self.n_outputs();
@@ -271,6 +295,14 @@ impl Training for Mlp {
                     if t < n_out {
                         linear -= z_row[t];
                         d_row[t] -= scale;
+                        if let Some(&w) = pos_weights.get(t) {
+                            // The positive's loss is -ln p = softplus(-z) = loss(y=0) - z;
+                            // scale it by w: add (w - 1) * (softplus(-z)).
+                            let z = z_row[t];
+                            let softplus_neg = (-z).max(0.0) + (-z.abs()).exp().ln_1p();
+                            loss += f64::from((w - 1.0) * softplus_neg);
+                            d_row[t] *= w;
+                        }
                     }
                 }
                 loss += f64::from(linear) + log_sum;
@@ -498,8 +530,14 @@ mod tests {
         model
     }
 
-    /// Mean BCE over rows and tags, computed independently in f64 from dense inputs.
-    fn reference_loss(layers: &[(Vec<Vec<f64>>, Vec<f64>)], x: &SparseRows, y: &SparseRows) -> f64 {
+    /// Mean BCE over rows and tags, computed independently in f64 from dense inputs, the
+    /// positive term of tag `t` weighted by `pos_weights[t]` (1 beyond the slice).
+    fn reference_loss(
+        layers: &[(Vec<Vec<f64>>, Vec<f64>)],
+        x: &SparseRows,
+        y: &SparseRows,
+        pos_weights: &[f32],
+    ) -> f64 {
         let n_out = layers.last().map_or(0, |l| l.1.len());
         let mut total = 0.0;
         for r in 0..x.len() {
@@ -532,7 +570,8 @@ mod tests {
                     0.0
                 };
                 let p = 1.0 / (1.0 + (-z).exp());
-                total -= target * p.ln() + (1.0 - target) * (1.0 - p).ln();
+                let w = pos_weights.get(t).map_or(1.0, |&w| f64::from(w));
+                total -= w * target * p.ln() + (1.0 - target) * (1.0 - p).ln();
             }
         }
         total / (x.len() * n_out) as f64
@@ -555,6 +594,15 @@ mod tests {
 
     #[test]
     fn backward_matches_finite_differences() {
+        assert_backward_matches_finite_differences(&[]);
+    }
+
+    #[test]
+    fn weighted_backward_matches_finite_differences() {
+        assert_backward_matches_finite_differences(&[4.0, 1.0, 2.5]);
+    }
+
+    fn assert_backward_matches_finite_differences(pos_weights: &[f32]) {
         let model = tiny();
         let x = rows(&[&[0, 2, 5], &[1, 2], &[3]]);
         let y = rows(&[&[0], &[1, 2], &[]]);
@@ -562,10 +610,11 @@ mod tests {
         let mut buffers = BatchBuffers::new(&model, 3);
         let mut grads = Gradients::new(&model);
         model.forward_batch(&x, &ids, &mut buffers, None);
-        let loss_sum = model.backward_batch(&x, &y, &ids, &mut buffers, &mut grads);
+        let loss_sum =
+            model.backward_batch_weighted(&x, &y, &ids, &mut buffers, &mut grads, pos_weights);
 
         let base = to_f64(&model);
-        let mean = reference_loss(&base, &x, &y);
+        let mean = reference_loss(&base, &x, &y, pos_weights);
         assert!(
             (loss_sum / 9.0 - mean).abs() < 1e-5,
             "loss {} vs reference {mean}",
@@ -586,7 +635,9 @@ mod tests {
                     minus[l].1[j] -= h;
                 }
             }
-            (reference_loss(&plus, &x, &y) - reference_loss(&minus, &x, &y)) / (2.0 * h)
+            (reference_loss(&plus, &x, &y, pos_weights)
+                - reference_loss(&minus, &x, &y, pos_weights))
+                / (2.0 * h)
         };
         let check = |what: &str, analytic: f32, numeric: f64| {
             let a = f64::from(analytic);

@@ -337,7 +337,18 @@ pub fn train(
         // Nothing to calibrate on: the conventional midpoint.
         (_, true) => Thresholds::fixed(0.5, labels.len()),
         (strategy, false) => {
-            calibrate::calibrate(&fitted.model.predict_proba_batch(&x_val), &y_val, strategy)
+            let mut train_positives = vec![0u64; labels.len()];
+            for i in 0..y_fit.len() {
+                for &t in y_fit.row(i) {
+                    train_positives[t as usize] += 1;
+                }
+            }
+            calibrate::calibrate_with_counts(
+                &fitted.model.predict_proba_batch(&x_val),
+                &y_val,
+                strategy,
+                &train_positives,
+            )
         }
     };
     let calibrate_seconds = t.elapsed().as_secs_f64();
