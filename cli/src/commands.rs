@@ -174,18 +174,24 @@ pub fn train_and_publish(
     quiet: bool,
 ) -> Result<(Trained, Pointer)> {
     let bar = progress_bar(settings.train.epochs, quiet);
-    let trained = pipeline::train(data, test, settings, &pipeline::now_rfc3339(), &mut |e| {
-        bar.set_position(e.epoch as u64);
-        bar.set_message(epoch_line(e));
-        if !quiet {
-            bar.println(format!(
-                "epoch {:>3}: {} ({:.2}s)",
-                e.epoch,
-                epoch_line(e),
-                e.seconds
-            ));
-        }
-    })?;
+    let trained = pipeline::train(
+        data,
+        test,
+        settings,
+        &tagger_registry::clock::now_rfc3339(),
+        &mut |e| {
+            bar.set_position(e.epoch as u64);
+            bar.set_message(epoch_line(e));
+            if !quiet {
+                bar.println(format!(
+                    "epoch {:>3}: {} ({:.2}s)",
+                    e.epoch,
+                    epoch_line(e),
+                    e.seconds
+                ));
+            }
+        },
+    )?;
     bar.finish_and_clear();
     let store = LocalStore::new(out);
     let pointer = runtime()?.block_on(async {

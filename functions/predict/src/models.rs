@@ -169,7 +169,7 @@ impl ModelCache {
                     predictor: Predictor::new(*artifact),
                     pointer,
                     etag,
-                    loaded_at: now_rfc3339(),
+                    loaded_at: tagger_registry::clock::now_rfc3339(),
                 });
                 let version = served.version().to_owned();
                 tracing::info!(
@@ -199,12 +199,6 @@ impl ModelCache {
             }
         }
     }
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -379,7 +379,7 @@ pub async fn retrain(
 
     let result = run(store, upload, cfg, &mut report).await;
     report.timings.total_seconds = started.elapsed().as_secs_f64();
-    report.finished_at = pipeline::now_rfc3339();
+    report.finished_at = tagger_registry::clock::now_rfc3339();
     match &result {
         Ok(outcome) => {
             let (name, reason) = describe(outcome);
@@ -542,7 +542,7 @@ async fn run(
         source: report.source.clone(),
         sha256,
     };
-    let created_at = pipeline::now_rfc3339();
+    let created_at = tagger_registry::clock::now_rfc3339();
     let trained = pipeline::train(data, None, &settings, &created_at, &mut |e| {
         tracing::info!(epoch = e.epoch, train_loss = e.train_loss, val_loss = ?e.val_loss, val_micro_f1 = ?e.val_micro_f1, seconds = e.seconds, "epoch");
     })?;

@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+pub mod clock;
 pub mod error;
 pub mod registry;
 pub mod store;

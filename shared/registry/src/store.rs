@@ -12,7 +12,6 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
@@ -70,7 +69,7 @@ pub trait ObjectStore: Send + Sync {
 
 /// Strong ETag of a body: the hex SHA-256 of its bytes, quoted as HTTP quotes ETags.
 pub fn content_etag(body: &[u8]) -> String {
-    format!("\"{}\"", hex::encode(Sha256::digest(body)))
+    format!("\"{}\"", tagger_core::artifact::sha256_hex(body))
 }
 
 /// Rejects keys that could escape the store's root or name nothing.

@@ -146,10 +146,7 @@ pub fn version_id(data_sha256: &str, settings: &Settings) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
-/// SHA-256 (hex) of a byte slice.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+pub use tagger_core::artifact::sha256_hex;
 
 /// The masker the settings ask for, knowing the tag names.
 pub fn masker_for(settings: &Settings, labels: &LabelSet) -> Masker {
@@ -594,15 +591,4 @@ fn fit_with_refit(
         })?;
         Ok((fitted, Some(model)))
     })
-}
-
-/// RFC 3339 UTC time now, or `SOURCE_DATE_EPOCH` when set (reproducible artifacts).
-pub fn now_rfc3339() -> String {
-    let t = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.trim().parse::<i64>().ok())
-        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
-        .unwrap_or_else(time::OffsetDateTime::now_utc);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }

@@ -114,11 +114,11 @@ impl Artifact {
     /// Loads bytes that must also hash (SHA-256 over the whole file) to `sha256_hex`, as a
     /// pointer records it. The payload's own digest is checked too, in the same pass, so a
     /// pointer rewritten to match a corrupted file still cannot get it served.
-    pub fn from_bytes_with_digest(bytes: &[u8], sha256_hex: &str) -> Result<Self> {
-        let computed = Self::sha256_hex(bytes);
-        if computed != sha256_hex {
+    pub fn from_bytes_with_digest(bytes: &[u8], expected_sha256: &str) -> Result<Self> {
+        let computed = sha256_hex(bytes);
+        if computed != expected_sha256 {
             return Err(Error::Checksum {
-                stored: sha256_hex.to_owned(),
+                stored: expected_sha256.to_owned(),
                 computed,
             });
         }
@@ -167,8 +167,14 @@ impl Artifact {
 
     /// SHA-256 (hex) of an encoded artifact, as the pointer records it.
     pub fn sha256_hex(bytes: &[u8]) -> String {
-        hex::encode(Sha256::digest(bytes))
+        sha256_hex(bytes)
     }
+}
+
+/// SHA-256 of `bytes` as lowercase hex: the one digest format of artifacts, pointers, data
+/// provenance and store ETags.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Header + payload for `version`.
