@@ -252,10 +252,12 @@ describe('page from tagger serve with no model', () => {
   test('says plainly when the server cannot be reached', async () => {
     const page = await browser.newPage();
     await page.goto(server.url + '/');
+    await page.locator('#model[data-state="none"]').waitFor();
     await server.stop();
     await page.locator('#title').fill(PANDAS_TITLE);
-    await page.locator('#status[data-state="error"]').waitFor({ timeout: 3000 });
-    assert.match(await page.locator('#status').textContent(), /Cannot reach the tagger API/);
+    await page
+      .locator('#status[data-state="error"]', { hasText: 'Cannot reach the tagger API' })
+      .waitFor({ timeout: 3000 });
     await page.close();
   });
 });
