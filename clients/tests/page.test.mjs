@@ -1,6 +1,7 @@
 // The page served by `tagger serve` at GET /, in Chromium, against the quickstart model.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -167,6 +168,49 @@ describe('page from tagger serve', () => {
     assert.equal(await page.locator('.chip').count(), 0);
     assert.equal(await page.evaluate(() => window.__pwned), undefined);
     assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  test('one request in flight; the answer to a superseded draft is dropped', async () => {
+    const page = await browser.newPage();
+    let active = 0;
+    let maxActive = 0;
+    const bodies = [];
+    const hashes = [];
+    // Hold every answer for 700 ms so that an edit happens while a request is in flight.
+    await page.route('**/predict?*', async (route) => {
+      active += 1;
+      maxActive = Math.max(maxActive, active);
+      bodies.push(route.request().postData());
+      hashes.push([
+        route.request().headers()['x-amz-content-sha256'],
+        crypto.createHash('sha256').update(route.request().postDataBuffer()).digest('hex'),
+      ]);
+      await new Promise((r) => setTimeout(r, 700));
+      const response = await route.fetch();
+      await route.fulfill({ response });
+      active -= 1;
+    });
+    await page.goto(server.url + '/');
+    await page.evaluate(() => {
+      window.__shown = [];
+      new MutationObserver(() => {
+        for (const c of document.querySelectorAll('#tags .chip')) window.__shown.push(c.dataset.tag);
+      }).observe(document.getElementById('tags'), { childList: true });
+    });
+    await page.locator('#title').fill('How do I merge two pandas DataFrames on a column?');
+    await page.waitForTimeout(450); // the first request is now in flight
+    await page.locator('#title').fill('How do I plot a histogram with matplotlib and add a colorbar?');
+    await page.waitForTimeout(150);
+    await page.locator('#title').fill('How do I plot a histogram with matplotlib and add a colorbar to the axes?');
+    await page.locator('.chip[data-tag="matplotlib"]').waitFor({ timeout: 5000 });
+    await page.waitForTimeout(500);
+    assert.equal(maxActive, 1, 'at most one request in flight');
+    for (const [sent, actual] of hashes) assert.equal(sent, actual, 'x-amz-content-sha256 is the SHA-256 of the body');
+    assert.equal(bodies.length, 2, 'the edits made while waiting were sent once, as the newest draft');
+    assert.match(JSON.parse(bodies[1]).question, /to the axes\?/);
+    const shown = await page.evaluate(() => window.__shown);
+    assert.ok(!shown.includes('pandas'), `the pandas answer was dropped, shown: ${shown}`);
     await page.close();
   });
 
