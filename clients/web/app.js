@@ -196,9 +196,9 @@
     if (json.tags.length === 0) {
       el.status.textContent = 'No tag is confident enough yet: keep typing.';
     } else {
-      el.status.textContent =
-        json.tags.length + (json.tags.length === 1 ? ' tag suggested: ' : ' tags suggested: ') +
-        json.tags.join(', ') + '.';
+      // The chips list is itself a live region: the status gives the count only, so screen
+      // readers do not hear each tag twice.
+      el.status.textContent = json.tags.length + (json.tags.length === 1 ? ' tag suggested.' : ' tags suggested.');
     }
     showNear(json.tags, scores);
     renderPreview(draft.text);
