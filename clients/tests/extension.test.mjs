@@ -47,7 +47,7 @@ describe('chrome extension on the ask page fixture', () => {
     ext = await launchWithExtension(testBuild(), 'extension');
   });
   after(async () => {
-    await ext?.context.close();
+    await ext?.close();
     await fixture?.stop();
     await server?.stop();
   });

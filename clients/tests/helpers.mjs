@@ -27,19 +27,22 @@ export const CHROMIUM_ARGS = [
   '--no-first-run',
 ];
 
-/** The quickstart's published model folder (trained once, reused across test files). */
+/** The quickstart's published model folder, trained afresh by this binary (a fraction of a
+ * second) once per test process, so a changed artifact format never meets a stale model. */
+let models = null;
 export function quickstartModels() {
-  const dir = path.join(OUT, 'quickstart');
-  const models = path.join(dir, 'bucket', 'models');
-  if (!fs.existsSync(path.join(models, 'latest.json'))) {
-    const r = spawnSync(TAGGER_BIN, ['quickstart', '--no-serve', '--dir', dir], {
-      encoding: 'utf8',
-      timeout: 300_000,
-    });
-    if (r.status !== 0) {
-      throw new Error(`tagger quickstart failed (${r.status}): ${r.stderr || r.error}`);
-    }
+  if (models) return models;
+  const dir = path.join(OUT, 'quickstart-' + process.pid);
+  fs.rmSync(dir, { recursive: true, force: true });
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  const r = spawnSync(TAGGER_BIN, ['quickstart', '--no-serve', '--dir', dir], {
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  if (r.status !== 0) {
+    throw new Error(`tagger quickstart failed (${r.status}): ${r.stderr || r.error}`);
   }
+  models = path.join(dir, 'bucket', 'models');
   return models;
 }
 
@@ -141,7 +144,11 @@ export async function launchWithExtension(extensionDir, profileName) {
   let worker = context.serviceWorkers()[0];
   if (!worker) worker = await context.waitForEvent('serviceworker', { timeout: 15_000 });
   const id = new URL(worker.url()).host;
-  return { context, worker, id };
+  const close = async () => {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  };
+  return { context, worker, id, close };
 }
 
 /** Records uncaught page errors so a test can assert there were none. */
