@@ -60,12 +60,19 @@ async function call(path, init) {
 
 async function predict(payload) {
   const bytes = new TextEncoder().encode(JSON.stringify(payload));
-  return call('/predict?explain=true&scores=true', {
+  const init = {
     method: 'POST',
     // CloudFront's origin access control needs the payload's SHA-256 from the client.
     headers: { 'content-type': 'application/json', 'x-amz-content-sha256': await sha256Hex(bytes) },
     body: bytes,
-  });
+  };
+  const reply = await call('/predict?explain=true&scores=true', init);
+  // A model without an explainer still has tags worth showing, without their words.
+  const code = reply.json && reply.json.error && reply.json.error.code;
+  if (reply.kind === 'http' && (reply.status === 501 || code === 'no_explainer')) {
+    return call('/predict?scores=true', init);
+  }
+  return reply;
 }
 
 chrome.runtime.onMessage.addListener((msg, _sender, reply) => {

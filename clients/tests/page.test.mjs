@@ -214,6 +214,24 @@ describe('page from tagger serve', () => {
     await page.close();
   });
 
+  test('a server that cannot explain still gets its tags shown', async () => {
+    const page = await browser.newPage();
+    // What the API answers for a model stored without an explainer background.
+    await page.route('**/predict?*explain=true*', (route) =>
+      route.fulfill({
+        status: 422,
+        contentType: 'application/json',
+        body: JSON.stringify({ error: { code: 'no_explainer', message: 'the model has no explainer background' } }),
+      }),
+    );
+    await page.goto(server.url + '/');
+    await page.locator('#title').fill(PANDAS_TITLE);
+    await page.locator('.chip[data-tag="pandas"]').waitFor({ timeout: 3000 });
+    await page.locator('.chip[data-tag="pandas"]').hover();
+    assert.equal(await page.locator('#preview span.w.up').count(), 0);
+    await page.close();
+  });
+
   test('latency: chips visible after the last keystroke, median over 20 edits (target <= 500 ms)', async () => {
     const page = await browser.newPage();
     await page.goto(server.url + '/');

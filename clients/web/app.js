@@ -103,7 +103,25 @@
     render(outcome, draft);
   }
 
+  // Cleared when the server cannot explain (a model without an explainer background, or a build
+  // without the explainer): tags are still worth showing without their words.
+  let explain = true;
+
   async function postPredict(payload) {
+    const outcome = await postOnce(payload);
+    if (explain && outcome.kind === 'http' && cannotExplain(outcome)) {
+      explain = false;
+      return postOnce(payload);
+    }
+    return outcome;
+  }
+
+  function cannotExplain(outcome) {
+    const code = outcome.json && outcome.json.error && outcome.json.error.code;
+    return outcome.status === 501 || code === 'no_explainer';
+  }
+
+  async function postOnce(payload) {
     const bytes = new TextEncoder().encode(JSON.stringify(payload));
     const headers = { 'content-type': 'application/json' };
     // CloudFront's origin access control signs the request to the function URL and needs the
@@ -111,7 +129,7 @@
     if (window.crypto && crypto.subtle) {
       headers['x-amz-content-sha256'] = await sha256Hex(bytes);
     }
-    const res = await fetch(api + '/predict?explain=true&scores=true', {
+    const res = await fetch(api + '/predict?scores=true' + (explain ? '&explain=true' : ''), {
       method: 'POST',
       headers,
       body: bytes,
