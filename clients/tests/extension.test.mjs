@@ -80,6 +80,7 @@ describe('chrome extension on the ask page fixture', () => {
     await options.locator('#save').click();
     await options.locator('#status[data-state="ok"]', { hasText: 'Connected to ' + server.url }).waitFor({ timeout: 5000 });
     assert.match(await options.locator('#status').textContent(), /model /);
+    await options.screenshot({ path: path.join(SHOTS, 'extension-options.png') });
     await options.close();
 
     const page = await ext.context.newPage();
