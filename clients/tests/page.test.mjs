@@ -243,8 +243,11 @@ describe('page from tagger serve', () => {
       for (const id of ['title', 'body']) {
         document.getElementById(id).addEventListener('input', () => (window.__lastInput = performance.now()));
       }
+      // Visible = the next frame after the chips enter the DOM.
       new MutationObserver(() => {
-        if (document.querySelector('#tags .chip')) window.__chipsAt = performance.now();
+        if (document.querySelector('#tags .chip')) {
+          requestAnimationFrame(() => (window.__chipsAt = performance.now()));
+        }
       }).observe(document.getElementById('tags'), { childList: true });
     });
     const questions = [
