@@ -409,6 +409,8 @@
     }
   }
 
+  // Say where the text goes, since ?api= can point elsewhere.
+  $('api').textContent = api;
   el.title.addEventListener('input', onEdit);
   el.body.addEventListener('input', onEdit);
   document.getElementById('form').addEventListener('submit', (e) => {
