@@ -1,5 +1,6 @@
 // A page on a second origin (another 127.0.0.1 port) calling `tagger serve`'s /predict: allowed
-// with `--cors`, refused by the browser without it.
+// with `--cors`, refused by the browser without it. Needs `tagger serve --cors <origin|*>` and the
+// CORS behaviour in clients/README.md ("What the server must do").
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';

@@ -1,4 +1,6 @@
 // The page served by `tagger serve` at GET /, in Chromium, against the quickstart model.
+// Needs the server side described in clients/README.md ("What the server must do"): GET / and
+// GET /app.js, /app.css from the binary. Without it every test here fails at the first page load.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
