@@ -24,7 +24,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .without_time()
         .init();
 
-    let config = Config::from_env()?;
+    let mut config = Config::from_env()?;
+    handler::apply_upload_limit(
+        &mut config.job,
+        std::env::var("MAX_UPLOAD_MB").ok().as_deref(),
+    )?;
     tracing::info!(job = ?config.job, "configuration");
     let client = tagger_s3::client_from_env().await;
     let ctx = Context {
