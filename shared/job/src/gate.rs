@@ -10,13 +10,17 @@
 //! | `min_micro_f1` | candidate micro-F1 on its own test rows ≥ 0.10 |
 //! | `no_skill_baseline` | candidate micro-F1 on its own test rows ≥ the no-skill baseline's + 0.05 |
 //! | `distinct_texts` | distinct question texts / rows ≥ 0.5 |
-//! | `live_on_upload` | candidate ≥ live model − 0.02, both on the upload's test rows |
 //! | `live_reference` | candidate ≥ live model − 0.02, both on the live version's reference set |
+//! | `live_on_upload` | candidate ≥ live model − 0.02, both on the upload's test rows: only when the live version has no reference set |
 //! | `label_mass` | ≥ 50% of the live model's training tag occurrences carry a tag the candidate predicts |
 //!
-//! The last three apply only when a live model exists (and loads; the reference check only
-//! when the live version stored a reference set). `"force": true` in the sidecar publishes
-//! whatever the checks say; the report still lists them.
+//! The last three apply only when a live model exists (and loads). The live model's score on
+//! the upload's test rows is always reported, but it decides only when there is no reference
+//! set: an upload that adds rows to the live model's data has test rows the live model was
+//! trained on, where it scores above its true level (so-titles, 2 epochs: 0.666 on such rows
+//! against 0.604 on its own held-out rows), so the honest "more data" upload would be refused.
+//! The reference rows were held out from the live model. `"force": true` in the sidecar
+//! publishes whatever the checks say; the report still lists them.
 //!
 //! Micro-F1 here counts every tag of every row: a tag the model cannot predict is a miss, so a
 //! candidate that knows two of the reference set's hundred tags cannot look good by ignoring the
@@ -186,7 +190,7 @@ impl Gate {
                     ),
                 );
             }
-            if let Some(live) = &self.live {
+            if let (Some(live), None) = (&self.live, &self.reference) {
                 let limit = live.micro_f1 - l.max_regression;
                 check(
                     "live_on_upload",

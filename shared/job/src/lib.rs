@@ -1302,7 +1302,7 @@ mod tests {
             (FailureKind::QualityGate, false),
             "{err}"
         );
-        assert!(err.message.contains("worse than the live model"), "{err}");
+        assert!(err.message.contains("(live_reference)"), "{err}");
         assert_eq!(latest(&store).await, Some(before.clone()));
         assert_eq!(
             versions(&store).len(),
@@ -1313,6 +1313,38 @@ mod tests {
         let incumbent = r.incumbent.expect("incumbent scored");
         assert_eq!(incumbent.version, before.version);
         assert!(incumbent.micro_f1.unwrap() > r.metrics.unwrap().micro_f1);
+    }
+
+    #[tokio::test]
+    async fn live_version_without_reference_set_is_compared_on_the_upload_rows() {
+        let store = MemoryStore::new();
+        let before = publish_good(&store, "data/q.csv", "01").await;
+        let reference = format!("models/{}/reference.json", before.version);
+        let r = Registry::new(&store, "models")
+            .reference(&before.version)
+            .await
+            .unwrap()
+            .expect("the job stores a reference set");
+        assert_eq!(r.rows_available, 80, "20% of 400 rows held out");
+        put(
+            &store,
+            &reference,
+            r#"{"version":"x","rows_available":0,"rows":[]}"#,
+        )
+        .await;
+        put(&store, "data/q.json", BAD_SIDECAR).await;
+        let err = retrain(&store, &upload("data/q.csv", "02"), &cfg())
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("(live_on_upload)"), "{err}");
+        let r = report(&store, "data/q.csv").await;
+        assert!(r.gate.reference.is_none());
+        assert!(r
+            .incumbent
+            .unwrap()
+            .note
+            .unwrap()
+            .contains("no reference set"));
     }
 
     #[tokio::test]
