@@ -11,7 +11,9 @@ use tagger_core::artifact::Artifact;
 use tagger_core::predictor::PredictOptions;
 use tagger_core::Predictor;
 use tagger_job::{self as job, JobConfig, JobReport, Upload};
-use tagger_registry::registry::{Pointer, Registry};
+use tagger_registry::registry::{
+    Pointer, ReferenceRow, ReferenceSet, Registry, MAX_REFERENCE_ROWS,
+};
 use tagger_registry::store::{LocalStore, ObjectStore};
 use tagger_train::config::{Overrides, Preset, Settings};
 use tagger_train::dataset::{self, CsvOptions, Example, LoadReport};
@@ -228,6 +230,22 @@ pub fn train_and_publish(
             "sha256": trained.artifact.info.data_sha256,
             "settings": settings,
         }))?;
+        // The held-out rows first: the job's quality gate scores later uploads on them.
+        let held_out: Vec<ReferenceRow> = trained
+            .test_examples
+            .iter()
+            .map(|e| ReferenceRow {
+                tags: e.tags.clone(),
+                text: e.text.clone(),
+            })
+            .collect();
+        registry
+            .write_reference(&ReferenceSet::sample(
+                &trained.artifact.info.version,
+                &held_out,
+                MAX_REFERENCE_ROWS,
+            ))
+            .await?;
         anyhow::Ok(
             registry
                 .publish(&trained.artifact, &report, &source)
@@ -470,21 +488,61 @@ pub fn run_job(bucket: &Path, keys: &[String]) -> Result<Vec<JobReport>> {
     })
 }
 
+#[cfg(unix)]
+fn reject_non_utf8(bucket: &Path, name: &std::ffi::OsStr) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let key = [b"data/".as_slice(), name.as_bytes()].concat();
+    let store = LocalStore::new(bucket);
+    let cfg = JobConfig::default();
+    let upload = Upload {
+        key: job::escape_key_bytes(&key),
+        ..Upload::default()
+    };
+    match runtime()?.block_on(job::reject_invalid_key(&store, &key, &upload, &cfg)) {
+        Ok(_) => {}
+        Err(e) => println!("{}: failed - {}", safe(&upload.key), safe(&e.message)),
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn reject_non_utf8(_bucket: &Path, name: &std::ffi::OsStr) -> Result<()> {
+    println!(
+        "{}: ignored (not a UTF-8 name)",
+        safe(&name.to_string_lossy())
+    );
+    Ok(())
+}
+
 pub fn job(args: &JobArgs) -> Result<()> {
+    let mut bad_names = 0usize;
     let keys = if args.keys.is_empty() {
         let data = args.bucket.join("data");
-        let mut keys: Vec<String> = std::fs::read_dir(&data)
+        let mut keys: Vec<String> = Vec::new();
+        for entry in std::fs::read_dir(&data)
             .with_context(|| format!("cannot list {}", data.display()))?
             .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|name| name.ends_with(".csv"))
-            .map(|name| format!("data/{name}"))
-            .collect();
+        {
+            let name = entry.file_name();
+            match name.to_str() {
+                Some(name) if name.ends_with(".csv") => keys.push(format!("data/{name}")),
+                Some(_) => {}
+                // A name that is not UTF-8 cannot be a key: reported, never read under a
+                // look-alike name.
+                None => {
+                    reject_non_utf8(&args.bucket, &name)?;
+                    bad_names += 1;
+                }
+            }
+        }
         keys.sort();
         keys
     } else {
         args.keys.clone()
     };
+    if keys.is_empty() && bad_names > 0 {
+        bail!("{bad_names} upload(s) with a name that is not UTF-8: see their reports");
+    }
     if keys.is_empty() {
         bail!(
             "no uploads: put CSV files under {}/data/ or name keys",
@@ -492,11 +550,9 @@ pub fn job(args: &JobArgs) -> Result<()> {
         );
     }
     let reports = run_job(&args.bucket, &keys)?;
-    if reports.iter().any(|r| r.outcome == "failed") {
-        bail!(
-            "{} upload(s) failed: see their reports",
-            reports.iter().filter(|r| r.outcome == "failed").count()
-        );
+    let failed = reports.iter().filter(|r| r.outcome == "failed").count() + bad_names;
+    if failed > 0 {
+        bail!("{failed} upload(s) failed: see their reports");
     }
     Ok(())
 }

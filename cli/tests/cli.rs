@@ -100,6 +100,14 @@ fn trained() -> &'static Trained {
             "{}",
             stdout(&out)
         );
+        assert!(
+            std::fs::read_dir(&model).unwrap().any(|e| e
+                .unwrap()
+                .path()
+                .join("reference.json")
+                .is_file()),
+            "train publishes the version's held-out rows for the job's quality gate"
+        );
         Trained { csv, model }
     })
 }
@@ -584,4 +592,32 @@ fn control_characters_in_tag_names_are_never_written_raw() {
             stdout(out)
         );
     }
+}
+
+/// A file name that is not UTF-8 is reported under its escaped name, not read as a look-alike.
+#[cfg(unix)]
+#[test]
+fn job_reports_a_non_utf8_file_name_under_its_escaped_key() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join(std::ffi::OsStr::from_bytes(b"bad\xffname.csv")),
+        SAMPLE_CSV,
+    )
+    .unwrap();
+    let out = run(&["job", "--bucket", path_str(dir.path())]);
+    assert_failure_mentions(&out, "not UTF-8");
+    assert!(
+        stdout(&out).contains("data/bad%FFname.csv: failed")
+            && !stdout(&out).contains("no longer exists"),
+        "{}",
+        stdout(&out)
+    );
+    let report = dir
+        .path()
+        .join("reports/_invalid-utf8/data/bad%FFname.csv.json");
+    let report = json(&std::fs::read_to_string(report).expect("report written"));
+    assert_eq!(report["failure"], "bad_key");
 }
