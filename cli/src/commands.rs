@@ -11,7 +11,9 @@ use tagger_core::artifact::Artifact;
 use tagger_core::predictor::PredictOptions;
 use tagger_core::Predictor;
 use tagger_job::{self as job, JobConfig, JobReport, Upload};
-use tagger_registry::registry::{Pointer, Registry};
+use tagger_registry::registry::{
+    Pointer, ReferenceRow, ReferenceSet, Registry, MAX_REFERENCE_ROWS,
+};
 use tagger_registry::store::{LocalStore, ObjectStore};
 use tagger_train::config::{Overrides, Preset, Settings};
 use tagger_train::dataset::{self, CsvOptions, Example, LoadReport};
@@ -25,6 +27,38 @@ use crate::{
 
 /// The sample questions `quickstart` trains on (written for this project; see assets/README.md).
 pub const SAMPLE_CSV: &str = include_str!("../assets/questions.csv");
+
+/// Text from data (tag names, words, keys, paths, messages) made safe to print to a terminal:
+/// control characters (C0 including newline and tab, DEL, C1) and the bidirectional
+/// overrides and isolates are written as `\u{..}` escapes, so a tag named
+/// `"\x1b]0;pwned\x07"` cannot retitle the terminal, move the cursor or fake a line. Every
+/// human-readable output of the CLI passes data through this; JSON output is escaped by
+/// serde_json already.
+pub fn safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A test report whose tag names went through [`safe`], for its table.
+pub fn safe_report(r: &tagger_train::metrics::Report) -> tagger_train::metrics::Report {
+    let mut r = r.clone();
+    for m in &mut r.per_tag {
+        m.tag = safe(&m.tag).into_owned();
+    }
+    r
+}
 
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
@@ -202,6 +236,22 @@ pub fn train_and_publish(
             "sha256": trained.artifact.info.data_sha256,
             "settings": settings,
         }))?;
+        // The held-out rows first: the job's quality gate scores later uploads on them.
+        let held_out: Vec<ReferenceRow> = trained
+            .test_examples
+            .iter()
+            .map(|e| ReferenceRow {
+                tags: e.tags.clone(),
+                text: e.text.clone(),
+            })
+            .collect();
+        registry
+            .write_reference(&ReferenceSet::sample(
+                &trained.artifact.info.version,
+                &held_out,
+                MAX_REFERENCE_ROWS,
+            ))
+            .await?;
         anyhow::Ok(
             registry
                 .publish(&trained.artifact, &report, &source)
@@ -259,7 +309,7 @@ fn print_run(trained: &Trained, pointer: &Pointer, out: &Path) {
         r.timings.total_seconds, r.timings.prepare_seconds, r.timings.fit_seconds, r.best_epoch
     );
     if let Some(m) = &r.metrics {
-        println!("{}", m.table(15));
+        println!("{}", safe_report(m).table(15));
     }
     println!(
         "published version {} -> {}",
@@ -286,7 +336,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         if !load.skipped.is_empty() {
             println!("skipped rows: {}", load.summary());
         }
-        println!("{}", report.table(20));
+        println!("{}", safe_report(&report).table(20));
     }
     Ok(())
 }
@@ -316,7 +366,7 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
                     .tags
                     .iter()
                     .zip(&p.probabilities)
-                    .map(|(t, pr)| format!("{t} ({pr:.2})"))
+                    .map(|(t, pr)| format!("{} ({pr:.2})", safe(t)))
                     .collect();
                 println!(
                     "{}",
@@ -330,7 +380,7 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
                     let mut all: Vec<_> = scores.iter().collect();
                     all.sort_by(|a, b| b.1.total_cmp(a.1));
                     for (tag, s) in all.iter().take(10) {
-                        println!("    {tag:<24} {s:.3}");
+                        println!("    {:<24} {s:.3}", safe(tag));
                     }
                 }
             }
@@ -342,7 +392,7 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
                         serde_json::json!({ "error": e.to_string(), "line": n + 1 })
                     );
                 } else {
-                    eprintln!("question {}: {e}", n + 1);
+                    eprintln!("question {}: {}", n + 1, safe(&e.to_string()));
                 }
             }
         }
@@ -365,13 +415,13 @@ pub fn info(args: &InfoArgs) -> Result<()> {
         return Ok(());
     }
     let record = TrainingRecord::of(model.info());
-    println!("version:     {}", summary.version);
-    println!("created at:  {}", summary.trained_at);
-    println!("trained by:  tagger {}", summary.crate_version);
+    println!("version:     {}", safe(&summary.version));
+    println!("created at:  {}", safe(&summary.trained_at));
+    println!("trained by:  tagger {}", safe(&summary.crate_version));
     println!(
         "data:        {} (sha256 {})",
-        summary.source,
-        &summary.data_sha256[..summary.data_sha256.len().min(16)]
+        safe(&summary.source),
+        safe(&summary.data_sha256.chars().take(16).collect::<String>())
     );
     println!(
         "rows:        {} train, {} validation, {} test",
@@ -393,10 +443,10 @@ pub fn info(args: &InfoArgs) -> Result<()> {
     println!("background:  {} rows", summary.background_rows);
     println!("tags and thresholds:");
     for (name, t) in &summary.thresholds.per_tag {
-        println!("    {name:<28} {t:.2}");
+        println!("    {:<28} {t:.2}", safe(name));
     }
     if let Some(m) = &record.metrics {
-        println!("{}", m.table(10));
+        println!("{}", safe_report(m).table(10));
     }
     Ok(())
 }
@@ -423,39 +473,82 @@ pub fn run_job(bucket: &Path, keys: &[String]) -> Result<Vec<JobReport>> {
                 None => None,
             };
             match (outcome, report) {
-                (Ok(job::Outcome::Ignored { reason }), _) => println!("{key}: ignored ({reason})"),
+                (Ok(job::Outcome::Ignored { reason }), _) => {
+                    println!("{}: ignored ({})", safe(key), safe(&reason))
+                }
                 (_, Some(report)) => {
                     println!(
-                        "{key}: {} - {} (report: {})",
-                        report.outcome,
-                        report.reason,
-                        bucket.join(&report_key).display()
+                        "{}: {} - {} (report: {})",
+                        safe(key),
+                        safe(&report.outcome),
+                        safe(&report.reason),
+                        safe(&bucket.join(&report_key).display().to_string())
                     );
                     reports.push(report);
                 }
-                (Ok(outcome), None) => println!("{key}: {outcome:?}"),
-                (Err(e), None) => bail!("{key}: {}", e.message),
+                (Ok(outcome), None) => println!("{}: {outcome:?}", safe(key)),
+                (Err(e), None) => bail!("{}: {}", safe(key), safe(&e.message)),
             }
         }
         Ok(reports)
     })
 }
 
+#[cfg(unix)]
+fn reject_non_utf8(bucket: &Path, name: &std::ffi::OsStr) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let key = [b"data/".as_slice(), name.as_bytes()].concat();
+    let store = LocalStore::new(bucket);
+    let cfg = JobConfig::default();
+    let upload = Upload {
+        key: job::escape_key_bytes(&key),
+        ..Upload::default()
+    };
+    match runtime()?.block_on(job::reject_invalid_key(&store, &key, &upload, &cfg)) {
+        Ok(_) => {}
+        Err(e) => println!("{}: failed - {}", safe(&upload.key), safe(&e.message)),
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn reject_non_utf8(_bucket: &Path, name: &std::ffi::OsStr) -> Result<()> {
+    println!(
+        "{}: ignored (not a UTF-8 name)",
+        safe(&name.to_string_lossy())
+    );
+    Ok(())
+}
+
 pub fn job(args: &JobArgs) -> Result<()> {
+    let mut bad_names = 0usize;
     let keys = if args.keys.is_empty() {
         let data = args.bucket.join("data");
-        let mut keys: Vec<String> = std::fs::read_dir(&data)
+        let mut keys: Vec<String> = Vec::new();
+        for entry in std::fs::read_dir(&data)
             .with_context(|| format!("cannot list {}", data.display()))?
             .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|name| name.ends_with(".csv"))
-            .map(|name| format!("data/{name}"))
-            .collect();
+        {
+            let name = entry.file_name();
+            match name.to_str() {
+                Some(name) if name.ends_with(".csv") => keys.push(format!("data/{name}")),
+                Some(_) => {}
+                // A name that is not UTF-8 cannot be a key: reported, never read under a
+                // look-alike name.
+                None => {
+                    reject_non_utf8(&args.bucket, &name)?;
+                    bad_names += 1;
+                }
+            }
+        }
         keys.sort();
         keys
     } else {
         args.keys.clone()
     };
+    if keys.is_empty() && bad_names > 0 {
+        bail!("{bad_names} upload(s) with a name that is not UTF-8: see their reports");
+    }
     if keys.is_empty() {
         bail!(
             "no uploads: put CSV files under {}/data/ or name keys",
@@ -463,11 +556,9 @@ pub fn job(args: &JobArgs) -> Result<()> {
         );
     }
     let reports = run_job(&args.bucket, &keys)?;
-    if reports.iter().any(|r| r.outcome == "failed") {
-        bail!(
-            "{} upload(s) failed: see their reports",
-            reports.iter().filter(|r| r.outcome == "failed").count()
-        );
+    let failed = reports.iter().filter(|r| r.outcome == "failed").count() + bad_names;
+    if failed > 0 {
+        bail!("{failed} upload(s) failed: see their reports");
     }
     Ok(())
 }
@@ -490,7 +581,7 @@ pub fn quickstart(args: &QuickstartArgs) -> Result<()> {
     let models = bucket.join("models");
     let artifact = load_model(&models)?;
     if let Some(m) = &TrainingRecord::of(artifact.info()).metrics {
-        println!("{}", m.table(10));
+        println!("{}", safe_report(m).table(10));
     }
     println!("sample answers:");
     for q in [

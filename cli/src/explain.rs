@@ -9,7 +9,7 @@ use tagger_core::Predictor;
 use tagger_train::dataset;
 use tagger_train::pipeline::TrainingRecord;
 
-use crate::commands::load_model;
+use crate::commands::{load_model, safe};
 use crate::plot;
 use crate::ExplainArgs;
 
@@ -59,7 +59,7 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
                 "explanations": explain::explanations_json(&explained.tags),
             }));
         } else {
-            println!("{question}");
+            println!("{}", safe(question));
             if !confident {
                 println!("  no confident tag; explaining the most probable one");
             }
@@ -95,13 +95,15 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
 fn print_tag(t: &TagExplanation) {
     let words = |ws: &[explain::WordAttribution]| {
         ws.iter()
-            .map(|w| format!("{} {:+.3}", w.word, w.value))
+            .map(|w| format!("{} {:+.3}", safe(&w.word), w.value))
             .collect::<Vec<_>>()
             .join(", ")
     };
     println!(
         "  {} (probability {:.3}, base {:.3})",
-        t.tag, t.probability, t.expected_value
+        safe(&t.tag),
+        t.probability,
+        t.expected_value
     );
     println!(
         "    + {}",
@@ -164,9 +166,9 @@ fn summary(args: &ExplainArgs, artifact: &Predictor) -> Result<()> {
                 .words
                 .iter()
                 .take(8)
-                .map(|w| format!("{} {:.3}", w.word, w.value))
+                .map(|w| format!("{} {:.3}", safe(&w.word), w.value))
                 .collect();
-            println!("  {:<24} {}", t.tag, words.join(", "));
+            println!("  {:<24} {}", safe(&t.tag), words.join(", "));
         }
     }
     if let Some(svg) = &args.svg {

@@ -227,7 +227,10 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Line by line: the messages' own line breaks stay, anything else is escaped.
+            let message = format!("{e:#}");
+            let lines: Vec<_> = message.lines().map(commands::safe).collect();
+            eprintln!("error: {}", lines.join("\n"));
             std::process::ExitCode::FAILURE
         }
     }

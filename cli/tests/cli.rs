@@ -100,6 +100,14 @@ fn trained() -> &'static Trained {
             "{}",
             stdout(&out)
         );
+        assert!(
+            std::fs::read_dir(&model).unwrap().any(|e| e
+                .unwrap()
+                .path()
+                .join("reference.json")
+                .is_file()),
+            "train publishes the version's held-out rows for the job's quality gate"
+        );
         Trained { csv, model }
     })
 }
@@ -511,4 +519,105 @@ fn serve_answers_predict_health_and_bad_json_over_http() {
             .contains("not valid JSON"),
         "{v}"
     );
+}
+
+/// `text` without the colour sequences (`ESC [ digits;... m`) `explain` draws words with.
+fn without_colours(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("\x1b[") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        match after.find(|c: char| !(c.is_ascii_digit() || c == ';')) {
+            Some(j) if after[j..].starts_with('m') => rest = &after[j + 1..],
+            _ => {
+                out.push('\x1b');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A tag name that would recolour the terminal and retitle its window if printed raw.
+const EVIL_TAG: &str = "\x1b[31mRED\x1b]0;pwned\x07";
+
+#[test]
+fn control_characters_in_tag_names_are_never_written_raw() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tagger-cli-evil-tag");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (rows, _) = tagger_train::dataset::read_csv(
+        SAMPLE_CSV.as_bytes(),
+        &tagger_train::dataset::CsvOptions::default(),
+    )
+    .unwrap();
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut csv = String::from("tags,text\n");
+    for row in rows {
+        let tags: Vec<&str> = row
+            .tags
+            .iter()
+            .map(|t| if t == "pandas" { EVIL_TAG } else { t.as_str() })
+            .collect();
+        csv.push_str(&format!(
+            "{},{}\n",
+            quote(&tags.join(",")),
+            quote(&row.text)
+        ));
+    }
+    let data = dir.join("evil.csv");
+    std::fs::write(&data, csv).unwrap();
+    let model = dir.join("models");
+    let model = path_str(&model);
+    let outputs = [
+        run(&["train", "--data", path_str(&data), "--out", model]),
+        run(&["info", "--model", model]),
+        run(&["predict", "--model", model, "--scores", QUESTION]),
+        run(&["explain", "--model", model, QUESTION]),
+    ];
+    for (name, out) in ["train", "info", "predict", "explain"].iter().zip(&outputs) {
+        assert_success(out);
+        for stream in [&out.stdout, &out.stderr] {
+            let text = without_colours(&String::from_utf8_lossy(stream));
+            assert!(
+                !text.contains('\x1b') && !text.contains('\x07'),
+                "{name} wrote a raw control character:\n{text:?}"
+            );
+        }
+        assert!(
+            stdout(out).contains("\\u{1b}[31mRED\\u{1b}]0;pwned\\u{7}"),
+            "{name} does not show the tag escaped:\n{}",
+            stdout(out)
+        );
+    }
+}
+
+/// A file name that is not UTF-8 is reported under its escaped name, not read as a look-alike.
+#[cfg(unix)]
+#[test]
+fn job_reports_a_non_utf8_file_name_under_its_escaped_key() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join(std::ffi::OsStr::from_bytes(b"bad\xffname.csv")),
+        SAMPLE_CSV,
+    )
+    .unwrap();
+    let out = run(&["job", "--bucket", path_str(dir.path())]);
+    assert_failure_mentions(&out, "not UTF-8");
+    assert!(
+        stdout(&out).contains("data/bad%FFname.csv: failed")
+            && !stdout(&out).contains("no longer exists"),
+        "{}",
+        stdout(&out)
+    );
+    let report = dir
+        .path()
+        .join("reports/_invalid-utf8/data/bad%FFname.csv.json");
+    let report = json(&std::fs::read_to_string(report).expect("report written"));
+    assert_eq!(report["failure"], "bad_key");
 }

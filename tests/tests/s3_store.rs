@@ -152,15 +152,14 @@ async fn keys_land_under_the_prefix_in_the_bucket() {
 }
 
 #[tokio::test]
-async fn missing_bucket_is_a_permanent_store_error_not_a_missing_key() {
+async fn missing_bucket_is_a_storage_configuration_error_not_a_missing_key() {
     let moto = moto_or_skip!();
     let store = S3Store::new(moto.client(), "no-such-bucket-tagger", "models");
     match store.get("latest.json").await {
-        Err(Error::Store {
+        Err(Error::StorageConfig {
             op: "get",
             key,
             message,
-            retryable: false,
         }) => {
             assert_eq!(key, "latest.json");
             assert!(message.contains("NoSuchBucket"), "{message}");
@@ -175,14 +174,7 @@ async fn missing_bucket_is_a_permanent_store_error_not_a_missing_key() {
         .put("latest.json", body("x"), PutMode::Overwrite)
         .await;
     assert!(
-        matches!(
-            put,
-            Err(Error::Store {
-                op: "put",
-                retryable: false,
-                ..
-            })
-        ),
+        matches!(put, Err(Error::StorageConfig { op: "put", .. })),
         "{put:?}"
     );
 }

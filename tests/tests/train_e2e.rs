@@ -166,10 +166,12 @@ fn small_csv(seed: u64, rows: usize) -> String {
         (state >> 33) as usize
     };
     let mut out = String::from("tags,text\n");
-    for _ in 0..rows {
+    for i in 0..rows {
         let (tag, words) = TOPICS[next() % 3];
+        // The row number keeps texts distinct (the gate refuses mostly repeated rows); each
+        // number occurs once, below the vocabulary's minimum count.
         out.push_str(&format!(
-            "{tag},how do I {} with {}\n",
+            "{tag},how do I {} with {} case {i}\n",
             words[next() % 4],
             words[next() % 4]
         ));
@@ -555,4 +557,51 @@ async fn scale_csv_sizing() {
         rss_upload.unwrap_or_default(),
         peak_rss_mib().unwrap_or_default(),
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_rows_are_stored_and_oversized_reads_are_capped() {
+    let Some(bucket) = Bucket::new("reference_rows_are_s").await else {
+        return;
+    };
+    let event = bucket.upload("data/q.csv", small_csv(1, 300), "01").await;
+    bucket.invoke(event, &quick()).await.expect("good upload");
+    let pointer = bucket.latest().await.expect("pointer");
+    let reference: serde_json::Value = serde_json::from_slice(
+        &bucket
+            .get(&format!("models/{}/reference.json", pointer.version))
+            .await
+            .expect("reference.json beside the version"),
+    )
+    .unwrap();
+    assert_eq!(reference["rows_available"], 60, "20% of 300 rows held out");
+
+    // No size in the event: S3's read itself stops at the limit.
+    let mut event = bucket
+        .upload("data/big.csv", small_csv(2, 3000), "02")
+        .await;
+    event.records[0].s3.object.size = None;
+    let cfg = JobConfig {
+        max_upload_bytes: 4096,
+        ..quick()
+    };
+    let err = bucket.invoke(event, &cfg).await.unwrap_err();
+    assert_eq!(err.error_type(), "BadInput", "{err}");
+    assert!(
+        err.message().contains("larger than the 4096 bytes"),
+        "{err}"
+    );
+    assert_eq!(bucket.report("data/big.csv").await.read_etag, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_bucket_is_a_storage_configuration_error() {
+    let Some(bucket) = Bucket::new("missing_bucket_is_a_").await else {
+        return;
+    };
+    let mut event = bucket.upload("data/q.csv", small_csv(1, 300), "01").await;
+    event.records[0].s3.bucket.name = Some("tagger-no-such-bucket".into());
+    let err = bucket.invoke(event, &quick()).await.unwrap_err();
+    assert_eq!(err.error_type(), "StorageConfig", "{err}");
+    assert!(err.message().contains("NoSuchBucket"), "{err}");
 }

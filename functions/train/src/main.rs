@@ -9,7 +9,11 @@ use train::handler::{self, Context};
 async fn main() -> Result<(), lambda_runtime::Error> {
     tagger_telemetry::init("info");
 
-    let config = Config::from_env()?;
+    let mut config = Config::from_env()?;
+    handler::apply_upload_limit(
+        &mut config.job,
+        std::env::var("MAX_UPLOAD_MB").ok().as_deref(),
+    )?;
     tracing::info!(job = ?config.job, "configuration");
     let client = tagger_s3::client_from_env().await;
     let ctx = Context {

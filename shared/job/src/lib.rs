@@ -8,26 +8,36 @@
 //!   -> settings = environment defaults <- sidecar overrides, validated
 //!   -> version  = hash(sha256 of the CSV bytes, settings)      (same upload twice => same version)
 //!   -> already published? stop.  Otherwise read rows, train, evaluate
-//!   -> models/<version>/{model.bin, metrics.json, source.json}  (immutable, re-read and verified)
-//!   -> quality gate vs the incumbent on the same test rows, sequencer order
+//!   -> models/<version>/{model.bin, metrics.json, source.json, reference.json}
+//!                                    (immutable, re-read and verified; reference = held-out rows)
+//!   -> quality gate (see [`gate`]): no-skill baseline, distinct texts, the live model on the
+//!      upload's test rows and on its own reference set, the live model's tag mass; sequencer order
 //!   -> models/latest.json moved with a conditional write (previous kept as models/previous.json)
 //!   -> reports/<data key>.json, whatever happened
 //! ```
 //!
 //! Nothing is ever written under the data prefix, so the function cannot trigger itself.
 
+pub mod gate;
+
 use std::cmp::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+pub use gate::{Gate, GateLimits};
 use tagger_core::Predictor;
-use tagger_registry::registry::{Pointer, PointerMetrics, Registry};
+use tagger_registry::registry::{
+    Pointer, PointerMetrics, ReferenceRow, ReferenceSet, Registry, MAX_REFERENCE_ROWS,
+};
 use tagger_registry::store::{join, ObjectStore, PutMode};
 use tagger_train::config::{Overrides, Settings};
 use tagger_train::dataset::{self, SkipCount};
 use tagger_train::pipeline::{self, TrainData};
+
+/// `MAX_UPLOAD_MB`'s default: the largest CSV the job reads.
+pub const DEFAULT_MAX_UPLOAD_MB: u64 = 1000;
 
 /// Where things live in the bucket and what a new model must achieve to be published.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,8 +50,18 @@ pub struct JobConfig {
     pub report_prefix: String,
     /// A new model's test micro-F1 must be at least this.
     pub min_micro_f1: f64,
-    /// ... and at most this much below the current model's on the same test rows.
+    /// ... and at most this much below the current model's, on the same test rows and on the
+    /// live version's reference set.
     pub max_regression: f64,
+    /// ... and at least this much above the no-skill baseline on its own test rows.
+    pub min_skill_margin: f64,
+    /// Without `force`, the candidate's tags must cover at least this share of the live
+    /// model's training tag occurrences.
+    pub min_label_mass: f64,
+    /// Without `force`, at least this share of the rows must have distinct text.
+    pub min_distinct_fraction: f64,
+    /// Uploads larger than this are refused before they are read.
+    pub max_upload_bytes: u64,
     /// Training settings from the environment; a sidecar overrides them field by field.
     pub defaults: Overrides,
 }
@@ -54,6 +74,10 @@ impl Default for JobConfig {
             report_prefix: "reports".into(),
             min_micro_f1: 0.1,
             max_regression: 0.02,
+            min_skill_margin: 0.05,
+            min_label_mass: 0.5,
+            min_distinct_fraction: 0.5,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_MB << 20,
             defaults: Overrides::default(),
         }
     }
@@ -84,16 +108,33 @@ impl JobConfig {
                 ));
             }
         }
-        if !(self.min_micro_f1.is_finite() && (0.0..=1.0).contains(&self.min_micro_f1)) {
-            return Err(tagger_train::Error::config(
-                "min_micro_f1",
-                format!("must be in [0, 1], got {}", self.min_micro_f1),
-            ));
+        for (field, value) in [
+            ("min_micro_f1", self.min_micro_f1),
+            ("min_label_mass", self.min_label_mass),
+            ("min_distinct_fraction", self.min_distinct_fraction),
+        ] {
+            if !(value.is_finite() && (0.0..=1.0).contains(&value)) {
+                return Err(tagger_train::Error::config(
+                    field,
+                    format!("must be in [0, 1], got {value}"),
+                ));
+            }
         }
-        if !(self.max_regression.is_finite() && self.max_regression >= 0.0) {
+        for (field, value) in [
+            ("max_regression", self.max_regression),
+            ("min_skill_margin", self.min_skill_margin),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(tagger_train::Error::config(
+                    field,
+                    format!("must be a non-negative number, got {value}"),
+                ));
+            }
+        }
+        if self.max_upload_bytes == 0 {
             return Err(tagger_train::Error::config(
-                "max_regression",
-                format!("must be a non-negative number, got {}", self.max_regression),
+                "max_upload_bytes",
+                "must be positive",
             ));
         }
         Settings::default().apply(&self.defaults)?;
@@ -103,6 +144,16 @@ impl JobConfig {
     /// `reports/<data key>.json`.
     pub fn report_key(&self, data_key: &str) -> String {
         join(&self.report_prefix, &format!("{data_key}.json"))
+    }
+
+    pub fn gate_limits(&self) -> GateLimits {
+        GateLimits {
+            min_micro_f1: self.min_micro_f1,
+            max_regression: self.max_regression,
+            min_skill_margin: self.min_skill_margin,
+            min_label_mass: self.min_label_mass,
+            min_distinct_fraction: self.min_distinct_fraction,
+        }
     }
 }
 
@@ -144,8 +195,16 @@ pub enum FailureKind {
     BadConfig,
     /// Trained and written, but not good enough to publish.
     QualityGate,
+    /// The object key is not valid UTF-8.
+    BadKey,
     /// Storage failed (transient ones are retryable).
     Storage,
+    /// The store refuses access (permissions, a missing bucket, an unusable KMS key): only a
+    /// change of configuration helps, never a retry.
+    StorageConfig,
+    /// The run would not finish before its deadline (the Lambda invocation's): stopped, with
+    /// this report, before the platform kills it.
+    Timeout,
     /// Anything else (an artifact that does not verify after writing, ...).
     Internal,
 }
@@ -216,6 +275,7 @@ impl From<tagger_train::Error> for JobError {
             | E::NoUsableRows { .. }
             | E::TooManyBadRows { .. }
             | E::Training(_) => FailureKind::BadData,
+            E::Stopped { .. } => FailureKind::Timeout,
             E::Io { .. } => FailureKind::Storage,
             E::Core(core) => core_kind(core),
             _ => FailureKind::Internal,
@@ -232,7 +292,9 @@ impl From<tagger_registry::Error> for JobError {
             E::Store { .. } | E::NotFound { .. } | E::PreconditionFailed { .. } => {
                 FailureKind::Storage
             }
-            E::Pointer { .. } | E::Artifact { .. } => FailureKind::Internal,
+            E::StorageConfig { .. } => FailureKind::StorageConfig,
+            E::TooLarge { .. } => FailureKind::BadData,
+            E::Pointer { .. } | E::Json { .. } | E::Artifact { .. } => FailureKind::Internal,
             E::Core(core) => core_kind(core),
             _ => FailureKind::Internal,
         };
@@ -267,6 +329,7 @@ pub struct JobReport {
     pub metrics: Option<PointerMetrics>,
     /// The model that was live when the decision was made, scored on the same test rows.
     pub incumbent: Option<Incumbent>,
+    /// Every number the quality gate measured, its limits and each check's verdict.
     pub gate: Gate,
     pub timings: JobTimings,
     pub finished_at: String,
@@ -280,12 +343,6 @@ pub struct Incumbent {
     /// not block the new model: a broken live model should be replaced).
     pub micro_f1: Option<f64>,
     pub note: Option<String>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Gate {
-    pub min_micro_f1: f64,
-    pub max_regression: f64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -337,6 +394,19 @@ pub async fn retrain(
     upload: &Upload,
     cfg: &JobConfig,
 ) -> Result<Outcome, JobError> {
+    retrain_until(store, upload, cfg, Budget::UNLIMITED).await
+}
+
+/// [`retrain`] within a time budget: training stops between epochs when another epoch would
+/// not leave `budget.reserve` before `budget.finish_by`, and the run fails as
+/// [`FailureKind::Timeout`] (not retryable: the same upload would take as long again) with its
+/// report written.
+pub async fn retrain_until(
+    store: &dyn ObjectStore,
+    upload: &Upload,
+    cfg: &JobConfig,
+    budget: Budget,
+) -> Result<Outcome, JobError> {
     if let Some(reason) = ignore_reason(&upload.key, cfg) {
         tracing::info!(key = %upload.key, %reason, "ignored upload");
         return Ok(Outcome::Ignored { reason });
@@ -362,10 +432,7 @@ pub async fn retrain(
         skipped: Vec::new(),
         metrics: None,
         incumbent: None,
-        gate: Gate {
-            min_micro_f1: cfg.min_micro_f1,
-            max_regression: cfg.max_regression,
-        },
+        gate: Gate::new(&cfg.gate_limits()),
         timings: JobTimings::default(),
         finished_at: String::new(),
     };
@@ -377,7 +444,7 @@ pub async fn retrain(
         return Err(previous);
     }
 
-    let result = run(store, upload, cfg, &mut report).await;
+    let result = run(store, upload, cfg, &budget, &mut report).await;
     report.timings.total_seconds = started.elapsed().as_secs_f64();
     report.finished_at = tagger_registry::clock::now_rfc3339();
     match &result {
@@ -416,6 +483,83 @@ pub async fn retrain(
             Err(e)
         }
     }
+}
+
+/// Reports of uploads whose key is not UTF-8 live in this folder under the report prefix.
+pub const INVALID_KEY_FOLDER: &str = "_invalid-utf8";
+
+/// A key's bytes with every byte other than unreserved ASCII (`A-Z a-z 0-9 - . _ ~`) and `/`
+/// written `%XX` (uppercase hex): percent-decoding the result gives the bytes back exactly.
+pub fn escape_key_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// An upload whose key is not valid UTF-8 (possible in a local folder, or from a producer that
+/// percent-encodes raw bytes): it cannot be named, so it is neither read nor trained on. Inside
+/// the data prefix (compared bytewise) it fails as [`FailureKind::BadKey`] and its report goes
+/// to `reports/_invalid-utf8/<escape_key_bytes(key)>.json`, a name no UTF-8 upload's report can
+/// take (those live under `reports/<data prefix>`) and that maps back to the exact bytes.
+pub async fn reject_invalid_key(
+    store: &dyn ObjectStore,
+    key: &[u8],
+    upload: &Upload,
+    cfg: &JobConfig,
+) -> Result<Outcome, JobError> {
+    let escaped = escape_key_bytes(key);
+    let prefix = cfg.data_prefix.trim_start_matches('/').as_bytes();
+    if !key.starts_with(prefix) || !key.to_ascii_lowercase().ends_with(b".csv") {
+        return Ok(Outcome::Ignored {
+            reason: format!("key {escaped} (not UTF-8) is not a .csv file under the data prefix"),
+        });
+    }
+    let err = JobError::new(
+        FailureKind::BadKey,
+        false,
+        format!(
+            "object key {escaped} (percent-encoded bytes) is not valid UTF-8, so it cannot be named in storage requests; rename the object with a UTF-8 key"
+        ),
+    );
+    let report_key = join(
+        &cfg.report_prefix,
+        &format!("{INVALID_KEY_FOLDER}/{escaped}.json"),
+    );
+    let report = JobReport {
+        outcome: "failed".into(),
+        reason: err.message.clone(),
+        failure: Some(err.kind),
+        retryable: false,
+        upload: Upload {
+            key: escaped,
+            ..upload.clone()
+        },
+        read_etag: None,
+        source: store.describe(),
+        data_sha256: None,
+        version: None,
+        overrides: None,
+        sidecar: None,
+        forced: false,
+        rows_read: None,
+        rows_used: None,
+        skipped: Vec::new(),
+        metrics: None,
+        incumbent: None,
+        gate: Gate::new(&cfg.gate_limits()),
+        timings: JobTimings::default(),
+        finished_at: tagger_registry::clock::now_rfc3339(),
+    };
+    if let Err(e) = write_report(store, &report_key, &report).await {
+        tracing::error!(key = %report_key, error = %e, "cannot write the failure report");
+    }
+    Err(err)
 }
 
 fn describe(outcome: &Outcome) -> (&'static str, String) {
@@ -470,6 +614,7 @@ async fn run(
     store: &dyn ObjectStore,
     upload: &Upload,
     cfg: &JobConfig,
+    budget: &Budget,
     report: &mut JobReport,
 ) -> Result<Outcome, JobError> {
     let t = Instant::now();
@@ -500,14 +645,30 @@ async fn run(
         JobError::new(FailureKind::BadConfig, false, format!("{origin}: {e}"))
     })?;
 
-    let csv = store.get(&upload.key).await?.ok_or_else(|| {
-        // Deleted between the event and now: a later event describes what happened to it.
-        JobError::new(
-            FailureKind::BadData,
-            false,
-            format!("object {} no longer exists", upload.key),
-        )
-    })?;
+    if let Some(size) = upload.size {
+        if size as u64 > cfg.max_upload_bytes {
+            return Err(JobError::new(
+                FailureKind::BadData,
+                false,
+                format!(
+                    "upload is {size} bytes, more than the {} allowed (MAX_UPLOAD_MB); split it or raise the limit",
+                    cfg.max_upload_bytes
+                ),
+            ));
+        }
+    }
+    budget.check("before reading the upload")?;
+    let csv = store
+        .get_limited(&upload.key, cfg.max_upload_bytes)
+        .await?
+        .ok_or_else(|| {
+            // Deleted between the event and now: a later event describes what happened to it.
+            JobError::new(
+                FailureKind::BadData,
+                false,
+                format!("object {} no longer exists", upload.key),
+            )
+        })?;
     report.read_etag = Some(csv.etag.clone());
     let sha256 = pipeline::sha256_hex(&csv.body);
     let version = pipeline::version_id(&sha256, &settings);
@@ -534,7 +695,12 @@ async fn run(
     report.rows_used = Some(load.rows_used);
     report.skipped = load.skipped.clone();
     report.timings.read_seconds = t.elapsed().as_secs_f64();
+    let (distinct, rows) = gate::distinct_texts(examples.iter().map(|e| e.text.as_str()));
+    report.gate.rows = Some(rows);
+    report.gate.distinct_texts = Some(distinct);
+    report.gate.distinct_fraction = Some(distinct as f64 / rows.max(1) as f64);
 
+    budget.check("before training")?;
     let t = Instant::now();
     let data = TrainData {
         examples,
@@ -543,15 +709,41 @@ async fn run(
         sha256,
     };
     let created_at = tagger_registry::clock::now_rfc3339();
-    let trained = pipeline::train(data, None, &settings, &created_at, &mut |e| {
+    let mut stopped_at = None;
+    let trained = pipeline::train_until(data, None, &settings, &created_at, &mut |e| {
         tracing::info!(epoch = e.epoch, train_loss = e.train_loss, val_loss = ?e.val_loss, val_micro_f1 = ?e.val_micro_f1, seconds = e.seconds, "epoch");
-    })?;
+        // Another epoch like this one must still leave the reserve for evaluating and publishing.
+        let go_on = budget.allows(Duration::from_secs_f64(e.seconds));
+        if !go_on {
+            stopped_at = Some(e.epoch);
+        }
+        go_on
+    });
     report.timings.train_seconds = t.elapsed().as_secs_f64();
+    let trained = match (trained, stopped_at) {
+        (Err(tagger_train::Error::Stopped { .. }), Some(epoch)) => {
+            return Err(budget.timeout(&format!("training after epoch {epoch}")))
+        }
+        (result, _) => result?,
+    };
     let new_metrics = trained.report.metrics.as_ref().ok_or_else(|| {
         JobError::gate("no test rows were held out, so the model cannot be scored: upload more rows or raise test_split")
     })?;
     report.metrics = Some(pipeline::headline(new_metrics));
-    let new_f1 = new_metrics.micro_f1;
+
+    // The candidate's own numbers: its test rows, the no-skill baseline on them.
+    let test_rows: Vec<ReferenceRow> = trained
+        .test_examples
+        .iter()
+        .map(|e| ReferenceRow {
+            tags: e.tags.clone(),
+            text: e.text.clone(),
+        })
+        .collect();
+    let candidate = Predictor::new(trained.artifact.clone());
+    report.gate.candidate = Some(gate::score(&candidate, &test_rows));
+    let train_rows = trained.report.rows.train + trained.report.rows.validation;
+    report.gate.baseline = gate::baseline(candidate.labels(), train_rows, &test_rows);
 
     let t = Instant::now();
     let report_json =
@@ -570,6 +762,15 @@ async fn run(
         "settings": settings,
     }))
     .expect("a source record serialises to json");
+    budget.check("before publishing")?;
+    // The reference set first: a version that becomes live always has one.
+    registry
+        .write_reference(&ReferenceSet::sample(
+            &version,
+            &test_rows,
+            MAX_REFERENCE_ROWS,
+        ))
+        .await?;
     let mut pointer = registry
         .write_version(&trained.artifact, &report_json, &source_json)
         .await?;
@@ -582,8 +783,13 @@ async fn run(
         attempt += 1;
         let current = registry.latest().await?;
         let Some((cur, etag)) = current else {
-            gate(new_f1, None, cfg, forced)?;
             report.incumbent = None;
+            (
+                report.gate.live,
+                report.gate.reference,
+                report.gate.label_mass,
+            ) = (None, None, None);
+            judge(&mut report.gate, forced)?;
             match registry.promote(&pointer, None).await {
                 Ok(_) => {
                     break Outcome::Promoted {
@@ -612,10 +818,10 @@ async fn run(
                 };
             }
         }
-        let incumbent = score_incumbent(&registry, &cur, &trained.test_examples).await?;
-        let incumbent_f1 = incumbent.micro_f1;
+        let incumbent =
+            score_incumbent(&registry, &cur, &candidate, &test_rows, &mut report.gate).await?;
         report.incumbent = Some(incumbent);
-        gate(new_f1, incumbent_f1, cfg, forced)?;
+        judge(&mut report.gate, forced)?;
         match registry.promote(&pointer, Some(&etag)).await {
             Ok(_) => {
                 break Outcome::Promoted {
@@ -630,18 +836,11 @@ async fn run(
             Err(e) => return Err(lost_race(e)),
         }
     };
-    if forced
-        && matches!(outcome, Outcome::Promoted { .. })
-        && gate(
-            new_f1,
-            report.incumbent.as_ref().and_then(|i| i.micro_f1),
-            cfg,
-            false,
-        )
-        .is_err()
-    {
-        let (_, base) = describe(&outcome);
-        report.reason = format!("{base} (forced past the quality gate)");
+    if forced && matches!(outcome, Outcome::Promoted { .. }) {
+        if let Some(why) = report.gate.failures() {
+            let (_, base) = describe(&outcome);
+            report.reason = format!("{base} (forced past the quality gate: {why})");
+        }
     }
     report.timings.publish_seconds = t.elapsed().as_secs_f64();
     Ok(outcome)
@@ -659,37 +858,25 @@ fn lost_race(e: tagger_registry::Error) -> JobError {
     }
 }
 
-/// The quality gate: an absolute floor, and no large regression against the live model.
-fn gate(
-    new_f1: f64,
-    incumbent_f1: Option<f64>,
-    cfg: &JobConfig,
-    forced: bool,
-) -> Result<(), JobError> {
-    if forced {
-        return Ok(());
+/// Applies the gate's checks to what was measured (see [`gate`]); `force` publishes anyway.
+fn judge(gate: &mut Gate, forced: bool) -> Result<(), JobError> {
+    gate.decide();
+    match gate.failures() {
+        Some(why) if !forced => Err(JobError::gate(format!(
+            "quality gate: {why} (set \"force\": true in the sidecar to publish anyway)"
+        ))),
+        _ => Ok(()),
     }
-    if new_f1.is_nan() || new_f1 < cfg.min_micro_f1 {
-        return Err(JobError::gate(format!(
-            "quality gate: test micro-F1 {new_f1:.4} is below the minimum {:.4} (set \"force\": true in the sidecar to publish anyway)",
-            cfg.min_micro_f1
-        )));
-    }
-    if let Some(old) = incumbent_f1 {
-        if new_f1 < old - cfg.max_regression {
-            return Err(JobError::gate(format!(
-                "quality gate: test micro-F1 {new_f1:.4} is worse than the live model's {old:.4} on the same test rows by more than {:.4} (set \"force\": true in the sidecar to publish anyway)",
-                cfg.max_regression
-            )));
-        }
-    }
-    Ok(())
 }
 
+/// Scores the live model on the candidate's test rows, both models on the live version's
+/// reference set, and the candidate's cover of the live model's tags, into `gate`.
 async fn score_incumbent(
     registry: &Registry<'_>,
     cur: &Pointer,
-    test: &[dataset::Example],
+    candidate: &Predictor,
+    test: &[ReferenceRow],
+    gate: &mut Gate,
 ) -> Result<Incumbent, JobError> {
     let mut out = Incumbent {
         version: cur.version.clone(),
@@ -697,17 +884,83 @@ async fn score_incumbent(
         micro_f1: None,
         note: None,
     };
-    match registry.load(cur).await {
-        Ok(artifact) => {
-            out.micro_f1 = Some(pipeline::evaluate(&Predictor::new(artifact), test).micro_f1)
-        }
+    (gate.live, gate.reference, gate.label_mass) = (None, None, None);
+    let live = match registry.load(cur).await {
+        Ok(artifact) => Predictor::new(artifact),
         Err(e) if e.is_retryable() => return Err(e.into()),
         Err(e) => {
             tracing::warn!(version = %cur.version, error = %e, "live model cannot be loaded; it will not block the new one");
             out.note = Some(format!("live model cannot be loaded: {e}"));
+            return Ok(out);
+        }
+    };
+    let on_test = gate::score(&live, test);
+    out.micro_f1 = Some(on_test.micro_f1);
+    gate.live = Some(on_test);
+    gate.label_mass = Some(gate::label_mass(live.labels(), candidate.labels()));
+    match registry.reference(&cur.version).await {
+        Ok(Some(reference)) if !reference.rows.is_empty() => {
+            gate.reference = Some(gate::ReferenceScores {
+                version: cur.version.clone(),
+                rows: reference.rows.len(),
+                candidate: gate::score(candidate, &reference.rows),
+                live: gate::score(&live, &reference.rows),
+            });
+        }
+        Ok(_) => {
+            out.note = Some(format!(
+                "live version {} has no reference set; the reference check was skipped",
+                cur.version
+            ))
+        }
+        Err(e) if e.is_retryable() => return Err(e.into()),
+        Err(e) => {
+            tracing::warn!(version = %cur.version, error = %e, "live reference set unusable");
+            out.note = Some(format!("live reference set unusable: {e}"));
         }
     }
     Ok(out)
+}
+
+/// When the run must be over (the Lambda invocation's deadline, minus a reserve for the report).
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    /// Work must be finished by then (`None`: no limit).
+    pub finish_by: Option<Instant>,
+    /// Time kept after training for evaluation, the gate, publishing and the report.
+    pub reserve: Duration,
+}
+
+impl Budget {
+    pub const UNLIMITED: Budget = Budget {
+        finish_by: None,
+        reserve: Duration::ZERO,
+    };
+
+    /// Whether a step taking about `next` may still start.
+    pub fn allows(&self, next: Duration) -> bool {
+        self.finish_by
+            .is_none_or(|end| Instant::now() + next + self.reserve <= end)
+    }
+
+    fn check(&self, step: &str) -> Result<(), JobError> {
+        if self.allows(Duration::ZERO) {
+            Ok(())
+        } else {
+            Err(self.timeout(step))
+        }
+    }
+
+    fn timeout(&self, step: &str) -> JobError {
+        JobError::new(
+            FailureKind::Timeout,
+            false,
+            format!(
+                "stopped {step}: the run would not finish before its deadline ({:.0} s reserved for publishing and this report); give the function a longer timeout, or train on fewer rows or epochs",
+                self.reserve.as_secs_f64()
+            ),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -960,7 +1213,7 @@ mod tests {
     async fn sidecar_overrides_the_environment_defaults() {
         let store = MemoryStore::new();
         put(&store, "data/q.csv", corpus(1, 400)).await;
-        put(&store, "data/q.json", r#"{"epochs": 2, "seed": 11}"#).await;
+        put(&store, "data/q.json", r#"{"epochs": 8, "seed": 11}"#).await;
         retrain(&store, &upload("data/q.csv", "01"), &cfg())
             .await
             .unwrap();
@@ -972,7 +1225,7 @@ mod tests {
         let settings = pipeline::TrainingRecord::of(&artifact.info)
             .settings
             .expect("the job records its settings");
-        assert_eq!((settings.train.epochs, settings.train.seed), (2, 11));
+        assert_eq!((settings.train.epochs, settings.train.seed), (8, 11));
         assert_eq!(settings.train.hidden, vec![16], "environment default kept");
         assert_eq!(
             report(&store, "data/q.csv").await.sidecar.as_deref(),
@@ -1049,7 +1302,7 @@ mod tests {
             (FailureKind::QualityGate, false),
             "{err}"
         );
-        assert!(err.message.contains("worse than the live model"), "{err}");
+        assert!(err.message.contains("(live_reference)"), "{err}");
         assert_eq!(latest(&store).await, Some(before.clone()));
         assert_eq!(
             versions(&store).len(),
@@ -1060,6 +1313,38 @@ mod tests {
         let incumbent = r.incumbent.expect("incumbent scored");
         assert_eq!(incumbent.version, before.version);
         assert!(incumbent.micro_f1.unwrap() > r.metrics.unwrap().micro_f1);
+    }
+
+    #[tokio::test]
+    async fn live_version_without_reference_set_is_compared_on_the_upload_rows() {
+        let store = MemoryStore::new();
+        let before = publish_good(&store, "data/q.csv", "01").await;
+        let reference = format!("models/{}/reference.json", before.version);
+        let r = Registry::new(&store, "models")
+            .reference(&before.version)
+            .await
+            .unwrap()
+            .expect("the job stores a reference set");
+        assert_eq!(r.rows_available, 80, "20% of 400 rows held out");
+        put(
+            &store,
+            &reference,
+            r#"{"version":"x","rows_available":0,"rows":[]}"#,
+        )
+        .await;
+        put(&store, "data/q.json", BAD_SIDECAR).await;
+        let err = retrain(&store, &upload("data/q.csv", "02"), &cfg())
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("(live_on_upload)"), "{err}");
+        let r = report(&store, "data/q.csv").await;
+        assert!(r.gate.reference.is_none());
+        assert!(r
+            .incumbent
+            .unwrap()
+            .note
+            .unwrap()
+            .contains("no reference set"));
     }
 
     #[tokio::test]

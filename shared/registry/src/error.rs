@@ -28,6 +28,30 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    #[error("`{key}` is not valid json: {source}")]
+    Json {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The store refuses us for a reason only a change of configuration fixes: access denied,
+    /// a bucket that does not exist, a KMS key that cannot be used.
+    #[error("storage {op} of `{key}` failed (storage configuration): {message}")]
+    StorageConfig {
+        op: &'static str,
+        key: String,
+        message: String,
+    },
+
+    #[error("object `{key}` is larger than the {limit} bytes allowed{}", size.map(|s| format!(" ({s} bytes)")).unwrap_or_default())]
+    TooLarge {
+        key: String,
+        /// Its size, when the store said so before the read.
+        size: Option<u64>,
+        limit: u64,
+    },
+
     #[error("version {version} cannot be published: {source}")]
     Artifact {
         version: String,

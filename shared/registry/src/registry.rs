@@ -4,6 +4,7 @@
 //! <prefix>/<version>/model.bin      the artifact (written once)
 //! <prefix>/<version>/metrics.json   the run report
 //! <prefix>/<version>/source.json    where the data came from
+//! <prefix>/<version>/reference.json its reference evaluation set (test rows, at most 2,000)
 //! <prefix>/latest.json              Pointer: what predict serves
 //! <prefix>/previous.json            the pointer before the last promotion (rollback)
 //! ```
@@ -21,6 +22,47 @@ use tagger_core::artifact::{Artifact, HeadlineMetrics};
 
 pub const LATEST: &str = "latest.json";
 pub const PREVIOUS: &str = "previous.json";
+pub const REFERENCE: &str = "reference.json";
+
+/// Most rows a version's reference set keeps: enough to measure micro-F1 to about ±0.01, small
+/// enough that scoring two models on it costs well under a second.
+pub const MAX_REFERENCE_ROWS: usize = 2_000;
+
+/// Held-out rows stored beside a version, so that a later candidate is scored on data the
+/// upload did not choose: the quality gate evaluates both the candidate and the live model on
+/// the live version's reference set.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceSet {
+    pub version: String,
+    /// How many held-out rows the version had; `rows` is all of them or an even sample.
+    pub rows_available: u64,
+    pub rows: Vec<ReferenceRow>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceRow {
+    pub tags: Vec<String>,
+    pub text: String,
+}
+
+impl ReferenceSet {
+    /// All of `rows` when there are at most `max`, else `max` of them evenly spaced (row
+    /// `i * n / max`): deterministic, and as representative as the held-out rows' order, which
+    /// training shuffles with the run's seed.
+    pub fn sample(version: &str, rows: &[ReferenceRow], max: usize) -> ReferenceSet {
+        let n = rows.len();
+        let picked = if n <= max {
+            rows.to_vec()
+        } else {
+            (0..max).map(|i| rows[i * n / max].clone()).collect()
+        };
+        ReferenceSet {
+            version: version.to_owned(),
+            rows_available: n as u64,
+            rows: picked,
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pointer {
@@ -186,6 +228,28 @@ impl<'a> Registry<'a> {
         let current = self.latest().await?.map(|(_, etag)| etag);
         self.promote(&pointer, current.as_deref()).await?;
         Ok(pointer)
+    }
+
+    /// Stores a version's reference set (written once: versions are immutable, and the same
+    /// version always has the same held-out rows).
+    pub async fn write_reference(&self, set: &ReferenceSet) -> Result<()> {
+        let key = self.key(&format!("{}/{REFERENCE}", set.version));
+        let body = Bytes::from(serde_json::to_vec(set).expect("a reference set serialises"));
+        match self.store.put(&key, body, PutMode::IfAbsent).await {
+            Ok(_) | Err(Error::PreconditionFailed { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A version's reference set; `None` for versions published without one.
+    pub async fn reference(&self, version: &str) -> Result<Option<ReferenceSet>> {
+        let key = self.key(&format!("{version}/{REFERENCE}"));
+        match self.store.get(&key).await? {
+            None => Ok(None),
+            Some(obj) => serde_json::from_slice(&obj.body)
+                .map(Some)
+                .map_err(|source| Error::Json { key, source }),
+        }
     }
 
     /// Moves `latest.json` to `pointer`, keeping the old one as `previous.json`. `expected` is

@@ -56,6 +56,20 @@ pub trait ObjectStore: Send + Sync {
         })
     }
 
+    /// Like `get`, but fails with `Error::TooLarge` instead of holding more than `max_bytes`.
+    /// Stores that can see the size first (S3's Content-Length) refuse before reading; this
+    /// default reads first, which is fine for memory and a local folder.
+    async fn get_limited(&self, key: &str, max_bytes: u64) -> Result<Option<Object>> {
+        match self.get(key).await? {
+            Some(obj) if obj.body.len() as u64 > max_bytes => Err(Error::TooLarge {
+                key: key.to_owned(),
+                size: Some(obj.body.len() as u64),
+                limit: max_bytes,
+            }),
+            other => Ok(other),
+        }
+    }
+
     /// The ETag of the object at `key`, without its body.
     async fn head(&self, key: &str) -> Result<Option<String>>;
 
@@ -264,20 +278,39 @@ fn precondition(key: &str, current: Option<&str>, mode: &PutMode) -> Result<()> 
 
 /// A folder standing in for a bucket: key `a/b.json` is file `<root>/a/b.json`.
 ///
-/// Writes go to a temporary file that is renamed into place, so readers never see a torn
-/// object; conditional writes are serialised inside this process.
+/// Writes go to a uniquely named temporary file that is renamed into place, so readers never
+/// see a torn object. Every write holds an exclusive lock on `<root>/.tagger-store.lock` (an
+/// OS file lock, `flock`/`LockFileEx`) from reading the current object to the rename, so a
+/// conditional write's check and its write are one step for every process and every
+/// `LocalStore` sharing the folder: two `tagger job` runs cannot both move one pointer.
 #[derive(Debug)]
 pub struct LocalStore {
     root: PathBuf,
-    write_lock: Mutex<()>,
 }
+
+/// The lock file's name in the store's root.
+pub const LOCAL_LOCK_FILE: &str = ".tagger-store.lock";
+
+/// Tells apart the temporary files of concurrent writes in one process.
+static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl LocalStore {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self {
-            root: root.into(),
-            write_lock: Mutex::new(()),
-        }
+        Self { root: root.into() }
+    }
+
+    /// Holds the store-wide write lock until the returned file is dropped (the OS releases it
+    /// with the descriptor, also when the process dies).
+    fn lock(&self, key: &str) -> Result<std::fs::File> {
+        std::fs::create_dir_all(&self.root).map_err(|e| local_error("put", key, e))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join(LOCAL_LOCK_FILE))
+            .map_err(|e| local_error("put", key, e))?;
+        file.lock().map_err(|e| local_error("put", key, e))?;
+        Ok(file)
     }
 
     pub fn root(&self) -> &Path {
@@ -329,9 +362,24 @@ impl ObjectStore for LocalStore {
         Ok(self.read(key)?.map(|o| o.etag))
     }
 
+    async fn get_limited(&self, key: &str, max_bytes: u64) -> Result<Option<Object>> {
+        // Refuse by the file's size before reading it.
+        let path = self.path(key)?;
+        if let Ok(meta) = std::fs::metadata(&path) {
+            if meta.is_file() && meta.len() > max_bytes {
+                return Err(Error::TooLarge {
+                    key: key.to_owned(),
+                    size: Some(meta.len()),
+                    limit: max_bytes,
+                });
+            }
+        }
+        self.read(key)
+    }
+
     async fn put(&self, key: &str, body: Bytes, mode: PutMode) -> Result<String> {
         let path = self.path(key)?;
-        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.lock(key)?;
         if mode != PutMode::Overwrite {
             let current = self.read(key)?.map(|o| o.etag);
             precondition(key, current.as_deref(), &mode)?;
@@ -342,9 +390,13 @@ impl ObjectStore for LocalStore {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+        let unique = TMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".{file_name}.{}-{unique}.tmp", std::process::id()));
         std::fs::write(&tmp, &body).map_err(|e| local_error("put", key, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| local_error("put", key, e))?;
+        if let Err(e) = std::fs::rename(&tmp, &path) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(local_error("put", key, e));
+        }
         Ok(content_etag(&body))
     }
 
@@ -450,6 +502,64 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    /// Many writers, each with its own `LocalStore` on one folder (as separate processes have),
+    /// race to move one pointer with `IfMatch`: every successful move must be based on the
+    /// value it replaced, so the number of moves equals the final counter.
+    #[test]
+    fn conditional_writes_hold_across_separate_local_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let rt = || {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+        };
+        rt().block_on(LocalStore::new(&root).put(
+            "models/latest.json",
+            Bytes::from("0"),
+            PutMode::IfAbsent,
+        ))
+        .unwrap();
+        let wins: u64 = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..4)
+                .map(|_| {
+                    let root = root.clone();
+                    s.spawn(move || {
+                        let store = LocalStore::new(&root);
+                        let rt = rt();
+                        let mut wins = 0u64;
+                        for _ in 0..200 {
+                            let cur = rt
+                                .block_on(store.get("models/latest.json"))
+                                .unwrap()
+                                .unwrap();
+                            let n: u64 = std::str::from_utf8(&cur.body).unwrap().parse().unwrap();
+                            let next = Bytes::from((n + 1).to_string());
+                            match rt.block_on(store.put(
+                                "models/latest.json",
+                                next,
+                                PutMode::IfMatch(cur.etag),
+                            )) {
+                                Ok(_) => wins += 1,
+                                Err(Error::PreconditionFailed { .. }) => {}
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                        wins
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).sum()
+        });
+        let last = std::fs::read_to_string(root.join("models/latest.json")).unwrap();
+        assert_eq!(
+            last.parse::<u64>().unwrap(),
+            wins,
+            "a successful move was lost"
+        );
+        assert!(wins > 0);
     }
 
     #[test]

@@ -79,6 +79,13 @@ impl S3Store {
     {
         let location = format!("s3://{}/{}", self.bucket, join(&self.prefix, key));
         let (retryable, detail) = classify(&err);
+        if is_configuration_fault(&err) {
+            return Error::StorageConfig {
+                op,
+                key: key.to_owned(),
+                message: format!("{location}: {detail}"),
+            };
+        }
         Error::Store {
             op,
             key: key.to_owned(),
@@ -126,6 +133,32 @@ impl S3Store {
 /// HTTP status of the response behind `err`, when one arrived.
 fn status<E>(err: &SdkError<E>) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
+}
+
+/// Faults only a change of configuration fixes (permissions, the bucket's name, its KMS key):
+/// retrying the same request cannot help, and the data is not to blame either.
+fn is_configuration_fault<E>(err: &SdkError<E>) -> bool
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let SdkError::ServiceError(service) = err else {
+        return false;
+    };
+    let code = service.err().code().unwrap_or("");
+    service.raw().status().as_u16() == 403
+        || matches!(
+            code,
+            "AccessDenied"
+                | "AllAccessDisabled"
+                | "AccountProblem"
+                | "InvalidAccessKeyId"
+                | "SignatureDoesNotMatch"
+                | "NoSuchBucket"
+                | "InvalidBucketName"
+                | "InvalidObjectState"
+        )
+        // KMS.DisabledException, KMS.NotFoundException, KMS.KMSInvalidStateException, ...
+        || code.starts_with("KMS")
 }
 
 /// Whether a retry may succeed, and a message naming the S3 error code, HTTP status and cause.
@@ -201,6 +234,58 @@ impl ObjectStore for S3Store {
             }
             Err(e) => Err(self.fail("get", key, e)),
         }
+    }
+
+    /// Refuses by the response's Content-Length before reading the body, and stops reading once
+    /// more than `max_bytes` arrived when there is no length.
+    async fn get_limited(&self, key: &str, max_bytes: u64) -> Result<Option<Object>> {
+        let full = self.object_key(key)?;
+        let result = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(full)
+            .send()
+            .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(self.fail("get", key, e)),
+        };
+        let too_large = |size: Option<u64>| Error::TooLarge {
+            key: key.to_owned(),
+            size,
+            limit: max_bytes,
+        };
+        if let Some(len) = out.content_length.filter(|&l| l >= 0) {
+            if len as u64 > max_bytes {
+                return Err(too_large(Some(len as u64)));
+            }
+        }
+        let etag = out.e_tag.ok_or_else(|| self.no_etag("get", key))?;
+        let mut body = out.body;
+        let mut buf = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| Error::Store {
+                op: "get",
+                key: key.to_owned(),
+                message: format!(
+                    "s3://{}/{}: reading the body failed: {}",
+                    self.bucket,
+                    join(&self.prefix, key),
+                    DisplayErrorContext(&e)
+                ),
+                retryable: true,
+            })?;
+            if (buf.len() + chunk.len()) as u64 > max_bytes {
+                return Err(too_large(None));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(Some(Object {
+            body: Bytes::from(buf),
+            etag,
+        }))
     }
 
     /// A HEAD response has no body, so a missing bucket is indistinguishable from a missing key

@@ -58,6 +58,10 @@ pub enum Error {
     #[error("cannot train: {0}")]
     Training(String),
 
+    /// The caller's `on_epoch` asked to stop (a time budget ran out) after this many epochs.
+    #[error("training stopped by its caller after {epochs} epochs")]
+    Stopped { epochs: usize },
+
     #[error(transparent)]
     Core(#[from] tagger_core::Error),
 }

@@ -200,6 +200,21 @@ pub fn train(
     created_at: &str,
     on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<Trained> {
+    train_until(data, test, settings, created_at, &mut |stats| {
+        on_epoch(stats);
+        true
+    })
+}
+
+/// [`train`], where `on_epoch` also answers whether to go on: `false` after an epoch stops the
+/// run with [`Error::Stopped`] (a caller's time budget; nothing half-trained is returned).
+pub fn train_until(
+    data: TrainData,
+    test: Option<TestData>,
+    settings: &Settings,
+    created_at: &str,
+    on_epoch: &mut dyn FnMut(&EpochStats) -> bool,
+) -> Result<Trained> {
     let started = Instant::now();
     settings.validate()?;
     let TrainData {
@@ -303,6 +318,13 @@ pub fn train(
     let settings = &effective;
 
     let t = Instant::now();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let on_epoch = &mut |stats: &EpochStats| {
+        if !on_epoch(stats) {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
+    let go_on = || !stop.load(std::sync::atomic::Ordering::Relaxed);
     let refit = settings.refit && !x_val.is_empty() && x_fit.len() <= crate::config::REFIT_MAX_ROWS;
     let (fitted, refitted) = if refit {
         fit_with_refit(
@@ -312,10 +334,11 @@ pub fn train(
             labels.len(),
             &settings.train,
             on_epoch,
+            &go_on,
         )?
     } else {
         let validation = (!x_val.is_empty()).then_some((&x_val, &y_val));
-        let fitted = train::fit(
+        let fitted = train::fit_observed(
             &x_fit,
             &y_fit,
             tokenizer.n_features(),
@@ -323,9 +346,15 @@ pub fn train(
             &settings.train,
             validation,
             on_epoch,
+            &mut |_, _| go_on(),
         )?;
         (fitted, None)
     };
+    if !go_on() {
+        return Err(Error::Stopped {
+            epochs: fitted.history.len(),
+        });
+    }
     let fit_seconds = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
@@ -506,6 +535,7 @@ fn fit_with_refit(
     n_labels: usize,
     cfg: &train::TrainConfig,
     on_epoch: &mut dyn FnMut(&EpochStats),
+    go_on: &(dyn Fn() -> bool + Sync),
 ) -> Result<(train::TrainResult, Option<tagger_core::model::Mlp>)> {
     let mut x_both = x_fit.clone();
     let mut y_both = y_fit.clone();
@@ -533,6 +563,9 @@ fn fit_with_refit(
                 &mut |_| {},
                 &mut |epoch, model| {
                     let state = progress.wait_for(epoch);
+                    if !go_on() {
+                        return false;
+                    }
                     if state.best == epoch {
                         snapshot = Some(model.clone());
                     }
@@ -545,7 +578,7 @@ fn fit_with_refit(
         // `train::fit`'s rule for the best epoch: the first, then any with a strictly lower
         // validation loss; every epoch when early stopping is off (the last one is kept).
         let mut best_loss: Option<f32> = None;
-        let fitted = train::fit(
+        let fitted = train::fit_observed(
             x_fit,
             y_fit,
             n_features,
@@ -573,6 +606,7 @@ fn fit_with_refit(
                 });
                 on_epoch(stats);
             },
+            &mut |_, _| go_on(),
         );
         if let Ok(f) = &fitted {
             let best = f.best_epoch;
@@ -583,6 +617,9 @@ fn fit_with_refit(
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e));
         let fitted = fitted?;
+        if !go_on() {
+            return Ok((fitted, None));
+        }
         let model = refitted?.ok_or_else(|| {
             Error::Training(format!(
                 "the refit kept no weights for epoch {}",
