@@ -1,0 +1,2 @@
+// Placeholder: the web client replaces this file.
+'use strict';
