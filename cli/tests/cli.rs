@@ -608,8 +608,34 @@ fn serve_gives_the_page_cors_and_the_same_errors_as_the_lambda() {
 fn serve_refuses_a_model_folder_that_does_not_exist() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
-    let out = run(&["serve", "--model", path_str(&missing), "--port", "0"]);
-    assert_failure_mentions(&out, "no model folder at");
+    // Spawned, not run: a server that wrongly starts would never exit.
+    let mut child = KillOnDrop(
+        tagger()
+            .args(["serve", "--model", path_str(&missing), "--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.0.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "serve started without a model folder"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut err = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!child.0.wait().unwrap().success());
+    assert!(err.contains("no model folder at"), "{err}");
 }
 
 /// Sends a request head that promises a body, then nothing; returns the answer and how long it
