@@ -115,7 +115,7 @@ pub(crate) async fn dispatch(AxumState(state): AxumState<Arc<State>>, req: Reque
             StatusCode::NOT_FOUND,
             "not_found",
             format!(
-                "no route for {:?}: use POST /predict, GET /model or GET /health",
+                "no route for {:?}: use POST /predict, GET /model, GET /health or GET / (the page)",
                 req.uri().path()
             ),
         )),
