@@ -599,5 +599,9 @@ pub fn quickstart(args: &QuickstartArgs) -> Result<()> {
         "\ntry: curl -s -X POST http://{}:{}/predict -H 'content-type: application/json' -d '{{\"question\": \"How do I merge two DataFrames on a column?\"}}'",
         args.host, args.port
     );
-    crate::serve::run(&models.display().to_string(), &args.host, args.port)
+    crate::serve::run(&crate::serve::Serve::new(
+        models.display().to_string(),
+        &args.host,
+        args.port,
+    ))
 }

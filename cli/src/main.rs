@@ -177,13 +177,37 @@ pub struct InfoArgs {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Model folder (file path or file:// URI) or s3://bucket/prefix.
+    /// Model folder (file path or file:// URI) holding latest.json; it must exist.
     #[arg(long)]
     model: String,
+    /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// Port to listen on (0: any free port; the address is printed).
     #[arg(long, default_value_t = 3000)]
     port: u16,
+    /// Let pages from this origin call the API (CORS); repeat for several, `*` for any.
+    /// Default: none (same-origin pages only). Overrides CORS_ALLOW_ORIGINS.
+    #[arg(long = "cors", value_name = "ORIGIN")]
+    cors: Vec<String>,
+    /// Most connections open at once; more wait in the kernel's backlog.
+    #[arg(long, default_value_t = serve::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Seconds a connection may take to send a request head (and may stay idle between
+    /// requests) before it is closed.
+    #[arg(long, default_value_t = serve::DEFAULT_HEADER_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout_secs: u64,
+}
+
+impl ServeArgs {
+    fn serve(&self) -> serve::Serve {
+        serve::Serve {
+            cors: self.cors.clone(),
+            max_connections: self.max_connections,
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_secs),
+            ..serve::Serve::new(&self.model, &self.host, self.port)
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -212,14 +236,19 @@ pub struct QuickstartArgs {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tagger_telemetry::init("warn");
+    // A server's access log (one line per request) is worth seeing by default.
+    let default_filter = match cli.command {
+        Command::Serve(_) | Command::Quickstart(_) => "warn,predict=info",
+        _ => "warn",
+    };
+    tagger_telemetry::init(default_filter);
     let result = match cli.command {
         Command::Train(a) => commands::train(&a),
         Command::Eval(a) => commands::eval(&a),
         Command::Predict(a) => commands::predict(&a),
         Command::Explain(a) => commands::explain(&a),
         Command::Info(a) => commands::info(&a),
-        Command::Serve(a) => serve::run(&a.model, &a.host, a.port),
+        Command::Serve(a) => serve::run(&a.serve()),
         Command::Job(a) => commands::job(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Quickstart(a) => commands::quickstart(&a),

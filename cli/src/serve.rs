@@ -1,100 +1,140 @@
-//! `tagger serve`: the Lambda's own handler behind a local HTTP/1 server, so a laptop answers
-//! exactly as the deployed function does.
+//! `tagger serve`: the predict function's own application ([`predict::app`]) behind a local
+//! HTTP/1 server, so a laptop answers exactly as the deployed function does.
+//!
+//! What a local server needs on top of the application: accept errors (out of file descriptors)
+//! are logged and survived; at most `max_connections` connections are open at once (the rest wait
+//! in the kernel's backlog); a connection that does not send its request head within the header
+//! timeout is closed (idle keep-alive connections too); prediction work runs on at most one
+//! blocking thread per core, so `GET /health` answers while explanations run.
 
-use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use lambda_http::RequestExt;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tagger_registry::store::{LocalStore, ObjectStore};
+use tokio::sync::Semaphore;
 
-/// A local model folder from a path or `file://` URI.
+/// Default for `--max-connections`: 256 open connections, each holding at most one request
+/// body (`MAX_BODY_BYTES`, 1 MiB by default), bounds buffered bodies to about 256 MiB.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Default for `--header-timeout-secs`.
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+/// Pause after a failed accept, so a full file table is not retried in a busy loop.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// How to serve; the application's own limits come from the same environment variables as on
+/// Lambda (`MAX_BODY_BYTES`, `MAX_EXPLAIN_COST`, `BODY_TIMEOUT_SECS`, ...).
+#[derive(Clone, Debug)]
+pub struct Serve {
+    pub model: String,
+    pub host: String,
+    pub port: u16,
+    /// Origins allowed to call from other pages (`*` for any); none adds no CORS headers.
+    pub cors: Vec<String>,
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+}
+
+impl Serve {
+    pub fn new(model: impl Into<String>, host: impl Into<String>, port: u16) -> Serve {
+        Serve {
+            model: model.into(),
+            host: host.into(),
+            port,
+            cors: Vec::new(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
+        }
+    }
+}
+
+/// A local model folder from a path or `file://` URI; it must exist.
 fn local_store(model: &str) -> Result<LocalStore> {
     if model.starts_with("s3://") {
         bail!("`tagger serve` reads local model folders; deploy the predict function (or run it under `cargo lambda watch`) to serve {model}");
     }
     let path = model.strip_prefix("file://").unwrap_or(model);
+    if !Path::new(path).is_dir() {
+        bail!("no model folder at {path}: train one first (`tagger train --out {path}`) or pass the folder that holds latest.json");
+    }
     Ok(LocalStore::new(path))
 }
 
-pub fn run(model: &str, host: &str, port: u16) -> Result<()> {
+/// The application's configuration: the environment's, for this folder, with `--cors`.
+fn config(opts: &Serve) -> Result<predict::Config> {
+    let model = opts.model.clone();
+    let mut config = predict::Config::from_lookup(|name| match name {
+        "MODEL_URI" => Some(model.clone()),
+        other => std::env::var(other).ok(),
+    })?;
+    if !opts.cors.is_empty() {
+        config.cors = predict::CorsOrigins::parse(&opts.cors.join(","))
+            .map_err(|e| anyhow::anyhow!("--cors: {e}"))?;
+    }
+    config.cpu_workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Ok(config)
+}
+
+pub fn run(opts: &Serve) -> Result<()> {
+    if opts.max_connections == 0 {
+        bail!("--max-connections must be at least 1");
+    }
+    let store: Arc<dyn ObjectStore> = Arc::new(local_store(&opts.model)?);
+    let config = config(opts)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let store: Arc<dyn ObjectStore> = Arc::new(local_store(model)?);
-        let state =
-            Arc::new(predict::State::new(store, "", predict::Config::for_local(model)).await);
-        let addr: SocketAddr = format!("{host}:{port}")
+        let state = Arc::new(predict::State::new(store, "", config).await);
+        let app = predict::app(state);
+        let addr: SocketAddr = format!("{}:{}", opts.host, opts.port)
             .parse()
-            .with_context(|| format!("bad address {host}:{port}"))?;
+            .with_context(|| format!("bad address {}:{}", opts.host, opts.port))?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         println!(
-            "serving {model} on http://{}  (POST /predict, GET /model, GET /health; Ctrl-C stops)",
+            "serving {} on http://{}  (the page at /; POST /predict, GET /model, GET /health; Ctrl-C stops)",
+            opts.model,
             listener.local_addr()?
         );
+        let slots = Arc::new(Semaphore::new(opts.max_connections));
         loop {
-            let (stream, _) = tokio::select! {
-                accepted = listener.accept() => accepted?,
+            // Wait for a free slot before accepting: over the cap, clients queue in the backlog.
+            let slot = tokio::select! {
+                slot = Arc::clone(&slots).acquire_owned() => slot?,
                 _ = tokio::signal::ctrl_c() => return Ok(()),
             };
-            let state = state.clone();
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // EMFILE, ENFILE, ECONNABORTED...: the listener is still good.
+                        tracing::warn!(error = %e, "accept failed; retrying");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        continue;
+                    }
+                },
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            };
+            let service = TowerToHyperService::new(app.clone());
+            let header_timeout = opts.header_timeout;
             tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(bridge(req, &state).await) }
-                });
-                if let Err(e) = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .serve_connection(TokioIo::new(stream), service);
+                if let Err(e) = conn.await {
                     tracing::debug!("connection ended: {e}");
                 }
+                drop(slot);
             });
         }
     })
-}
-
-/// hyper request -> lambda_http request -> the function's handler -> hyper response.
-async fn bridge(
-    req: hyper::Request<Incoming>,
-    state: &predict::State,
-) -> hyper::Response<Full<Bytes>> {
-    let (parts, body) = req.into_parts();
-    // One byte over the limit is enough for the handler to answer 413 without buffering more.
-    let limit = state.config().max_body_bytes.saturating_add(1);
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => Bytes::from(vec![0u8; limit]),
-    };
-    let query: HashMap<String, String> = parts
-        .uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    let body = if bytes.is_empty() {
-        lambda_http::Body::Empty
-    } else {
-        lambda_http::Body::from(bytes.to_vec())
-    };
-    let request = lambda_http::Request::from_parts(parts, body).with_query_string_parameters(query);
-    let (parts, body) = predict::handle(request, state).await.into_parts();
-    let bytes = match body {
-        lambda_http::Body::Empty => Bytes::new(),
-        lambda_http::Body::Text(s) => Bytes::from(s),
-        lambda_http::Body::Binary(b) => Bytes::from(b),
-        _ => Bytes::new(),
-    };
-    hyper::Response::from_parts(parts, Full::new(bytes))
 }

@@ -415,6 +415,8 @@ impl Drop for KillOnDrop {
 
 struct HttpResponse {
     status: u16,
+    /// The status line and headers, lowercased.
+    head: String,
     body: String,
 }
 
@@ -448,47 +450,84 @@ fn http(
         .unwrap_or_else(|| panic!("no status line in {head:?}"));
     Ok(HttpResponse {
         status,
+        head: head.to_ascii_lowercase(),
         body: body.to_owned(),
     })
+}
+
+/// A running `tagger serve` on a free port.
+struct Server {
+    child: KillOnDrop,
+    port: u16,
+}
+
+impl Server {
+    /// Starts `tagger serve --model <trained> <args>` with `env`, optionally under a shell
+    /// `ulimit -n`, and waits until `GET /health` answers 200.
+    fn start(args: &[&str], env: &[(&str, &str)], max_open_files: Option<u32>) -> Server {
+        let t = trained();
+        let mut cmd = match max_open_files {
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_tagger"));
+                sh.env_remove("RUST_LOG");
+                sh
+            }
+            None => tagger(),
+        };
+        cmd.args(["serve", "--model", path_str(&t.model), "--port", "0"])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null());
+        let mut child = KillOnDrop(cmd.spawn().unwrap());
+        // Port 0: the OS picks a free port and the server prints the address it got.
+        let mut first_line = String::new();
+        BufReader::new(child.0.stdout.take().unwrap())
+            .read_line(&mut first_line)
+            .unwrap();
+        let port: u16 = first_line
+            .split("http://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {first_line:?}"));
+        let server = Server { child, port };
+        server.health();
+        server
+    }
+
+    /// `GET /health`, retried for up to 30 s until it answers 200.
+    fn health(&self) -> HttpResponse {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match http(self.port, "GET", "/health", None) {
+                Ok(r) if r.status == 200 => return r,
+                other if Instant::now() > deadline => {
+                    panic!(
+                        "server never became healthy: {:?}",
+                        other.map(|r| (r.status, r.body))
+                    )
+                }
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.0.try_wait().unwrap().is_none()
+    }
 }
 
 #[test]
 fn serve_answers_predict_health_and_bad_json_over_http() {
     let t = trained();
-    // Port 0: the OS picks a free port and the server prints the address it got.
-    let mut server = KillOnDrop(
-        tagger()
-            .args(["serve", "--model", path_str(&t.model), "--port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut first_line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
-    let port: u16 = first_line
-        .split("http://127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {first_line:?}"));
-
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let health = loop {
-        match http(port, "GET", "/health", None) {
-            Ok(r) if r.status == 200 => break r,
-            other if Instant::now() > deadline => {
-                panic!(
-                    "server never became healthy: {:?}",
-                    other.map(|r| (r.status, r.body))
-                )
-            }
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    };
+    let server = Server::start(&[], &[], None);
+    let port = server.port;
+    let health = server.health();
     let pointer = json(&std::fs::read_to_string(t.model.join("latest.json")).unwrap());
     assert_eq!(json(&health.body)["version"], pointer["version"]);
 
@@ -620,4 +659,223 @@ fn job_reports_a_non_utf8_file_name_under_its_escaped_key() {
         .join("reports/_invalid-utf8/data/bad%FFname.csv.json");
     let report = json(&std::fs::read_to_string(report).expect("report written"));
     assert_eq!(report["failure"], "bad_key");
+}
+
+#[test]
+fn serve_gives_the_page_cors_and_the_same_errors_as_the_lambda() {
+    let server = Server::start(&["--cors", "https://ask.example"], &[], None);
+    let page = http(server.port, "GET", "/", None).unwrap();
+    assert_eq!(page.status, 200);
+    assert!(
+        page.head.contains("content-type: text/html"),
+        "{}",
+        page.head
+    );
+    assert!(
+        page.head
+            .contains("content-security-policy: default-src 'self'"),
+        "{}",
+        page.head
+    );
+    assert!(page.body.contains("app.js"), "{}", page.body);
+
+    // A preflight from the allowed origin, over the wire.
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "OPTIONS /predict HTTP/1.1\r\nHost: x\r\nOrigin: https://ask.example\r\n\
+         Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let raw = raw.to_ascii_lowercase();
+    assert!(raw.starts_with("http/1.1 204"), "{raw}");
+    assert!(
+        raw.contains("access-control-allow-origin: https://ask.example"),
+        "{raw}"
+    );
+
+    // A repeated query parameter: 400 here as on Lambda.
+    let body = serde_json::json!({ "question": QUESTION }).to_string();
+    let r = http(
+        server.port,
+        "POST",
+        "/predict?top_k=1&top_k=2",
+        Some(("application/json", &body)),
+    )
+    .unwrap();
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(json(&r.body)["error"]["code"], "duplicate_parameter");
+}
+
+#[test]
+fn serve_refuses_a_model_folder_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    // Spawned, not run: a server that wrongly starts would never exit.
+    let mut child = KillOnDrop(
+        tagger()
+            .args(["serve", "--model", path_str(&missing), "--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.0.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "serve started without a model folder"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut err = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!child.0.wait().unwrap().success());
+    assert!(err.contains("no model folder at"), "{err}");
+}
+
+/// Sends a request head that promises a body, then nothing; returns the answer and how long it
+/// took.
+fn stalled_body(port: u16, content_length: u64) -> (String, Duration) {
+    let start = Instant::now();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n\
+         Content-Length: {content_length}\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    (String::from_utf8_lossy(&raw).into_owned(), start.elapsed())
+}
+
+#[test]
+fn serve_answers_a_stalled_body_408_and_an_oversized_one_413() {
+    let server = Server::start(&[], &[("BODY_TIMEOUT_SECS", "1")], None);
+    // Declares 100 MB: refused from the head alone, without waiting for the body.
+    let (raw, took) = stalled_body(server.port, 100_000_000);
+    assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
+    assert!(raw.contains("body_too_large"), "{raw}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    // Declares 1 kB within the limit and sends none of it: 408 after the 1 s body timeout.
+    let (raw, took) = stalled_body(server.port, 1000);
+    assert!(raw.starts_with("HTTP/1.1 408"), "{raw}");
+    assert!(raw.contains("\"timeout\""), "{raw}");
+    assert!(took >= Duration::from_secs(1), "{took:?}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+}
+
+#[test]
+fn serve_survives_running_out_of_file_descriptors() {
+    // Few descriptors and no connection cap below them: accept() itself fails (EMFILE) while
+    // the idle connections are open. The server must log it and carry on.
+    let mut server = Server::start(&["--max-connections", "10000"], &[], Some(48));
+    let idle: Vec<TcpStream> = (0..80)
+        .filter_map(|_| TcpStream::connect(("127.0.0.1", server.port)).ok())
+        .collect();
+    assert!(idle.len() > 48, "only {} connections opened", idle.len());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(server.is_running(), "the server exited on an accept error");
+    drop(idle);
+    let health = server.health();
+    assert_eq!(health.status, 200);
+    assert!(server.is_running());
+}
+
+#[test]
+fn serve_caps_open_connections_and_frees_slots_when_they_close() {
+    let server = Server::start(&["--max-connections", "4"], &[], None);
+    let idle: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // Over the cap a new client waits in the backlog: no answer while the slots are held.
+    let mut waiting = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    write!(
+        waiting,
+        "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = [0u8; 1];
+    assert!(
+        waiting.read(&mut buf).is_err(),
+        "answered over the connection cap"
+    );
+    drop(idle);
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut raw = String::new();
+    waiting.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+}
+
+#[test]
+fn serve_answers_health_while_explanations_fill_the_cpu_pool() {
+    let server = Server::start(&[], &[("MAX_EXPLAIN_COST", "1000000000")], None);
+    let port = server.port;
+    // Long questions of words the model knows, every tag explained: seconds of CPU each.
+    let words: Vec<&str> = SAMPLE_CSV
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| w.len() > 3)
+        .take(2000)
+        .collect();
+    let question = words.join(" ");
+    let body = serde_json::json!({ "instances": vec![question; 20] }).to_string();
+    let explains: Vec<_> = (0..4)
+        .map(|_| {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let r = http(
+                    port,
+                    "POST",
+                    "/predict?explain=true&threshold=0",
+                    Some(("application/json", &body)),
+                )
+                .unwrap();
+                (r.status, Instant::now())
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    let health = http(port, "GET", "/health", None).unwrap();
+    let answered = Instant::now();
+    assert_eq!(health.status, 200);
+    let mut first_explained = None;
+    for e in explains {
+        let (status, done) = e.join().unwrap();
+        assert_eq!(status, 200);
+        assert!(
+            answered < done,
+            "an explanation finished before /health was answered"
+        );
+        first_explained = Some(first_explained.map_or(done, |t: Instant| t.min(done)));
+    }
+    eprintln!(
+        "GET /health under explain load: {:.1} ms; first explanation answered after {:.1} s",
+        (answered - asked).as_secs_f64() * 1e3,
+        first_explained.map_or(0.0, |t| (t - started).as_secs_f64())
+    );
 }

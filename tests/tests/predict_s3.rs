@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use predict::{handle, Config, RefreshOutcome, State};
+use predict::{Config, RefreshOutcome, State};
 use tagger_s3::S3Store;
 use tagger_testkit as testing;
 use tagger_tests::moto_or_skip;
@@ -14,9 +14,17 @@ const HEALTH: &str = include_str!("../../functions/predict/fixtures/function-url
 const PREDICT: &str = include_str!("../../functions/predict/fixtures/apigw-v2-predict.json");
 
 /// Status, JSON body and `x-model-version` of one fixture request.
-async fn call(fixture: &str, state: &State) -> (u16, serde_json::Value, Option<String>) {
+async fn call(fixture: &str, state: &Arc<State>) -> (u16, serde_json::Value, Option<String>) {
     let req = lambda_http::request::from_str(fixture).expect("fixture is a valid event");
-    let resp = handle(req, state).await;
+    let resp = tower::ServiceExt::oneshot(predict::app(Arc::clone(state)), req)
+        .await
+        .expect("the app never fails");
+    let (parts, body) = resp.into_parts();
+    let bytes = http_body_util::BodyExt::collect(body)
+        .await
+        .expect("a complete body")
+        .to_bytes();
+    let resp = http::Response::from_parts(parts, bytes);
     let version = resp
         .headers()
         .get("x-model-version")
@@ -46,7 +54,7 @@ async fn loads_at_init_and_refreshes_after_a_new_pointer() {
     let (a, b) = (testing::tiny_artifact(1), testing::tiny_artifact(2));
     testing::publish(s3.as_ref(), "", &a).await;
 
-    let state = State::new(s3.clone(), "", config()).await;
+    let state = Arc::new(State::new(s3.clone(), "", config()).await);
     let (status, body, version) = call(PREDICT, &state).await;
     assert_eq!(
         (status, version.as_deref()),
@@ -72,7 +80,7 @@ async fn a_corrupt_new_artifact_is_ignored() {
     let s3 = store(&moto, &bucket);
     let a = testing::tiny_artifact(1);
     testing::publish(s3.as_ref(), "", &a).await;
-    let state = State::new(s3.clone(), "", config()).await;
+    let state = Arc::new(State::new(s3.clone(), "", config()).await);
 
     testing::publish_corrupt(s3.as_ref(), "", "broken").await;
     assert!(matches!(
@@ -92,7 +100,7 @@ async fn a_missing_pointer_gives_503_until_a_model_is_published() {
     let moto = moto_or_skip!();
     let bucket = moto.fresh_bucket("predict-empty").await;
     let s3 = store(&moto, &bucket);
-    let state = State::new(s3.clone(), "", config()).await;
+    let state = Arc::new(State::new(s3.clone(), "", config()).await);
     let (status, body, _) = call(HEALTH, &state).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
@@ -115,7 +123,7 @@ async fn a_missing_pointer_gives_503_until_a_model_is_published() {
 async fn a_missing_bucket_gives_503_not_a_crash() {
     let moto = moto_or_skip!();
     let s3 = store(&moto, "no-such-bucket-for-predict");
-    let state = State::new(s3, "", config()).await;
+    let state = Arc::new(State::new(s3, "", config()).await);
     let (status, body, _) = call(HEALTH, &state).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),

@@ -263,7 +263,7 @@ async fn upload_trains_publishes_and_verifies() {
     // The predict function, pointed at the same bucket (MODEL_URI=s3://<bucket>/models), serves it.
     let models = Arc::new(S3Store::new(bucket.client.clone(), &bucket.name, "models"));
     let config = predict::Config::for_local(format!("s3://{}/models", bucket.name));
-    let state = predict::State::new(models, "", config).await;
+    let state = Arc::new(predict::State::new(models, "", config).await);
     let mut request: serde_json::Value = serde_json::from_str(PREDICT_REQUEST).unwrap();
     request["body"] =
         serde_json::json!({"question": "How do I select an element by id with jQuery?"})
@@ -272,7 +272,15 @@ async fn upload_trains_publishes_and_verifies() {
     request["headers"]["content-length"] =
         request["body"].as_str().unwrap().len().to_string().into();
     let req = lambda_http::request::from_str(&request.to_string()).expect("API Gateway v2 request");
-    let resp = predict::handle(req, &state).await;
+    let resp = tower::ServiceExt::oneshot(predict::app(state), req)
+        .await
+        .expect("the app never fails");
+    let (parts, body) = resp.into_parts();
+    let bytes = http_body_util::BodyExt::collect(body)
+        .await
+        .expect("a complete body")
+        .to_bytes();
+    let resp = http::Response::from_parts(parts, bytes);
     let served = resp
         .headers()
         .get("x-model-version")

@@ -1,5 +1,6 @@
 //! Warm handler cost: a Function URL request with a ~1 KB JSON question -> parse -> predict ->
-//! JSON encode, through the same `predict::handle` Lambda and `tagger serve` run.
+//! JSON encode, through the same router (`predict::app`, all its layers) that Lambda and
+//! `tagger serve` run.
 //!
 //! Also prints, once, the in-process cold path: `State::new` + the first model load + the first
 //! answer (what a Lambda init adds on top of process start and runtime registration).
@@ -58,6 +59,16 @@ fn request(event: &str) -> lambda_http::Request {
     lambda_http::request::from_str(event).expect("valid event")
 }
 
+/// One request through the router, as `lambda_http::run` sends it: status and body bytes.
+async fn answer(app: &axum::Router, req: lambda_http::Request) -> (u16, bytes::Bytes) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let resp = app.clone().oneshot(req).await.expect("the app never fails");
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.expect("a body").to_bytes();
+    (status, body)
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -100,11 +111,12 @@ it fine to store it in plastic containers instead of glass jars in the freezer f
         refresh: Duration::from_secs(3600),
         ..predict::Config::for_local(dir.path().display().to_string())
     };
-    let state = rt.block_on(predict::State::new(store, "", config));
+    let state = Arc::new(rt.block_on(predict::State::new(store, "", config)));
+    let app = predict::app(Arc::clone(&state));
     let loaded = t.elapsed();
-    let resp = rt.block_on(predict::handle(request(&event), &state));
+    let (status, body) = rt.block_on(answer(&app, request(&event)));
     let first = t.elapsed();
-    assert_eq!(resp.status(), 200, "{:?}", resp.body());
+    assert_eq!(status, 200, "{body:?}");
     eprintln!(
         "model: {which}, {model_bytes} bytes on disk; version {}\n\
          cold (in-process): State::new incl. first load {:.2} ms, + first answer {:.2} ms",
@@ -117,13 +129,13 @@ it fine to store it in plastic containers instead of glass jars in the freezer f
         first.as_secs_f64() * 1e3
     );
 
-    c.bench_function("handle: 1 KB JSON question -> tags (warm)", |b| {
+    c.bench_function("app: 1 KB JSON question -> tags (warm)", |b| {
         b.iter_batched(
             || request(&event),
             |req| {
-                let resp = rt.block_on(predict::handle(req, &state));
-                assert_eq!(resp.status(), 200);
-                resp
+                let (status, body) = rt.block_on(answer(&app, req));
+                assert_eq!(status, 200);
+                body
             },
             criterion::BatchSize::SmallInput,
         )

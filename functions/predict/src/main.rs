@@ -1,9 +1,8 @@
 //! The `predict` Lambda: tracing, configuration and the store are set up once, the model is
-//! loaded at init, then every HTTP event goes to [`predict::handle`].
+//! loaded at init, then `lambda_http` runs every HTTP event through [`predict::app`].
 
 use std::sync::Arc;
 
-use lambda_http::{service_fn, Request};
 use predict::{Config, ModelLocation, State};
 use tagger_registry::store::{LocalStore, ObjectStore};
 
@@ -19,10 +18,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         ModelLocation::Local(dir) => Arc::new(LocalStore::new(dir)),
     };
     tracing::info!(store = %store.describe(), refresh_secs = config.refresh.as_secs(), "starting");
-    let state = State::new(store, "", config).await;
-    let state = &state;
-    lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, lambda_http::Error>(predict::handle(req, state).await)
-    }))
-    .await
+    let state = Arc::new(State::new(store, "", config).await);
+    lambda_http::run(predict::app(state)).await
 }

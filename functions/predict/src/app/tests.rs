@@ -1,22 +1,31 @@
-//! Handler tests through real `lambda_http` requests: fixture events (the same files
-//! `cargo lambda invoke --data-file` takes) and Function URL events built per case.
+//! Application tests through real `lambda_http` requests: fixture events (the same files
+//! `cargo lambda invoke --data-file` takes) and Function URL events built per case, each sent
+//! through the whole router with its layers, as `lambda_http::run` does.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_TYPE};
+use http_body_util::BodyExt;
+use lambda_http::{Body, Request};
 use serde_json::{json, Value};
 use tagger_core::artifact::Artifact;
 use tagger_core::predictor::PredictOptions;
 use tagger_registry::store::MemoryStore;
 
+use tower::ServiceExt;
+
 use super::*;
-use crate::{Config, State};
+use crate::{routes, Config};
 
 const PREFIX: &str = "models";
 
+type Response = http::Response<Bytes>;
+
 struct Setup {
     store: Arc<MemoryStore>,
-    state: State,
+    state: Arc<State>,
     artifact: Artifact,
 }
 
@@ -31,7 +40,7 @@ async fn with_config(config: Config) -> Setup {
     let store = Arc::new(MemoryStore::new());
     let artifact = tagger_testkit::tiny_artifact(1);
     tagger_testkit::publish(store.as_ref(), PREFIX, &artifact).await;
-    let state = State::new(store.clone(), PREFIX, config).await;
+    let state = Arc::new(State::new(store.clone(), PREFIX, config).await);
     Setup {
         store,
         state,
@@ -43,9 +52,9 @@ async fn setup() -> Setup {
     with_config(config()).await
 }
 
-async fn empty() -> (Arc<MemoryStore>, State) {
+async fn empty() -> (Arc<MemoryStore>, Arc<State>) {
     let store = Arc::new(MemoryStore::new());
-    let state = State::new(store.clone(), PREFIX, config()).await;
+    let state = Arc::new(State::new(store.clone(), PREFIX, config()).await);
     (store, state)
 }
 
@@ -119,7 +128,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// Status, JSON body and `x-model-version`, after checking the content type every response must carry.
-fn parts(resp: Response<Body>) -> (u16, Value, Option<String>) {
+fn parts(resp: Response) -> (u16, Value, Option<String>) {
     assert_eq!(
         resp.headers()
             .get(CONTENT_TYPE)
@@ -135,8 +144,19 @@ fn parts(resp: Response<Body>) -> (u16, Value, Option<String>) {
     (resp.status().as_u16(), body, version)
 }
 
-async fn call(req: Request, state: &State) -> (u16, Value, Option<String>) {
-    parts(handle(req, state).await)
+/// One request through the whole application, as `lambda_http::run` sends it.
+async fn respond(req: Request, state: &Arc<State>) -> Response {
+    let resp = app(Arc::clone(state))
+        .oneshot(req)
+        .await
+        .expect("the app never fails");
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.expect("a complete body").to_bytes();
+    http::Response::from_parts(parts, bytes)
+}
+
+async fn call(req: Request, state: &Arc<State>) -> (u16, Value, Option<String>) {
+    parts(respond(req, state).await)
 }
 
 fn tags(v: &Value) -> Vec<String> {
@@ -670,7 +690,7 @@ async fn bad_requests_get_specific_statuses_and_codes() {
         ),
     ];
     for (name, req, status, code) in cases {
-        let resp = handle(req, &s.state).await;
+        let resp = respond(req, &s.state).await;
         let allow = resp.headers().get(ALLOW).cloned();
         let (got, body, _) = parts(resp);
         assert_eq!(
@@ -724,7 +744,7 @@ async fn error_messages_name_the_bad_value() {
     )
     .await;
     assert!(msg(body).contains("application/xml"));
-    let resp = handle(event("GET", "/predict", "", None, None), &s.state).await;
+    let resp = respond(event("GET", "/predict", "", None, None), &s.state).await;
     assert_eq!(resp.headers().get(ALLOW).unwrap(), "POST");
 }
 
@@ -831,7 +851,7 @@ async fn options_change_the_answer() {
     let scores = body["scores"].as_object().unwrap();
     assert_eq!(scores.len(), all_labels);
     for tag in tags(&body) {
-        assert!(scores[&tag].as_f64().unwrap() > 0.5);
+        assert!(scores[&tag].as_f64().unwrap() >= 0.5);
     }
     // Batch answers carry scores unless told not to.
     let (_, body, _) = call(
@@ -1075,27 +1095,27 @@ fn base64_helper_matches_the_standard_alphabet() {
 
 #[tokio::test]
 async fn model_facts_are_cacheable_but_errors_and_predictions_are_not() {
-    let cache_control = |resp: &http::Response<lambda_http::Body>| {
+    let cache_control = |resp: &Response| {
         resp.headers()
             .get(http::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
     let s = setup().await;
-    let model = handle(event("GET", "/model", "", None, None), &s.state).await;
+    let model = respond(event("GET", "/model", "", None, None), &s.state).await;
     assert_eq!(model.status(), 200);
     assert_eq!(cache_control(&model).as_deref(), Some("public, max-age=60"));
-    let predicted = handle(
+    let predicted = respond(
         post_json("/predict", "", &json!({"question": "rust cargo"})),
         &s.state,
     )
     .await;
     assert_eq!(cache_control(&predicted).as_deref(), Some("no-store"));
-    let health = handle(event("GET", "/health", "", None, None), &s.state).await;
+    let health = respond(event("GET", "/health", "", None, None), &s.state).await;
     assert_eq!(cache_control(&health).as_deref(), Some("no-store"));
 
     let (_, empty_state) = empty().await;
-    let missing = handle(event("GET", "/model", "", None, None), &empty_state).await;
+    let missing = respond(event("GET", "/model", "", None, None), &empty_state).await;
     assert_eq!(missing.status(), 503);
     assert_eq!(cache_control(&missing).as_deref(), Some("no-store"));
 
@@ -1104,6 +1124,365 @@ async fn model_facts_are_cacheable_but_errors_and_predictions_are_not() {
         ..config()
     })
     .await;
-    let model = handle(event("GET", "/model", "", None, None), &uncached.state).await;
+    let model = respond(event("GET", "/model", "", None, None), &uncached.state).await;
     assert_eq!(cache_control(&model).as_deref(), Some("no-store"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The application's own layers: CORS, the page, limits, request ids
+
+/// A request as a local server hands it to the app: no Lambda event around it.
+fn plain(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
+    let mut req = http::Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.body(Body::from(body.to_vec())).unwrap()
+}
+
+fn header(resp: &Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn cors_headers(resp: &Response) -> Vec<String> {
+    resp.headers()
+        .keys()
+        .map(|k| k.as_str().to_owned())
+        .filter(|k| k.starts_with("access-control-"))
+        .collect()
+}
+
+async fn with_cors(origins: &str) -> Setup {
+    with_config(Config {
+        cors: crate::CorsOrigins::parse(origins).unwrap(),
+        ..config()
+    })
+    .await
+}
+
+fn preflight(origin: &str) -> Request {
+    plain(
+        "OPTIONS",
+        "/predict",
+        &[
+            ("origin", origin),
+            ("access-control-request-method", "POST"),
+            (
+                "access-control-request-headers",
+                "content-type,x-amz-content-sha256",
+            ),
+        ],
+        b"",
+    )
+}
+
+#[tokio::test]
+async fn preflight_from_an_allowed_origin_is_answered_204_with_the_cors_headers() {
+    let s = with_cors("https://ask.example, https://other.example").await;
+    let resp = respond(preflight("https://ask.example"), &s.state).await;
+    assert_eq!(resp.status(), 204);
+    assert_eq!(
+        header(&resp, "access-control-allow-origin").as_deref(),
+        Some("https://ask.example")
+    );
+    let methods = header(&resp, "access-control-allow-methods").unwrap();
+    assert!(
+        methods.contains("POST") && methods.contains("GET"),
+        "{methods}"
+    );
+    let allowed = header(&resp, "access-control-allow-headers").unwrap();
+    assert!(
+        allowed.contains("content-type") && allowed.contains("x-amz-content-sha256"),
+        "{allowed}"
+    );
+    assert_eq!(
+        header(&resp, "access-control-max-age").as_deref(),
+        Some("600")
+    );
+
+    // The actual request carries the origin and exposes the model version to the page.
+    let mut req = post_json("/predict", "", &json!({"question": "rust borrow checker"}));
+    req.headers_mut()
+        .insert("origin", "https://other.example".parse().unwrap());
+    let resp = respond(req, &s.state).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        header(&resp, "access-control-allow-origin").as_deref(),
+        Some("https://other.example")
+    );
+    assert!(header(&resp, "access-control-expose-headers")
+        .unwrap()
+        .contains("x-model-version"));
+}
+
+#[tokio::test]
+async fn a_disallowed_origin_gets_no_cors_headers() {
+    let s = with_cors("https://ask.example").await;
+    let resp = respond(preflight("https://evil.example"), &s.state).await;
+    assert!(cors_headers(&resp).is_empty(), "{:?}", resp.headers());
+    let mut req = post_json("/predict", "", &json!({"question": "rust"}));
+    req.headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    let resp = respond(req, &s.state).await;
+    assert_eq!(resp.status(), 200, "same-origin callers are not affected");
+    assert!(cors_headers(&resp).is_empty(), "{:?}", resp.headers());
+}
+
+#[tokio::test]
+async fn without_configured_origins_there_are_no_cors_headers() {
+    let s = setup().await;
+    let resp = respond(preflight("https://ask.example"), &s.state).await;
+    assert!(cors_headers(&resp).is_empty(), "{:?}", resp.headers());
+    let mut req = post_json("/predict", "", &json!({"question": "rust"}));
+    req.headers_mut()
+        .insert("origin", "https://ask.example".parse().unwrap());
+    let resp = respond(req, &s.state).await;
+    assert!(cors_headers(&resp).is_empty(), "{:?}", resp.headers());
+}
+
+#[tokio::test]
+async fn any_origin_gets_a_wildcard() {
+    let s = with_cors("*").await;
+    let resp = respond(preflight("https://anyone.example"), &s.state).await;
+    assert_eq!(resp.status(), 204);
+    assert_eq!(
+        header(&resp, "access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+}
+
+#[tokio::test]
+async fn the_page_and_its_assets_are_served_with_their_types_and_a_strict_csp() {
+    let s = setup().await;
+    for (path, content_type, body) in [
+        ("/", "text/html", routes::INDEX_HTML),
+        ("/index.html", "text/html", routes::INDEX_HTML),
+        ("/app.js", "text/javascript", routes::APP_JS),
+        ("/app.css", "text/css", routes::APP_CSS),
+    ] {
+        let resp = respond(event("GET", path, "", None, None), &s.state).await;
+        assert_eq!(resp.status(), 200, "{path}");
+        assert!(
+            header(&resp, "content-type")
+                .unwrap()
+                .starts_with(content_type),
+            "{path}"
+        );
+        assert_eq!(resp.body().as_ref(), body.as_bytes(), "{path}");
+        let csp = header(&resp, "content-security-policy");
+        if content_type == "text/html" {
+            assert_eq!(csp.as_deref(), Some("default-src 'self'"), "{path}");
+        }
+    }
+    // The page refers to its assets relatively, so under a stage they resolve there too.
+    assert!(routes::INDEX_HTML.contains("href=\"app.css\""));
+    assert!(routes::INDEX_HTML.contains("src=\"app.js\""));
+    // The root still predicts on POST; other methods are told what it takes.
+    let (status, _, _) = call(event("DELETE", "/", "", None, None), &s.state).await;
+    assert_eq!(status, 405);
+}
+
+#[tokio::test]
+async fn the_page_is_served_at_a_stage_root_and_assets_under_the_stage() {
+    let s = setup().await;
+    let mut ev: Value =
+        serde_json::from_str(include_str!("../../fixtures/apigw-v2-stage-model.json")).unwrap();
+    ev["rawPath"] = json!("/prod/");
+    ev["requestContext"]["http"]["path"] = json!("/prod/");
+    let req = lambda_http::request::from_str(&ev.to_string()).unwrap();
+    let resp = respond(req, &s.state).await;
+    assert_eq!(resp.status(), 200);
+    assert!(header(&resp, "content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    ev["rawPath"] = json!("/prod/app.js");
+    let req = lambda_http::request::from_str(&ev.to_string()).unwrap();
+    let resp = respond(req, &s.state).await;
+    assert_eq!(resp.body().as_ref(), routes::APP_JS.as_bytes());
+}
+
+#[tokio::test]
+async fn a_repeated_or_unknown_query_parameter_is_a_400() {
+    let s = setup().await;
+    let q = json!({"question": "rust borrow checker"});
+    for (query, code) in [
+        ("top_k=1&top_k=2", "duplicate_parameter"),
+        ("explain=true&explain=false", "duplicate_parameter"),
+        ("scores&scores", "duplicate_parameter"),
+        ("topk=1", "unknown_parameter"),
+    ] {
+        let (status, body, _) = call(post_json("/predict", query, &q), &s.state).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some(code)),
+            "{query}: {body}"
+        );
+    }
+    // The same in a form post.
+    let (status, body, _) = call(
+        event(
+            "POST",
+            "/predict",
+            "",
+            Some("application/x-www-form-urlencoded"),
+            Some(b"question=rust&question=python"),
+        ),
+        &s.state,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("duplicate_parameter"))
+    );
+    // A REST API (v1) event sends repeats in multiValueQueryStringParameters: same answer.
+    let mut ev: Value =
+        serde_json::from_str(include_str!("../../fixtures/apigw-v1-predict.json")).unwrap();
+    ev["multiValueQueryStringParameters"] = json!({"top_k": ["3", "1"]});
+    ev["queryStringParameters"] = json!({"top_k": "1"});
+    let (status, body, _) = call(
+        lambda_http::request::from_str(&ev.to_string()).unwrap(),
+        &s.state,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("duplicate_parameter")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413_whether_or_not_its_length_is_declared() {
+    let s = with_config(Config {
+        max_body_bytes: 100,
+        ..config()
+    })
+    .await;
+    let big = vec![b'a'; 101];
+    // Declared: the limit layer answers before reading.
+    let declared = plain(
+        "POST",
+        "/predict",
+        &[("content-type", "text/plain"), ("content-length", "101")],
+        &big,
+    );
+    // Not declared (a chunked upload): the body is cut off at the limit.
+    let undeclared = plain("POST", "/predict", &[("content-type", "text/plain")], &big);
+    for req in [declared, undeclared] {
+        let (status, body, _) = call(req, &s.state).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (413, Some("body_too_large")),
+            "{body}"
+        );
+        assert!(body["error"]["message"].as_str().unwrap().contains("100"));
+    }
+    let (status, _, _) = call(
+        plain(
+            "POST",
+            "/predict",
+            &[("content-type", "text/plain")],
+            &big[..100],
+        ),
+        &s.state,
+    )
+    .await;
+    assert_ne!(status, 413, "exactly the limit is allowed");
+}
+
+#[tokio::test]
+async fn explanations_over_the_cost_cap_are_refused_with_the_numbers() {
+    let s = with_config(Config {
+        max_explain_cost: 10,
+        ..config()
+    })
+    .await;
+    let long = "rust borrow checker cargo lifetime ".repeat(4);
+    let (status, body, _) = call(
+        post_json(
+            "/predict",
+            "explain=true&threshold=0",
+            &json!({"question": long}),
+        ),
+        &s.state,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("explain_too_costly")),
+        "{body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("limit is 10") && message.contains("explain"),
+        "{message}"
+    );
+    // The same question without explain, or with few enough tags, is answered.
+    let (status, _, _) = call(
+        post_json("/predict", "threshold=0", &json!({"question": long})),
+        &s.state,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body, _) = call(
+        post_json(
+            "/predict",
+            "explain=true&top_k=1",
+            &json!({"question": "rust borrow"}),
+        ),
+        &s.state,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn scores_are_rounded_to_four_decimals() {
+    let s = setup().await;
+    let (_, body, _) = call(
+        post_json(
+            "/predict",
+            "scores=true",
+            &json!({"question": "rust pandas"}),
+        ),
+        &s.state,
+    )
+    .await;
+    for (tag, v) in body["scores"].as_object().unwrap() {
+        let v = v.as_f64().unwrap();
+        assert!(((v * 1e4).round() - v * 1e4).abs() < 1e-6, "{tag}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let s = setup().await;
+    let resp = respond(event("GET", "/health", "", None, None), &s.state).await;
+    assert!(header(&resp, "x-request-id").is_some_and(|id| !id.is_empty()));
+    let given = plain("GET", "/health", &[("x-request-id", "abc-123")], b"");
+    let resp = respond(given, &s.state).await;
+    assert_eq!(header(&resp, "x-request-id").as_deref(), Some("abc-123"));
+}
+
+#[tokio::test]
+async fn the_cpu_pool_answers_like_inline_work() {
+    let s = with_config(Config {
+        cpu_workers: 1,
+        ..config()
+    })
+    .await;
+    let q = "rust borrow checker";
+    let (status, body, _) = call(
+        post_json("/predict", "explain=true", &json!({"question": q})),
+        &s.state,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        tags(&body),
+        expected(&s.artifact, q, PredictOptions::default())
+    );
 }
