@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train on a CSV (`tags,text`) and publish the model into a folder.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Score a published model on a labelled CSV.
     Eval(EvalArgs),
     /// Predict tags for questions given as arguments or one per stdin line.

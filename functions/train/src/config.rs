@@ -42,7 +42,7 @@ impl Config {
             Some(json) => Overrides::from_json(json.as_bytes()).context("TRAIN_SETTINGS")?,
             None => Overrides::default(),
         };
-        let overrides = json.merged(&Overrides::from_env(&get)?);
+        let overrides = json.merged(&Overrides::from_env(get)?);
 
         let mut job = JobConfig {
             defaults: overrides,

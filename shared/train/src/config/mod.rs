@@ -12,6 +12,7 @@
 
 pub mod limits;
 mod overrides;
+mod sidecar;
 #[cfg(test)]
 mod tests;
 
@@ -24,7 +25,8 @@ use crate::train::TrainConfig;
 use tagger_core::tokenizer::TokenizerConfig;
 
 pub use limits::Footprint;
-pub use overrides::{Overrides, Sidecar, ThresholdMode};
+pub use overrides::{Overrides, ThresholdMode};
+pub use sidecar::Sidecar;
 
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema,
