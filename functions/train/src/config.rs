@@ -11,7 +11,8 @@
 //! | `TRAIN_<SETTING>` | preset's | every training setting under its own name, upper-cased: `TRAIN_PRESET` (`default` or `seed`), `TRAIN_EPOCHS`, `TRAIN_HIDDEN` (`256` or `50,25`), `TRAIN_BATCH_SIZE`, `TRAIN_LEARNING_RATE`, ..., `TRAIN_MAX_MEMORY_MB` (the README's settings list); parsed as the CLI's flag of that name; a dataset's sidecar overrides them |
 //! | `TRAIN_SETTINGS` | none | the same defaults as one JSON object (sidecar format, without `force`); single variables win |
 //!
-//! `force` is never a default: it is a per-dataset decision, made in the sidecar only.
+//! `force` is never a default: it is a per-dataset decision, made in the sidecar only. A
+//! `TRAIN_*` variable that names no setting is an error, not a silently ignored typo.
 
 use std::str::FromStr;
 
@@ -27,7 +28,32 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        // `vars()` would panic on a variable that is not unicode; those are not ours to read.
+        let vars: std::collections::HashMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        Self::from_vars(&vars)
+    }
+
+    /// Reads from a set of variables, rejecting a `TRAIN_*` one that names no setting (a typo
+    /// would otherwise train with the preset's value and say nothing).
+    pub fn from_vars(vars: &std::collections::HashMap<String, String>) -> Result<Self> {
+        let known: Vec<String> = Overrides::names()
+            .iter()
+            .map(|n| Overrides::env_var(n))
+            .chain(["TRAIN_SETTINGS".to_owned()])
+            .collect();
+        if let Some(unknown) = vars
+            .keys()
+            .filter(|k| k.starts_with("TRAIN_") && !known.contains(k))
+            .min()
+        {
+            return Err(anyhow!(
+                "{unknown} is not a training setting (known: {})",
+                known.join(", ")
+            ));
+        }
+        Self::from_lookup(|name| vars.get(name).cloned())
     }
 
     /// Reads from any variable source (tests pass a map).
@@ -97,7 +123,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_lookup(|k| map.get(k).cloned())
+        Config::from_vars(&map)
     }
 
     #[test]
@@ -158,6 +184,10 @@ mod tests {
         assert_eq!((o.max_memory_mb, o.refit), (Some(2048), Some(false)));
         let err = from(&[("TRAIN_SETTINGS", r#"{"force": true}"#)]).unwrap_err();
         assert!(format!("{err:#}").contains("force"), "{err:#}");
+        let err = from(&[("TRAIN_FORCE", "true")]).unwrap_err();
+        assert!(format!("{err:#}").contains("TRAIN_FORCE"), "{err:#}");
+        let err = from(&[("TRAIN_EPOCHZ", "3")]).unwrap_err();
+        assert!(format!("{err:#}").contains("TRAIN_EPOCHZ"), "{err:#}");
         for (name, value) in [("TRAIN_LEARNING_RATE", "NaN"), ("TRAIN_DROPOUT", "inf")] {
             let err = from(&[(name, value)]).unwrap_err();
             assert!(format!("{err:#}").contains(name), "{name}: {err:#}");
