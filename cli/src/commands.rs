@@ -15,7 +15,7 @@ use tagger_registry::registry::{
     Pointer, ReferenceRow, ReferenceSet, Registry, MAX_REFERENCE_ROWS,
 };
 use tagger_registry::store::{LocalStore, ObjectStore};
-use tagger_train::config::{Overrides, Preset, Settings};
+use tagger_train::config::{Overrides, Settings, Sidecar};
 use tagger_train::dataset::{self, CsvOptions, Example, LoadReport};
 use tagger_train::pipeline::{self, TestData, TrainData, Trained, TrainingRecord};
 use tagger_train::train::EpochStats;
@@ -72,30 +72,11 @@ pub fn settings_from(args: &TrainSettingsArgs) -> Result<Settings> {
     if let Some(path) = &args.settings {
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read settings {}", path.display()))?;
-        overrides = Overrides::from_json(&bytes)
-            .with_context(|| format!("settings file {}", path.display()))?;
+        overrides = Sidecar::from_json(&bytes)
+            .with_context(|| format!("settings file {}", path.display()))?
+            .settings;
     }
-    let flags = Overrides {
-        preset: args
-            .preset
-            .as_deref()
-            .map(str::parse::<Preset>)
-            .transpose()?,
-        epochs: args.epochs,
-        hidden: args.hidden.clone(),
-        batch_size: args.batch_size,
-        learning_rate: args.learning_rate,
-        dropout: args.dropout,
-        seed: args.seed,
-        num_words: args.num_words,
-        max_features: args.max_features,
-        min_count: args.min_count,
-        threshold: args.threshold,
-        mask_tags: args.mask_tags.then_some(true),
-        tag_separator: args.tag_separator.clone(),
-        ..Default::default()
-    };
-    Ok(Settings::default().apply(&overrides.merged(&flags))?)
+    Ok(Settings::default().apply(&overrides.merged(&args.overrides))?)
 }
 
 /// Hashes bytes as the CSV reader pulls them, so the data is read once.

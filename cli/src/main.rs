@@ -13,6 +13,7 @@ mod serve;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use tagger_train::config::Overrides;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -28,7 +29,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train on a CSV (`tags,text`) and publish the model into a folder.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Score a published model on a labelled CSV.
     Eval(EvalArgs),
     /// Predict tags for questions given as arguments or one per stdin line.
@@ -47,43 +48,17 @@ enum Command {
     Quickstart(QuickstartArgs),
 }
 
+/// The training settings: every field of [`Overrides`] is a flag (`batch_size` is
+/// `--batch-size`), the same names as the sidecar's keys and the train function's `TRAIN_*`
+/// variables.
 #[derive(Args, Debug)]
 pub struct TrainSettingsArgs {
-    /// `default` (quality-tuned) or `seed` (the origin talk's pipeline).
-    #[arg(long)]
-    preset: Option<String>,
-    /// A JSON file of settings overrides (the same format as a bucket sidecar `data/<name>.json`).
+    /// A JSON file of settings (the format of a bucket sidecar `data/<name>.json`; its `force`
+    /// is the retraining job's and is ignored here). Flags override it.
     #[arg(long)]
     settings: Option<PathBuf>,
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// Hidden layer sizes, comma-separated (e.g. `512` or `50,25`).
-    #[arg(long, value_delimiter = ',')]
-    hidden: Option<Vec<usize>>,
-    #[arg(long)]
-    batch_size: Option<usize>,
-    #[arg(long)]
-    learning_rate: Option<f32>,
-    #[arg(long)]
-    dropout: Option<f32>,
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Use the Keras tokenizer with this many words.
-    #[arg(long)]
-    num_words: Option<usize>,
-    #[arg(long)]
-    max_features: Option<usize>,
-    #[arg(long)]
-    min_count: Option<usize>,
-    /// One fixed threshold for every tag instead of calibrated ones.
-    #[arg(long)]
-    threshold: Option<f32>,
-    /// Mask tag names in the text (the origin's giveaway-word masking).
-    #[arg(long)]
-    mask_tags: bool,
-    /// Tag separator inside the `tags` column.
-    #[arg(long)]
-    tag_separator: Option<String>,
+    #[command(flatten)]
+    overrides: Overrides,
 }
 
 #[derive(Args, Debug)]

@@ -385,6 +385,37 @@ fn train_rejects_zero_epochs_before_reading_data() {
 }
 
 #[test]
+fn train_rejects_non_finite_and_out_of_range_flags_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, value, field) in [
+        ("--learning-rate", "NaN", "learning_rate"),
+        ("--learning-rate", "1e39", "learning_rate"),
+        ("--dropout", "NaN", "dropout"),
+        ("--threshold", "NaN", "threshold"),
+        ("--hidden", "1000000000", "hidden"),
+        ("--epochs", "1000000000", "epochs"),
+    ] {
+        let out = run(&[
+            "train",
+            "--data",
+            path_str(&dir.path().join("does-not-exist.csv")),
+            "--out",
+            path_str(&dir.path().join("m")),
+            flag,
+            value,
+        ]);
+        assert_failure_mentions(&out, &format!("invalid setting `{field}`"));
+    }
+    let out = run(&["train", "--data", "x.csv", "--out", "m", "--preset", "best"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("seed"),
+        "lists the presets: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn predict_without_latest_json_says_how_to_make_one() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(&["predict", "--model", path_str(dir.path()), QUESTION]);

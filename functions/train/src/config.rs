@@ -8,9 +8,11 @@
 //! | `REPORT_PREFIX` | `reports` | `reports/<data key>.json` per upload |
 //! | `MIN_MICRO_F1` | `0.1` | quality gate: minimum test micro-F1 |
 //! | `MAX_REGRESSION` | `0.02` | quality gate: allowed micro-F1 drop vs the live model |
-//! | `TRAIN_PRESET` | `default` | `default` or `seed` (the origin talk's pipeline) |
-//! | `TRAIN_EPOCHS`, `TRAIN_HIDDEN` (`512` or `50,25`), `TRAIN_BATCH_SIZE`, `TRAIN_LEARNING_RATE`, `TRAIN_DROPOUT`, `TRAIN_PATIENCE`, `TRAIN_SEED`, `TRAIN_MAX_FEATURES`, `TRAIN_MIN_COUNT`, `TRAIN_NUM_WORDS`, `TRAIN_THRESHOLDS`, `TRAIN_THRESHOLD`, `TRAIN_TEST_SPLIT`, `TRAIN_VALIDATION_SPLIT`, `TRAIN_MASK_TAGS` | preset's | training defaults; a dataset's sidecar JSON overrides them |
-//! | `TRAIN_SETTINGS` | none | the same defaults as one JSON object (sidecar format); single variables win |
+//! | `TRAIN_<SETTING>` | preset's | every training setting under its own name, upper-cased: `TRAIN_PRESET` (`default` or `seed`), `TRAIN_EPOCHS`, `TRAIN_HIDDEN` (`256` or `50,25`), `TRAIN_BATCH_SIZE`, `TRAIN_LEARNING_RATE`, ..., `TRAIN_MAX_MEMORY_MB` (the README's settings list); parsed as the CLI's flag of that name; a dataset's sidecar overrides them |
+//! | `TRAIN_SETTINGS` | none | the same defaults as one JSON object (sidecar format, without `force`); single variables win |
+//!
+//! `force` is never a default: it is a per-dataset decision, made in the sidecar only. A
+//! `TRAIN_*` variable that names no setting is an error, not a silently ignored typo.
 
 use std::str::FromStr;
 
@@ -26,7 +28,32 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        // `vars()` would panic on a variable that is not unicode; those are not ours to read.
+        let vars: std::collections::HashMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        Self::from_vars(&vars)
+    }
+
+    /// Reads from a set of variables, rejecting a `TRAIN_*` one that names no setting (a typo
+    /// would otherwise train with the preset's value and say nothing).
+    pub fn from_vars(vars: &std::collections::HashMap<String, String>) -> Result<Self> {
+        let known: Vec<String> = Overrides::names()
+            .iter()
+            .map(|n| Overrides::env_var(n))
+            .chain(["TRAIN_SETTINGS".to_owned()])
+            .collect();
+        if let Some(unknown) = vars
+            .keys()
+            .filter(|k| k.starts_with("TRAIN_") && !known.contains(k))
+            .min()
+        {
+            return Err(anyhow!(
+                "{unknown} is not a training setting (known: {})",
+                known.join(", ")
+            ));
+        }
+        Self::from_lookup(|name| vars.get(name).cloned())
     }
 
     /// Reads from any variable source (tests pass a map).
@@ -37,37 +64,11 @@ impl Config {
                 .filter(|v| !v.is_empty())
         };
         let defaults = JobConfig::default();
-        let mut overrides = match get("TRAIN_SETTINGS") {
+        let json = match get("TRAIN_SETTINGS") {
             Some(json) => Overrides::from_json(json.as_bytes()).context("TRAIN_SETTINGS")?,
             None => Overrides::default(),
         };
-        let o = &mut overrides;
-        set(&get, "TRAIN_PRESET", &mut o.preset)?;
-        set(&get, "TRAIN_EPOCHS", &mut o.epochs)?;
-        if let Some(v) = get("TRAIN_HIDDEN") {
-            let sizes = v
-                .split(',')
-                .map(|s| s.trim().parse::<usize>())
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| anyhow!("TRAIN_HIDDEN: expected comma-separated layer sizes like \"512\" or \"50,25\", got {v:?} ({e})"))?;
-            o.hidden = Some(sizes);
-        }
-        set(&get, "TRAIN_BATCH_SIZE", &mut o.batch_size)?;
-        set(&get, "TRAIN_LEARNING_RATE", &mut o.learning_rate)?;
-        set(&get, "TRAIN_DROPOUT", &mut o.dropout)?;
-        set(&get, "TRAIN_PATIENCE", &mut o.patience)?;
-        set(&get, "TRAIN_SEED", &mut o.seed)?;
-        set(&get, "TRAIN_MAX_FEATURES", &mut o.max_features)?;
-        set(&get, "TRAIN_MIN_COUNT", &mut o.min_count)?;
-        set(&get, "TRAIN_NUM_WORDS", &mut o.num_words)?;
-        set(&get, "TRAIN_THRESHOLD", &mut o.threshold)?;
-        set(&get, "TRAIN_THRESHOLDS", &mut o.thresholds)?;
-        set(&get, "TRAIN_TEST_SPLIT", &mut o.test_split)?;
-        set(&get, "TRAIN_VALIDATION_SPLIT", &mut o.validation_split)?;
-        set(&get, "TRAIN_MASK_TAGS", &mut o.mask_tags)?;
-        if o.force.is_some() {
-            return Err(anyhow!("TRAIN_SETTINGS: \"force\" is per dataset only (put it in the sidecar), never a default"));
-        }
+        let overrides = json.merged(&Overrides::from_env(get)?);
 
         let mut job = JobConfig {
             defaults: overrides,
@@ -122,7 +123,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_lookup(|k| map.get(k).cloned())
+        Config::from_vars(&map)
     }
 
     #[test]
@@ -166,6 +167,31 @@ mod tests {
         assert!(format!("{err:#}").contains("TRAIN_SETTINGS"), "{err:#}");
         let err = from(&[("TRAIN_EPOCHS", "0")]).unwrap_err();
         assert!(format!("{err:#}").contains("epochs"), "{err:#}");
+    }
+
+    #[test]
+    fn every_setting_has_its_variable_and_force_is_not_one() {
+        let c = from(&[
+            ("TRAIN_LEARNING_RATE", "0.001"),
+            ("TRAIN_MASK_WORDS", "tf,sklearn"),
+            ("TRAIN_MAX_MEMORY_MB", "2048"),
+            ("TRAIN_REFIT", "false"),
+        ])
+        .unwrap();
+        let o = &c.job.defaults;
+        assert_eq!(o.learning_rate, Some(0.001));
+        assert_eq!(o.mask_words, Some(vec!["tf".into(), "sklearn".into()]));
+        assert_eq!((o.max_memory_mb, o.refit), (Some(2048), Some(false)));
+        let err = from(&[("TRAIN_SETTINGS", r#"{"force": true}"#)]).unwrap_err();
+        assert!(format!("{err:#}").contains("force"), "{err:#}");
+        let err = from(&[("TRAIN_FORCE", "true")]).unwrap_err();
+        assert!(format!("{err:#}").contains("TRAIN_FORCE"), "{err:#}");
+        let err = from(&[("TRAIN_EPOCHZ", "3")]).unwrap_err();
+        assert!(format!("{err:#}").contains("TRAIN_EPOCHZ"), "{err:#}");
+        for (name, value) in [("TRAIN_LEARNING_RATE", "NaN"), ("TRAIN_DROPOUT", "inf")] {
+            let err = from(&[(name, value)]).unwrap_err();
+            assert!(format!("{err:#}").contains(name), "{name}: {err:#}");
+        }
     }
 
     #[test]

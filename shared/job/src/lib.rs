@@ -32,7 +32,7 @@ use tagger_registry::registry::{
     Pointer, PointerMetrics, ReferenceRow, ReferenceSet, Registry, MAX_REFERENCE_ROWS,
 };
 use tagger_registry::store::{join, ObjectStore, PutMode};
-use tagger_train::config::{Overrides, Settings};
+use tagger_train::config::{Overrides, Settings, Sidecar};
 use tagger_train::dataset::{self, SkipCount};
 use tagger_train::pipeline::{self, TrainData};
 
@@ -267,11 +267,15 @@ impl From<tagger_train::Error> for JobError {
     fn from(e: tagger_train::Error) -> Self {
         use tagger_train::Error as E;
         let kind = match &e {
-            E::InvalidConfig { .. } | E::ConfigJson(_) => FailureKind::BadConfig,
+            E::InvalidConfig { .. } | E::ConfigJson { .. } | E::ConfigValue { .. } => {
+                FailureKind::BadConfig
+            }
             E::EmptyCsv
             | E::MissingColumn { .. }
             | E::CsvRow { .. }
             | E::UnclosedQuote { .. }
+            | E::MergedRows { .. }
+            | E::TooManyTags { .. }
             | E::NoUsableRows { .. }
             | E::TooManyBadRows { .. }
             | E::Training(_) => FailureKind::BadData,
@@ -620,10 +624,10 @@ async fn run(
     let t = Instant::now();
     let sidecar_key = sidecar_key(&upload.key);
     let sidecar = match store.get(&sidecar_key).await? {
-        None => Overrides::default(),
+        None => Sidecar::default(),
         Some(obj) => {
             report.sidecar = Some(sidecar_key.clone());
-            Overrides::from_json(&obj.body).map_err(|e| {
+            Sidecar::from_json(&obj.body).map_err(|e| {
                 JobError::new(
                     FailureKind::BadConfig,
                     false,
@@ -632,9 +636,10 @@ async fn run(
             })?
         }
     };
-    let overrides = cfg.defaults.merged(&sidecar);
+    let overrides = cfg.defaults.merged(&sidecar.settings);
     report.overrides = Some(overrides.clone());
-    let forced = overrides.force.unwrap_or(false);
+    // `force` is the job's own option, per data set only: it never changes the settings.
+    let forced = sidecar.force.unwrap_or(false);
     report.forced = forced;
     let settings = Settings::default().apply(&overrides).map_err(|e| {
         let origin = if report.sidecar.is_some() {
@@ -1234,11 +1239,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn data_past_its_bounds_is_a_data_error_with_a_report() {
+        let store = MemoryStore::new();
+        // 1,000 rows, 20 of them one distinct tag each, against a limit of 10 tags.
+        let mut csv = corpus(1, 980);
+        for i in 0..20 {
+            csv.push_str(&format!("rare{i},question {i} about something rare\n"));
+        }
+        put(&store, "data/q.csv", csv).await;
+        put(&store, "data/q.json", r#"{"max_tags": 10}"#).await;
+        let err = retrain(&store, &upload("data/q.csv", "01"), &cfg())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, FailureKind::BadData, "{err}");
+        assert!(err.message.contains("max_tags"), "{err}");
+        assert_eq!(
+            report(&store, "data/q.csv").await.failure,
+            Some(FailureKind::BadData)
+        );
+        assert!(versions(&store).is_empty());
+    }
+
+    #[tokio::test]
     async fn invalid_sidecar_is_a_config_error_with_a_report() {
         for (body, needle) in [
             (r#"{"epochz": 2}"#, "epochz"),
             (r#"{"test_split": 1.5}"#, "test_split"),
             ("not json", "sidecar"),
+            // Sidecars that once aborted, hung or were promoted with their value dropped.
+            (r#"{"hidden": [1000000000]}"#, "hidden"),
+            (r#"{"epochs": 1000000000}"#, "epochs"),
+            (r#"{"epochs": 1e18}"#, "epochs"),
+            (r#"{"learning_rate": 1e39}"#, "learning_rate"),
+            (r#"{"force": true, "learning_rate": 1e39}"#, "learning_rate"),
+            (
+                r#"{"max_memory_mb": 1, "hidden": [4096, 4096]}"#,
+                "max_memory_mb",
+            ),
         ] {
             let store = MemoryStore::new();
             put(&store, "data/q.csv", corpus(1, 400)).await;

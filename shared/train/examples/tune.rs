@@ -71,12 +71,15 @@ fn main() {
             .filter(|s| !s.is_empty())
             .map(|s| s.parse().expect("hidden"))
             .collect();
+        s.pinned.hidden = true;
     }
     if let Some(v) = parse("epochs") {
         s.train.epochs = v as usize;
+        s.pinned.epochs = true;
     }
     if let Some(v) = parse("batch") {
         s.train.batch_size = v as usize;
+        s.pinned.batch_size = true;
     }
     if let Some(v) = parse("lr") {
         s.train.learning_rate = v as f32;

@@ -4,7 +4,8 @@
 //! keeps going past rows it cannot use: each is skipped and counted by reason with the first few
 //! row numbers, so an upload with a handful of bad rows still trains and the report says which.
 //! It fails only when the file as a whole is unusable: no header, a required column missing, an
-//! I/O error, a quote that swallows the rest of the file, no usable row, or more bad rows than
+//! I/O error, a quote that swallows the rest of the file or merges rows ([`quotes`]), more
+//! distinct tags than [`CsvOptions::max_tags`], no usable row, or more bad rows than
 //! [`CsvOptions::max_bad_fraction`].
 //!
 //! Accepted layouts (column names case-insensitive, any order, other columns ignored):
@@ -12,13 +13,18 @@
 //! with a space, used when there is no `text` column). Text is returned as found (HTML included);
 //! cleaning it is `tagger_core::text`'s job.
 
+mod quotes;
+
+use std::collections::HashSet;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::limits::{DEFAULT_MAX_TAGS, MAX_TAGS_PER_ROW};
 use crate::error::{Error, Result};
+use quotes::{QuoteCheck, QuoteProblem};
 
 /// How to read a training CSV.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,6 +36,14 @@ pub struct CsvOptions {
     pub max_bad_fraction: f64,
     /// Rows whose text is longer than this many bytes are skipped (counted as `TextTooLong`).
     pub max_text_bytes: usize,
+    /// The file is rejected as soon as it holds more distinct tags than this. A limit, not a
+    /// model choice: not recorded, so it never changes a version.
+    #[serde(skip_serializing, default = "default_max_tags")]
+    pub max_tags: usize,
+}
+
+fn default_max_tags() -> usize {
+    DEFAULT_MAX_TAGS
 }
 
 impl Default for CsvOptions {
@@ -38,6 +52,7 @@ impl Default for CsvOptions {
             tag_separator: ',',
             max_bad_fraction: 0.10,
             max_text_bytes: 1 << 20,
+            max_tags: DEFAULT_MAX_TAGS,
         }
     }
 }
@@ -91,6 +106,8 @@ pub enum SkipReason {
     EmptyText,
     /// The `tags` field holds no tag.
     NoTags,
+    /// The `tags` field holds more than [`MAX_TAGS_PER_ROW`] tags.
+    TooManyTags,
 }
 
 impl fmt::Display for SkipReason {
@@ -102,6 +119,7 @@ impl fmt::Display for SkipReason {
             SkipReason::TextTooLong => "text too long",
             SkipReason::EmptyText => "empty text",
             SkipReason::NoTags => "no tags",
+            SkipReason::TooManyTags => "more than 100 tags",
         })
     }
 }
@@ -215,21 +233,6 @@ enum TextColumns {
     TitleBody(Option<usize>, Option<usize>),
 }
 
-/// Counts `"` bytes passing through, so an unclosed quote can be told apart at the end: the csv
-/// crate (like most readers) silently reads an unclosed quoted field to the end of the file.
-struct QuoteCounter<R> {
-    inner: R,
-    quotes: u64,
-}
-
-impl<R: Read> Read for QuoteCounter<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.quotes += buf[..n].iter().filter(|&&b| b == b'"').count() as u64;
-        Ok(n)
-    }
-}
-
 /// Reads a training CSV (see the module docs), streaming.
 pub fn read_csv<R: Read>(reader: R, opts: &CsvOptions) -> Result<(Vec<Example>, LoadReport)> {
     opts.validate()?;
@@ -245,14 +248,10 @@ pub fn read_csv<R: Read>(reader: R, opts: &CsvOptions) -> Result<(Vec<Example>, 
     if starts_with_bom {
         buffered.consume(3);
     }
-    let counter = QuoteCounter {
-        inner: buffered,
-        quotes: 0,
-    };
     let mut csv = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
-        .from_reader(counter);
+        .from_reader(QuoteCheck::new(buffered, b','));
 
     let header = csv
         .byte_headers()
@@ -291,33 +290,47 @@ pub fn read_csv<R: Read>(reader: R, opts: &CsvOptions) -> Result<(Vec<Example>, 
     let mut examples = Vec::new();
     let mut report = LoadReport::default();
     let mut record = csv::ByteRecord::new();
-    let mut last_record_lines = 0u64;
+    // Bounded by `max_tags + 1` entries: the file is rejected when it grows past that.
+    let mut distinct: HashSet<String> = HashSet::new();
     loop {
         let row = report.rows_read + 1;
-        match csv.read_byte_record(&mut record) {
+        let more = csv.read_byte_record(&mut record);
+        // The check reads ahead with the reader: a merge it found ends the run before any
+        // merged row is used.
+        match csv.get_ref().problem {
+            Some(QuoteProblem::Merged { row, lines, line }) => {
+                return Err(Error::MergedRows { row, lines, line })
+            }
+            Some(QuoteProblem::Unclosed { row, lines }) => {
+                return Err(Error::UnclosedQuote { row, lines })
+            }
+            None => {}
+        }
+        match more {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => return Err(Error::CsvRow { row, source: e }),
         }
         report.rows_read = row;
-        let newlines = record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
-        last_record_lines = newlines;
         match parse_row(&record, header.len(), tags_col, &text_cols, opts) {
             Ok(example) => {
+                for tag in &example.tags {
+                    if !distinct.contains(tag.as_str()) {
+                        if distinct.len() == opts.max_tags {
+                            return Err(Error::TooManyTags {
+                                limit: opts.max_tags,
+                                tag: tag.clone(),
+                                row,
+                            });
+                        }
+                        distinct.insert(tag.clone());
+                    }
+                }
                 report.rows_used += 1;
                 examples.push(example);
             }
             Err(reason) => report.skip(reason, row),
         }
-    }
-
-    // In well-formed CSV every field holds an even number of quotes. An odd total plus a last
-    // record spanning lines means a quote opened there was never closed and ate the rest.
-    if csv.get_ref().quotes % 2 == 1 && last_record_lines > 0 {
-        return Err(Error::UnclosedQuote {
-            row: report.rows_read,
-            lines: last_record_lines,
-        });
     }
     if report.rows_used == 0 {
         return Err(Error::NoUsableRows {
@@ -389,6 +402,9 @@ fn parse_row(
         .filter(|t| !t.is_empty())
     {
         if !tags.iter().any(|t| t == tag) {
+            if tags.len() == MAX_TAGS_PER_ROW {
+                return Err(SkipReason::TooManyTags);
+            }
             tags.push(tag.to_string());
         }
     }
@@ -488,6 +504,94 @@ mod tests {
         let data = b"tags,text\n\"a,b,fine\nc,swallowed\n";
         let err = read_csv(&data[..], &lenient()).unwrap_err();
         assert!(matches!(err, Error::UnclosedQuote { row: 1, .. }), "{err}");
+    }
+
+    #[test]
+    fn unclosed_quote_on_the_last_line_is_an_error() {
+        // No line break after it: the reader took it for an ordinary last row.
+        let data = b"tags,text\na,fine\nb,also fine\nc,\"never closed";
+        let err = read_csv(&data[..], &lenient()).unwrap_err();
+        assert!(
+            matches!(err, Error::UnclosedQuote { row: 3, lines: 0 }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("row 3"), "{err}");
+    }
+
+    #[test]
+    fn quote_that_merges_rows_in_the_middle_is_an_error() {
+        // Row 2's quote is closed by row 4's opening one: rows 2-4 were read as one row.
+        let data = b"tags,text\na,fine\nb,\"opened\nc,merged\nd,\"quoted\" text\ne,after\n";
+        let err = read_csv(&data[..], &lenient()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::MergedRows {
+                    row: 2,
+                    lines: 2,
+                    line: 5
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("row 2"), "{err}");
+    }
+
+    #[test]
+    fn legal_quoting_still_reads() {
+        let data =
+            b"tags,text\n\"a,b\",\"two\nlines with \"\"quotes\"\"\"\r\nc,say \"hi\"\r\nd,\"last\"";
+        let (ex, report) = read(data).unwrap();
+        assert_eq!(report.rows_used, 3);
+        assert_eq!(ex[0].text, "two\nlines with \"quotes\"");
+        assert_eq!(ex[2].text, "last");
+    }
+
+    #[test]
+    fn too_many_distinct_tags_fail_at_the_first_one_past_the_limit() {
+        // 100,000 rows of one distinct tag each (3.4 MB): rejected at row 10,001.
+        let mut data = String::from("tags,text\n");
+        for i in 0..100_000 {
+            data.push_str(&format!("tag{i},question number {i}\n"));
+        }
+        let started = std::time::Instant::now();
+        let err = read(data.as_bytes()).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::TooManyTags {
+                    limit: 10_000,
+                    row: 10_001,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("max_tags"), "{err}");
+        assert!(started.elapsed().as_secs() < 5);
+        let opts = CsvOptions {
+            max_tags: 100_000,
+            ..CsvOptions::default()
+        };
+        assert_eq!(read_csv(data.as_bytes(), &opts).unwrap().0.len(), 100_000);
+    }
+
+    #[test]
+    fn rows_with_more_than_100_tags_are_skipped() {
+        // 20 rows of 10,000 distinct tags each: nothing usable, and the report says why.
+        let mut data = String::from("tags,text\n");
+        for r in 0..20 {
+            let tags: Vec<String> = (0..10_000).map(|t| format!("t{r}x{t}")).collect();
+            data.push_str(&format!("\"{}\",question {r}\n", tags.join(",")));
+        }
+        let err = read(data.as_bytes()).unwrap_err();
+        assert!(
+            matches!(&err, Error::NoUsableRows { total: 20, skipped } if skipped.contains("20 more than 100 tags")),
+            "{err}"
+        );
+        let hundred: Vec<String> = (0..100).map(|t| format!("t{t}")).collect();
+        let ok = format!("tags,text\n\"{}\",fine\n", hundred.join(","));
+        assert_eq!(read(ok.as_bytes()).unwrap().0[0].tags.len(), 100);
     }
 
     #[test]

@@ -34,6 +34,12 @@ pub enum Error {
     #[error("csv row {row}: a quoted field is never closed, so the rest of the file ({lines} more lines) was read as one field; check the quotes in that row")]
     UnclosedQuote { row: u64, lines: u64 },
 
+    #[error("csv row {row}: a quoted field opened there runs over {lines} line(s) and closes in the middle of a field on line {line}, so rows were merged; check the quotes in row {row} (a quote inside a quoted field is written \"\")")]
+    MergedRows { row: u64, lines: u64, line: u64 },
+
+    #[error("csv has more than {limit} distinct tags (`max_tags`; row {row} brings tag {tag:?} past it): merge or drop rare tags, or raise max_tags (at most 100000)")]
+    TooManyTags { limit: usize, tag: String, row: u64 },
+
     #[error("csv has no usable rows ({total} data rows read; skipped: {skipped})")]
     NoUsableRows { total: u64, skipped: String },
 
@@ -52,8 +58,16 @@ pub enum Error {
         message: String,
     },
 
-    #[error("invalid settings json: {0}")]
-    ConfigJson(#[source] serde_json::Error),
+    #[error("invalid settings json{}: {source}", if path == "." { String::new() } else { format!(" at `{path}`") })]
+    ConfigJson {
+        /// Where in the object (`epochs`, `hidden[0]`; `.` for the whole document).
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("invalid setting from {origin}: {message}")]
+    ConfigValue { origin: String, message: String },
 
     #[error("cannot train: {0}")]
     Training(String),
@@ -71,6 +85,14 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    pub(crate) fn config_json(e: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let path = e.path().to_string();
+        Error::ConfigJson {
+            path,
+            source: e.into_inner(),
         }
     }
 

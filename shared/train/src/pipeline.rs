@@ -326,6 +326,14 @@ pub fn train_until(
     };
     let go_on = || !stop.load(std::sync::atomic::Ordering::Relaxed);
     let refit = settings.refit && !x_val.is_empty() && x_fit.len() <= crate::config::REFIT_MAX_ROWS;
+    settings.check_memory(&crate::config::Footprint {
+        features: tokenizer.n_features(),
+        tags: labels.len(),
+        fit_rows: x_fit.len(),
+        validation_rows: x_val.len(),
+        test_rows: x_test.len(),
+        models: if refit { 2 } else { 1 },
+    })?;
     let (fitted, refitted) = if refit {
         fit_with_refit(
             (&x_fit, &y_fit),
