@@ -7,18 +7,19 @@
 //! input reached an internal fault.
 #![no_main]
 
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use http_body_util::BodyExt;
 use libfuzzer_sys::fuzz_target;
+use tower::ServiceExt;
 use predict::{Config, State};
 use tagger_registry::store::MemoryStore;
 use tokio::runtime::Runtime;
 
 struct Harness {
     runtime: Runtime,
-    state: State,
+    app: axum::Router,
 }
 
 fn harness() -> &'static Harness {
@@ -42,7 +43,10 @@ fn harness() -> &'static Harness {
             State::new(store, "models", config).await
         });
         assert!(state.models().current().is_some(), "tiny model loaded");
-        Harness { runtime, state }
+        Harness {
+            runtime,
+            app: predict::app(Arc::new(state)),
+        }
     })
 }
 
@@ -55,34 +59,29 @@ fn respond(
     content_type: Option<http::HeaderValue>,
     body: &[u8],
 ) -> (u16, Option<String>, Vec<u8>) {
-    let query: HashMap<String, String> = uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
     let mut builder = http::Request::builder().method(method).uri(uri);
     if let Some(ct) = content_type {
         builder = builder.header(http::header::CONTENT_TYPE, ct);
     }
-    let body = match std::str::from_utf8(body) {
-        _ if body.is_empty() => lambda_http::Body::Empty,
-        Ok(text) => lambda_http::Body::Text(text.to_owned()),
-        Err(_) => lambda_http::Body::Binary(body.to_vec()),
-    };
-    let request = builder.body(body).expect("parts were validated");
-    let request = lambda_http::RequestExt::with_query_string_parameters(request, query);
-    let response = h.runtime.block_on(predict::handle(request, &h.state));
+    let request = builder
+        .body(axum::body::Body::from(body.to_vec()))
+        .expect("parts were validated");
+    let response = h
+        .runtime
+        .block_on(h.app.clone().oneshot(request))
+        .expect("the router is infallible");
     let content_type = response
         .headers()
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let bytes = match response.body() {
-        lambda_http::Body::Empty => Vec::new(),
-        lambda_http::Body::Text(s) => s.as_bytes().to_vec(),
-        lambda_http::Body::Binary(b) => b.clone(),
-        _ => Vec::new(),
-    };
-    (response.status().as_u16(), content_type, bytes)
+    let status = response.status().as_u16();
+    let bytes = h
+        .runtime
+        .block_on(response.into_body().collect())
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
+    (status, content_type, bytes)
 }
 
 /// Splits off the first line (without its `\n`).

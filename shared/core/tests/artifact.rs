@@ -316,3 +316,17 @@ proptest! {
         }
     }
 }
+
+/// A pointer rewritten to match a corrupted file must not get it served: the payload's own
+/// digest is checked whatever the pointer says.
+#[test]
+fn a_corrupted_payload_is_refused_even_when_the_pointer_digest_matches_it() {
+    let mut bytes = encoded();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let rewritten_pointer_digest = Artifact::sha256_hex(&bytes);
+    assert!(matches!(
+        Artifact::from_bytes_with_digest(&bytes, &rewritten_pointer_digest),
+        Err(Error::Checksum { .. })
+    ));
+}

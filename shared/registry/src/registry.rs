@@ -287,3 +287,42 @@ fn parse_pointer(key: &str, body: &[u8]) -> Result<Pointer> {
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
+    async fn previous(store: &MemoryStore) -> String {
+        let obj = store.get("models/previous.json").await.unwrap().unwrap();
+        serde_json::from_slice::<Pointer>(&obj.body)
+            .unwrap()
+            .version
+    }
+
+    #[test]
+    fn republishing_the_live_version_keeps_the_rollback_target() {
+        runtime().block_on(async {
+            let store = MemoryStore::new();
+            let registry = Registry::new(&store, "models");
+            let (a, b) = (
+                tagger_testkit::tiny_artifact(1),
+                tagger_testkit::tiny_artifact(2),
+            );
+            registry.publish(&a, b"{}", b"{}").await.unwrap();
+            registry.publish(&b, b"{}", b"{}").await.unwrap();
+            assert_eq!(previous(&store).await, a.info.version);
+            // The same version again (a re-run of the same training): rollback still names `a`.
+            registry.publish(&b, b"{}", b"{}").await.unwrap();
+            assert_eq!(previous(&store).await, a.info.version);
+            let (latest, _) = registry.latest().await.unwrap().unwrap();
+            assert_eq!(latest.version, b.info.version);
+        });
+    }
+}
