@@ -11,9 +11,7 @@ use tagger_core::artifact::Artifact;
 use tagger_core::predictor::PredictOptions;
 use tagger_core::Predictor;
 use tagger_job::{self as job, JobConfig, JobReport, Upload};
-use tagger_registry::registry::{
-    Pointer, ReferenceRow, ReferenceSet, Registry, MAX_REFERENCE_ROWS,
-};
+use tagger_registry::registry::{Pointer, ReferenceSet, Registry, MAX_REFERENCE_ROWS};
 use tagger_registry::store::{LocalStore, ObjectStore};
 use tagger_train::config::{Overrides, Settings, Sidecar};
 use tagger_train::dataset::{self, CsvOptions, Example, LoadReport};
@@ -218,14 +216,7 @@ pub fn train_and_publish(
             "settings": settings,
         }))?;
         // The held-out rows first: the job's quality gate scores later uploads on them.
-        let held_out: Vec<ReferenceRow> = trained
-            .test_examples
-            .iter()
-            .map(|e| ReferenceRow {
-                tags: e.tags.clone(),
-                text: e.text.clone(),
-            })
-            .collect();
+        let held_out = tagger_job::reference_rows(&trained.test_examples);
         registry
             .write_reference(&ReferenceSet::sample(
                 &trained.artifact.info.version,

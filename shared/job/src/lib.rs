@@ -357,6 +357,45 @@ pub struct JobTimings {
     pub total_seconds: f64,
 }
 
+impl JobReport {
+    /// A report on `upload` with nothing decided yet.
+    fn new(upload: Upload, source: String, cfg: &JobConfig) -> JobReport {
+        JobReport {
+            outcome: String::new(),
+            reason: String::new(),
+            failure: None,
+            retryable: false,
+            upload,
+            read_etag: None,
+            source,
+            data_sha256: None,
+            version: None,
+            overrides: None,
+            sidecar: None,
+            forced: false,
+            rows_read: None,
+            rows_used: None,
+            skipped: Vec::new(),
+            metrics: None,
+            incumbent: None,
+            gate: Gate::new(&cfg.gate_limits()),
+            timings: JobTimings::default(),
+            finished_at: String::new(),
+        }
+    }
+}
+
+/// Rows as a version's reference set stores them.
+pub fn reference_rows(examples: &[tagger_train::dataset::Example]) -> Vec<ReferenceRow> {
+    examples
+        .iter()
+        .map(|e| ReferenceRow {
+            tags: e.tags.clone(),
+            text: e.text.clone(),
+        })
+        .collect()
+}
+
 /// Is sequencer `a` newer than `b`? S3 sequencers are hex strings of varying length that order
 /// events for one key once left-padded with zeros to the same length.
 pub fn sequencer_cmp(a: &str, b: &str) -> Ordering {
@@ -418,28 +457,7 @@ pub async fn retrain_until(
     cfg.validate()?;
     let started = Instant::now();
     let report_key = cfg.report_key(&upload.key);
-    let mut report = JobReport {
-        outcome: String::new(),
-        reason: String::new(),
-        failure: None,
-        retryable: false,
-        upload: upload.clone(),
-        read_etag: None,
-        source: join(&store.describe(), &upload.key),
-        data_sha256: None,
-        version: None,
-        overrides: None,
-        sidecar: None,
-        forced: false,
-        rows_read: None,
-        rows_used: None,
-        skipped: Vec::new(),
-        metrics: None,
-        incumbent: None,
-        gate: Gate::new(&cfg.gate_limits()),
-        timings: JobTimings::default(),
-        finished_at: String::new(),
-    };
+    let mut report = JobReport::new(upload.clone(), join(&store.describe(), &upload.key), cfg);
 
     // A redelivery (S3 at-least-once, Lambda's async retries) of an upload already judged
     // permanently bad answers from its report instead of reading and training again.
@@ -539,26 +557,15 @@ pub async fn reject_invalid_key(
         outcome: "failed".into(),
         reason: err.message.clone(),
         failure: Some(err.kind),
-        retryable: false,
-        upload: Upload {
-            key: escaped,
-            ..upload.clone()
-        },
-        read_etag: None,
-        source: store.describe(),
-        data_sha256: None,
-        version: None,
-        overrides: None,
-        sidecar: None,
-        forced: false,
-        rows_read: None,
-        rows_used: None,
-        skipped: Vec::new(),
-        metrics: None,
-        incumbent: None,
-        gate: Gate::new(&cfg.gate_limits()),
-        timings: JobTimings::default(),
         finished_at: tagger_registry::clock::now_rfc3339(),
+        ..JobReport::new(
+            Upload {
+                key: escaped,
+                ..upload.clone()
+            },
+            store.describe(),
+            cfg,
+        )
     };
     if let Err(e) = write_report(store, &report_key, &report).await {
         tracing::error!(key = %report_key, error = %e, "cannot write the failure report");
@@ -737,14 +744,7 @@ async fn run(
     report.metrics = Some(pipeline::headline(new_metrics));
 
     // The candidate's own numbers: its test rows, the no-skill baseline on them.
-    let test_rows: Vec<ReferenceRow> = trained
-        .test_examples
-        .iter()
-        .map(|e| ReferenceRow {
-            tags: e.tags.clone(),
-            text: e.text.clone(),
-        })
-        .collect();
+    let test_rows = reference_rows(&trained.test_examples);
     let candidate = Predictor::new(trained.artifact.clone());
     report.gate.candidate = Some(gate::score(&candidate, &test_rows));
     let train_rows = trained.report.rows.train + trained.report.rows.validation;
