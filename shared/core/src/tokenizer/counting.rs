@@ -1,0 +1,310 @@
+//! Counting tokens over many texts, in chunks on every core, and ranking them into a
+//! vocabulary.
+
+use rustc_hash::FxHashMap;
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// Fitting
+
+/// One chunk per core (at most 8), or one when the input is small enough that threads would
+/// cost more than they save.
+pub(crate) fn default_chunk_count(texts: &[&str]) -> usize {
+    let total: usize = texts.iter().map(|t| t.len()).sum();
+    if total < (1 << 20) {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(8)
+    }
+}
+
+/// Splits `texts` into `n` (at least 1) contiguous chunks of about equal bytes.
+pub(crate) fn chunk_by_bytes<'t, 'a>(texts: &'t [&'a str], n: usize) -> Vec<&'t [&'a str]> {
+    let total: usize = texts.iter().map(|t| t.len()).sum();
+    let n = n.max(1);
+    let mut chunks = Vec::with_capacity(n);
+    let mut start = 0;
+    let mut acc = 0;
+    for (i, t) in texts.iter().enumerate() {
+        acc += t.len();
+        if chunks.len() + 1 < n && acc * n >= total * (chunks.len() + 1) {
+            chunks.push(&texts[start..=i]);
+            start = i + 1;
+        }
+    }
+    chunks.push(&texts[start..]);
+    chunks
+}
+
+/// Runs `count` on each chunk in its own thread; results in chunk order.
+pub(crate) fn per_chunk<'t, 'a, T: Send>(
+    chunks: &[&'t [&'a str]],
+    count: impl Fn(&'t [&'a str]) -> T + Sync,
+) -> Vec<T> {
+    if chunks.len() == 1 {
+        return vec![count(chunks[0])];
+    }
+    std::thread::scope(|s| {
+        let count = &count;
+        let handles: Vec<_> = chunks.iter().map(|&c| s.spawn(move || count(c))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// Every Keras token with its total count, in the order Keras 2 ranks them: count descending,
+/// ties in first-seen order (Python's stable sort over the `OrderedDict` of `word_counts`).
+pub(crate) fn keras_word_counts(chunks: &[&[&str]]) -> Vec<(String, u64)> {
+    // Per chunk: tokens by first-seen id, and their counts.
+    let per = per_chunk(chunks, |chunk| {
+        let mut interner = Interner::default();
+        let mut counts: Vec<u64> = Vec::new();
+        let mut buf = LowerBuf::new();
+        for &text in chunk {
+            keras_tokens(text, |tok| {
+                let (id, new) = interner.intern(tok, &mut buf);
+                if new {
+                    counts.push(0);
+                }
+                counts[id as usize] += 1;
+            });
+        }
+        (interner.into_names(), counts)
+    });
+    // First seen overall = first chunk that saw it, then its id there.
+    let mut merged: FxHashMap<&str, (u64, usize, u32)> = FxHashMap::default();
+    for (chunk, (names, counts)) in per.iter().enumerate() {
+        for (id, (word, &count)) in names.iter().zip(counts).enumerate() {
+            merged
+                .entry(word.as_ref())
+                .and_modify(|e| e.0 += count)
+                .or_insert((count, chunk, id as u32));
+        }
+    }
+    let mut ranked: Vec<(&str, (u64, usize, u32))> = merged.into_iter().collect();
+    ranked.sort_unstable_by(|a, b| {
+        b.1 .0
+            .cmp(&a.1 .0)
+            .then((a.1 .1, a.1 .2).cmp(&(b.1 .1, b.1 .2)))
+    });
+    ranked
+        .into_iter()
+        .map(|(w, (c, _, _))| (w.to_string(), c))
+        .collect()
+}
+
+/// In how many texts a token occurs: `see` it once per token occurrence, with the text's number.
+#[derive(Clone, Copy)]
+pub(crate) struct DocCount {
+    pub(crate) docs: u32,
+    pub(crate) last_doc: u32,
+}
+
+impl DocCount {
+    #[inline]
+    pub(crate) fn see(&mut self, doc: u32) {
+        if self.last_doc != doc {
+            self.last_doc = doc;
+            self.docs += 1;
+        }
+    }
+}
+
+pub(crate) struct WordCounts<'a> {
+    /// Tokens by id (first-seen order within the chunk).
+    pub(crate) names: Vec<Cow<'a, str>>,
+    pub(crate) docs: Vec<DocCount>,
+    /// (id1, id2) -> document count
+    pub(crate) pairs: FxHashMap<u64, DocCount>,
+    /// With `keep_rows`: each text's distinct token ids, text after text (`row_lens` long each),
+    /// so the texts need not be tokenized again to encode them.
+    pub(crate) row_ids: Vec<u32>,
+    pub(crate) row_lens: Vec<u32>,
+}
+
+pub(crate) fn count_words<'a>(chunk: &[&'a str], bigrams: bool, keep_rows: bool) -> WordCounts<'a> {
+    let mut interner = Interner::default();
+    let mut docs: Vec<DocCount> = Vec::new();
+    let mut pairs: FxHashMap<u64, DocCount> = FxHashMap::default();
+    let mut buf = LowerBuf::new();
+    let mut row_ids: Vec<u32> = Vec::new();
+    let mut row_lens: Vec<u32> = Vec::with_capacity(if keep_rows { chunk.len() } else { 0 });
+    for (doc, &text) in chunk.iter().enumerate() {
+        // Texts are numbered from 1 so the initial `last_doc` of 0 never matches.
+        let doc = doc as u32 + 1;
+        let mut prev = NO_PART;
+        let row_start = row_ids.len();
+        word_tokens(text, |tok| {
+            let (id, new) = interner.intern(tok, &mut buf);
+            if new {
+                docs.push(DocCount {
+                    docs: 0,
+                    last_doc: 0,
+                });
+            }
+            let d = &mut docs[id as usize];
+            if keep_rows && d.last_doc != doc {
+                row_ids.push(id);
+            }
+            d.see(doc);
+            if bigrams {
+                if prev != NO_PART {
+                    pairs
+                        .entry(pair_key(prev, id))
+                        .or_insert(DocCount {
+                            docs: 0,
+                            last_doc: 0,
+                        })
+                        .see(doc);
+                }
+                prev = id;
+            }
+        });
+        if keep_rows {
+            row_lens.push((row_ids.len() - row_start) as u32);
+        }
+    }
+    WordCounts {
+        names: interner.into_names(),
+        docs,
+        pairs,
+        row_ids,
+        row_lens,
+    }
+}
+
+/// A vocabulary candidate's name without building the bigram string: `"a b"` is `Bi(a, b)`.
+#[derive(Clone, Copy)]
+pub(crate) enum Name<'a> {
+    Uni(&'a str),
+    Bi(&'a str, &'a str),
+}
+
+impl Name<'_> {
+    pub(crate) fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        let (a, b) = match *self {
+            Name::Uni(a) => (a, None),
+            Name::Bi(a, b) => (a, Some(b)),
+        };
+        a.bytes().chain(
+            b.into_iter()
+                .flat_map(|b| std::iter::once(b' ').chain(b.bytes())),
+        )
+    }
+
+    /// Byte order of the joined names, which is `str`'s order.
+    pub(crate) fn cmp(&self, other: &Name<'_>) -> std::cmp::Ordering {
+        match (self, other) {
+            (Name::Uni(a), Name::Uni(b)) => a.cmp(b),
+            _ => self.bytes().cmp(other.bytes()),
+        }
+    }
+
+    pub(crate) fn into_string(self) -> String {
+        match self {
+            Name::Uni(a) => a.to_string(),
+            Name::Bi(a, b) => format!("{a} {b}"),
+        }
+    }
+}
+
+pub(crate) fn words_vocabulary(
+    chunks: &[&[&str]],
+    min_count: u64,
+    max_features: usize,
+    bigrams: bool,
+) -> Vec<String> {
+    let counts = per_chunk(chunks, |chunk| count_words(chunk, bigrams, false));
+    words_vocabulary_of(counts, min_count, max_features, bigrams).0
+}
+
+/// The vocabulary of counted chunks, and per chunk its token ids' features (0 = not kept; the
+/// unigram features only, enough to encode the texts when there are no bigrams).
+pub(crate) fn words_vocabulary_of(
+    counts: Vec<WordCounts<'_>>,
+    min_count: u64,
+    max_features: usize,
+    bigrams: bool,
+) -> (Vec<String>, Vec<Vec<u32>>) {
+    let (word_lists, mut pair_maps): (Vec<_>, Vec<_>) = counts
+        .into_iter()
+        .map(|c| ((c.names, c.docs), c.pairs))
+        .unzip();
+    // Merge into the first chunk's numbering: global id = first chunk's id for its tokens (so
+    // its bigram map is reused as is), then new ids for tokens the others add.
+    let mut names: Vec<&str> = Vec::new();
+    let mut merged: FxHashMap<&str, (u64, u32)> = FxHashMap::default();
+    let mut local_to_global: Vec<Vec<u32>> = Vec::with_capacity(word_lists.len());
+    for (words, docs) in &word_lists {
+        let mut map = Vec::with_capacity(words.len());
+        for (word, count) in words.iter().zip(docs) {
+            let (word, docs) = (word.as_ref(), u64::from(count.docs));
+            let e = merged.entry(word).or_insert_with(|| {
+                names.push(word);
+                (0, names.len() as u32 - 1)
+            });
+            e.0 += docs;
+            map.push(e.1);
+        }
+        local_to_global.push(map);
+    }
+    // (documents, name, global id of a unigram or NO_PART)
+    let mut candidates: Vec<(u64, Name<'_>, u32)> = merged
+        .iter()
+        .filter(|(_, &(d, _))| d >= min_count)
+        .map(|(&w, &(d, id))| (d, Name::Uni(w), id))
+        .collect();
+    if bigrams {
+        let (first, rest) = pair_maps.split_at_mut(1);
+        let pair_docs = &mut first[0];
+        for (pairs, map) in rest.iter().zip(&local_to_global[1..]) {
+            for (&key, count) in pairs {
+                let (a, b) = ((key >> 32) as usize, (key & 0xffff_ffff) as usize);
+                let e = pair_docs
+                    .entry(pair_key(map[a], map[b]))
+                    .or_insert(DocCount {
+                        docs: 0,
+                        last_doc: 0,
+                    });
+                e.docs = e.docs.saturating_add(count.docs);
+            }
+        }
+        candidates.extend(
+            pair_docs
+                .iter()
+                .filter(|(_, c)| u64::from(c.docs) >= min_count)
+                .map(|(&key, c)| {
+                    let (a, b) = ((key >> 32) as usize, (key & 0xffff_ffff) as usize);
+                    (u64::from(c.docs), Name::Bi(names[a], names[b]), NO_PART)
+                }),
+        );
+    }
+    let order = |a: &(u64, Name<'_>, u32), b: &(u64, Name<'_>, u32)| {
+        b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1))
+    };
+    if candidates.len() > max_features {
+        candidates.select_nth_unstable_by(max_features, order);
+        candidates.truncate(max_features);
+    }
+    candidates.sort_unstable_by(order);
+    let mut feature_of = vec![0u32; names.len()];
+    for (rank, c) in candidates.iter().enumerate() {
+        if c.2 != NO_PART {
+            feature_of[c.2 as usize] = rank as u32 + 1;
+        }
+    }
+    let local_features = local_to_global
+        .iter()
+        .map(|map| map.iter().map(|&g| feature_of[g as usize]).collect())
+        .collect();
+    let vocab = candidates
+        .into_iter()
+        .map(|(_, w, _)| w.into_string())
+        .collect();
+    (vocab, local_features)
+}

@@ -1,0 +1,458 @@
+//! Text -> sparse binary bag of words: the vocabulary learnt from training texts, and the
+//! encoder that turns a question into the sorted feature indices the model reads.
+//!
+//! Two modes ([`TokenizerConfig`]):
+//! - `Keras { num_words }` reproduces Keras 2's `Tokenizer(num_words)` with `mode='binary'`
+//!   exactly (proved against `../shared/golden/keras-tokenizer/`), for comparisons with the origin.
+//! - `Words { min_count, max_features, bigrams }` is the project's default, tuned for Stack
+//!   Overflow text: its token pattern keeps `c#`, `c++`, `.net`, `node.js`, `python-3.x`, which
+//!   the Keras filters break apart, and its vocabulary order is fully deterministic.
+//!
+//! In both modes feature index 0 is reserved and never produced (Keras's convention), so
+//! features are `1..n_features()`. Input text is expected to be HTML-stripped and masked already
+//! ([`crate::text`]); lowercasing happens here, per token.
+//!
+//! Speed: fitting counts tokens as `&str` borrowed from the texts in `FxHashMap`s (a `String` is
+//! made only for the first sighting of a token that needed lowercasing), over one chunk of texts
+//! per core; the results do not depend on the number of chunks.
+
+use std::borrow::Cow;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::sparse::SparseRows;
+
+mod counting;
+mod tokens;
+
+use counting::*;
+use tokens::*;
+
+/// How texts become features. See the module docs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum TokenizerConfig {
+    /// Keras 2 `Tokenizer(num_words=num_words)` defaults, binary mode: the `num_words - 1` most
+    /// frequent words (total occurrences; ties in first-seen order) get indices `1..num_words`.
+    Keras { num_words: usize },
+    /// Lowercase tokens that keep `#`, `+` and inner `.`/`-`; the vocabulary is every token (and
+    /// with `bigrams`, every pair of adjacent tokens, named `"w1 w2"`) found in at least
+    /// `min_count` training texts, at most `max_features` of them, by document count descending
+    /// then token ascending.
+    Words {
+        min_count: usize,
+        max_features: usize,
+        bigrams: bool,
+    },
+}
+
+impl Default for TokenizerConfig {
+    /// Unigrams only (bigrams overfit on both reference datasets: a reference MLP lost 0.02-0.05 P@1 with them), seen in at
+    /// least 2 texts, up to 20,000 features.
+    fn default() -> Self {
+        TokenizerConfig::Words {
+            min_count: 2,
+            max_features: 20_000,
+            bigrams: false,
+        }
+    }
+}
+
+impl TokenizerConfig {
+    /// The origin's `Tokenizer(num_words=400)`.
+    pub fn origin() -> Self {
+        TokenizerConfig::Keras { num_words: 400 }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        const MAX: usize = u32::MAX as usize - 1;
+        match *self {
+            TokenizerConfig::Keras { num_words } => {
+                if !(2..=MAX).contains(&num_words) {
+                    return Err(Error::config(
+                        "num_words",
+                        format!("{num_words} is out of range: index 0 is reserved, so at least 2 are needed"),
+                    ));
+                }
+            }
+            TokenizerConfig::Words {
+                min_count,
+                max_features,
+                ..
+            } => {
+                if min_count == 0 {
+                    return Err(Error::config(
+                        "min_count",
+                        "0 is meaningless: use 1 to keep every token",
+                    ));
+                }
+                if !(1..MAX).contains(&max_features) {
+                    return Err(Error::config(
+                        "max_features",
+                        format!("{max_features} is out of range"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A fitted vocabulary and its encoder.
+///
+/// Only the config and the kept vocabulary serialise; the lookup maps are rebuilt (and the
+/// vocabulary checked) on deserialise.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "TokenizerRepr", into = "TokenizerRepr")]
+pub struct Tokenizer {
+    config: TokenizerConfig,
+    /// `vocab[i]` is feature `i + 1`.
+    vocab: Vec<String>,
+    /// Unigram -> its feature (0 if it is not one) and its id as part of a kept bigram
+    /// (`NO_PART` if none).
+    lookup: TokenMap<Box<str>, Entry>,
+    /// `(part id of w1) << 32 | (part id of w2)` -> feature of bigram "w1 w2".
+    pairs: FxHashMap<u64, u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Entry {
+    feature: u32,
+    part: u32,
+}
+
+const NO_PART: u32 = u32::MAX;
+
+#[derive(Clone, Serialize, Deserialize)]
+struct TokenizerRepr {
+    config: TokenizerConfig,
+    vocab: Vec<String>,
+}
+
+impl From<Tokenizer> for TokenizerRepr {
+    fn from(t: Tokenizer) -> Self {
+        TokenizerRepr {
+            config: t.config,
+            vocab: t.vocab,
+        }
+    }
+}
+
+impl TryFrom<TokenizerRepr> for Tokenizer {
+    type Error = String;
+
+    fn try_from(r: TokenizerRepr) -> std::result::Result<Self, String> {
+        r.config.validate().map_err(|e| e.to_string())?;
+        let limit = match r.config {
+            TokenizerConfig::Keras { num_words } => num_words - 1,
+            TokenizerConfig::Words { max_features, .. } => max_features,
+        };
+        if r.vocab.len() > limit {
+            return Err(format!(
+                "vocabulary has {} entries, more than its config allows ({limit})",
+                r.vocab.len()
+            ));
+        }
+        let bigrams = matches!(r.config, TokenizerConfig::Words { bigrams: true, .. });
+        for w in &r.vocab {
+            if w.is_empty() || (!bigrams && w.contains(' ')) || w.matches(' ').count() > 1 {
+                return Err(format!(
+                    "vocabulary entry {w:?} is not a token the config can produce"
+                ));
+            }
+        }
+        let t = Tokenizer::from_vocab(r.config, r.vocab);
+        let distinct = t.lookup.values().filter(|e| e.feature != 0).count() + t.pairs.len();
+        if distinct != t.vocab.len() {
+            return Err("vocabulary has duplicate entries".to_string());
+        }
+        Ok(t)
+    }
+}
+
+impl Tokenizer {
+    /// A tokenizer from its config and vocabulary (`vocab[i]` is feature `i + 1`), checking that
+    /// the config could have produced that vocabulary.
+    pub fn from_parts(
+        config: TokenizerConfig,
+        vocab: Vec<String>,
+    ) -> std::result::Result<Self, String> {
+        Self::try_from(TokenizerRepr { config, vocab })
+    }
+
+    /// Learns the vocabulary of `texts` under `config`.
+    pub fn fit<'a>(
+        config: &TokenizerConfig,
+        texts: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Tokenizer> {
+        let texts: Vec<&'a str> = texts.into_iter().collect();
+        Tokenizer::fit_in_chunks(config, &texts, default_chunk_count(&texts))
+    }
+
+    /// [`fit`](Self::fit) over `n_chunks` threads; the result does not depend on `n_chunks`.
+    pub(crate) fn fit_in_chunks(
+        config: &TokenizerConfig,
+        texts: &[&str],
+        n_chunks: usize,
+    ) -> Result<Tokenizer> {
+        config.validate()?;
+        let chunks = chunk_by_bytes(texts, n_chunks);
+        let vocab = match *config {
+            TokenizerConfig::Keras { num_words } => {
+                let mut ranked = keras_word_counts(&chunks);
+                ranked.truncate(num_words - 1);
+                ranked.into_iter().map(|(w, _)| w).collect()
+            }
+            TokenizerConfig::Words {
+                min_count,
+                max_features,
+                bigrams,
+            } => words_vocabulary(&chunks, min_count as u64, max_features, bigrams),
+        };
+        Ok(Tokenizer::from_vocab(config.clone(), vocab))
+    }
+
+    /// [`fit`](Self::fit) and [`encode_all`](Self::encode_all) of the same texts, tokenizing
+    /// them once: for the default unigram `Words` config, fitting keeps each text's token ids
+    /// and maps them to features afterwards (same rows as `encode_all`, about half the work);
+    /// other configs fit, then encode.
+    pub fn fit_encode(config: &TokenizerConfig, texts: &[&str]) -> Result<(Tokenizer, SparseRows)> {
+        Tokenizer::fit_encode_in_chunks(config, texts, default_chunk_count(texts))
+    }
+
+    /// [`fit_encode`](Self::fit_encode) over `n_chunks` threads; the result does not depend on
+    /// `n_chunks`.
+    pub(crate) fn fit_encode_in_chunks(
+        config: &TokenizerConfig,
+        texts: &[&str],
+        n_chunks: usize,
+    ) -> Result<(Tokenizer, SparseRows)> {
+        let TokenizerConfig::Words {
+            min_count,
+            max_features,
+            bigrams: false,
+        } = *config
+        else {
+            let tokenizer = Tokenizer::fit_in_chunks(config, texts, n_chunks)?;
+            let rows = tokenizer.encode_all(texts.iter().copied());
+            return Ok((tokenizer, rows));
+        };
+        config.validate()?;
+        let chunks = chunk_by_bytes(texts, n_chunks);
+        let mut counts = per_chunk(&chunks, |chunk| count_words(chunk, false, true));
+        let ids: Vec<(Vec<u32>, Vec<u32>)> = counts
+            .iter_mut()
+            .map(|c| {
+                (
+                    std::mem::take(&mut c.row_ids),
+                    std::mem::take(&mut c.row_lens),
+                )
+            })
+            .collect();
+        let (vocab, features) = words_vocabulary_of(counts, min_count as u64, max_features, false);
+        let nnz = ids.iter().map(|(flat, _)| flat.len()).sum();
+        let mut rows = SparseRows::with_capacity(texts.len(), nnz);
+        let mut row = Vec::new();
+        for ((flat, lens), feature_of) in ids.iter().zip(&features) {
+            let mut at = 0;
+            for &len in lens {
+                let len = len as usize;
+                row.clear();
+                row.extend(
+                    flat[at..at + len]
+                        .iter()
+                        .map(|&id| feature_of[id as usize])
+                        .filter(|&f| f != 0),
+                );
+                rows.push_row(&row);
+                at += len;
+            }
+        }
+        Ok((Tokenizer::from_vocab(config.clone(), vocab), rows))
+    }
+
+    fn from_vocab(config: TokenizerConfig, vocab: Vec<String>) -> Tokenizer {
+        let mut lookup: TokenMap<Box<str>, Entry> = TokenMap::default();
+        let mut pairs: FxHashMap<u64, u32> = FxHashMap::default();
+        let mut next_part = 0u32;
+        let none = Entry {
+            feature: 0,
+            part: NO_PART,
+        };
+        for (i, w) in vocab.iter().enumerate() {
+            let feature = i as u32 + 1;
+            match w.split_once(' ') {
+                None => lookup.entry_or(w, none).feature = feature,
+                Some((a, b)) => {
+                    let mut part = |word: &str| {
+                        let e = lookup.entry_or(word, none);
+                        if e.part == NO_PART {
+                            e.part = next_part;
+                            next_part += 1;
+                        }
+                        e.part
+                    };
+                    let key = pair_key(part(a), part(b));
+                    pairs.insert(key, feature);
+                }
+            }
+        }
+        Tokenizer {
+            config,
+            vocab,
+            lookup,
+            pairs,
+        }
+    }
+
+    /// Sorted, de-duplicated feature indices of `text`.
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.encode_into(text, &mut out);
+        out
+    }
+
+    /// [`encode`](Self::encode) into `out` (cleared first); allocates nothing else for tokens of
+    /// up to 64 bytes that are ASCII or already lowercase.
+    pub fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
+        out.clear();
+        let mut buf = LowerBuf::new();
+        match self.config {
+            TokenizerConfig::Keras { .. } => keras_tokens(text, |tok| {
+                if let Some(e) = self.lookup.get(tok, &mut buf) {
+                    out.push(e.feature);
+                }
+            }),
+            TokenizerConfig::Words { .. } => {
+                let mut prev = NO_PART;
+                word_tokens(text, |tok| {
+                    let (feature, part) = self
+                        .lookup
+                        .get(tok, &mut buf)
+                        .map_or((0, NO_PART), |e| (e.feature, e.part));
+                    if feature != 0 {
+                        out.push(feature);
+                    }
+                    if prev != NO_PART && part != NO_PART {
+                        if let Some(&f) = self.pairs.get(&pair_key(prev, part)) {
+                            out.push(f);
+                        }
+                    }
+                    prev = part;
+                });
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    /// Encodes every text, one chunk per core.
+    pub fn encode_all<'a>(&self, texts: impl IntoIterator<Item = &'a str>) -> SparseRows {
+        let texts: Vec<&str> = texts.into_iter().collect();
+        let chunks = chunk_by_bytes(&texts, default_chunk_count(&texts));
+        let parts: Vec<(Vec<u32>, Vec<u32>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = chunks
+                .iter()
+                .map(|chunk| {
+                    s.spawn(move || {
+                        let mut flat = Vec::new();
+                        let mut lens = Vec::with_capacity(chunk.len());
+                        let mut row = Vec::new();
+                        for text in *chunk {
+                            self.encode_into(text, &mut row);
+                            flat.extend_from_slice(&row);
+                            lens.push(row.len() as u32);
+                        }
+                        (flat, lens)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        let nnz = parts.iter().map(|p| p.0.len()).sum();
+        let mut rows = SparseRows::with_capacity(texts.len(), nnz);
+        for (flat, lens) in &parts {
+            let mut at = 0;
+            for &len in lens {
+                let len = len as usize;
+                rows.push_row(&flat[at..at + len]);
+                at += len;
+            }
+        }
+        rows
+    }
+
+    /// Width of a feature vector: Keras's `num_words`, or the vocabulary size + 1 for `Words`.
+    /// Index 0 is reserved in both modes and never produced.
+    pub fn n_features(&self) -> usize {
+        match self.config {
+            TokenizerConfig::Keras { num_words } => num_words,
+            TokenizerConfig::Words { .. } => self.vocab.len() + 1,
+        }
+    }
+
+    /// The token (or `"w1 w2"` bigram) of a feature; `None` for 0 and out-of-range indices.
+    pub fn feature_name(&self, index: u32) -> Option<&str> {
+        let i = (index as usize).checked_sub(1)?;
+        self.vocab.get(i).map(String::as_str)
+    }
+
+    /// The feature of a token or `"w1 w2"` bigram as [`feature_name`](Self::feature_name)
+    /// spells it (lowercase).
+    pub fn feature_index(&self, name: &str) -> Option<u32> {
+        match name.split_once(' ') {
+            None => self
+                .lookup
+                .get(name, &mut LowerBuf::new())
+                .map(|e| e.feature)
+                .filter(|&f| f != 0),
+            Some((a, b)) => {
+                let part = |w: &str| {
+                    self.lookup
+                        .get(w, &mut LowerBuf::new())
+                        .map(|e| e.part)
+                        .filter(|&p| p != NO_PART)
+                };
+                self.pairs.get(&pair_key(part(a)?, part(b)?)).copied()
+            }
+        }
+    }
+
+    /// The kept vocabulary: entry `i` is feature `i + 1`.
+    pub fn vocabulary(&self) -> &[String] {
+        &self.vocab
+    }
+
+    /// The lowercase unigram tokens the encoder sees in `text`, in order (bigram features are
+    /// adjacent pairs of these, joined with a space).
+    pub fn tokens<'a>(&self, text: &'a str) -> Vec<Cow<'a, str>> {
+        let mut out = Vec::new();
+        let mut buf = LowerBuf::new();
+        let mut push = |tok: &'a str| {
+            out.push(match buf.lower(tok) {
+                Lower::Unchanged(t) => Cow::Borrowed(t),
+                Lower::Changed(t) => Cow::Owned(t.to_string()),
+            })
+        };
+        match self.config {
+            TokenizerConfig::Keras { .. } => keras_tokens(text, &mut push),
+            TokenizerConfig::Words { .. } => word_tokens(text, &mut push),
+        }
+        out
+    }
+
+    pub fn config(&self) -> &TokenizerConfig {
+        &self.config
+    }
+}
+
+fn pair_key(a: u32, b: u32) -> u64 {
+    (u64::from(a) << 32) | u64::from(b)
+}
+
+#[cfg(test)]
+mod tests;
