@@ -109,20 +109,27 @@ impl S3Store {
         }
     }
 
-    async fn read_body(&self, key: &str, body: ByteStream, etag: Option<String>) -> Result<Object> {
-        let etag = etag.ok_or_else(|| self.no_etag("get", key))?;
-        let body = body.collect().await.map_err(|e| Error::Store {
+    /// The connection broke mid-body: a new request may well succeed.
+    fn body_read_failed(&self, key: &str, e: &(dyn std::error::Error + 'static)) -> Error {
+        Error::Store {
             op: "get",
             key: key.to_owned(),
             message: format!(
                 "s3://{}/{}: reading the body failed: {}",
                 self.bucket,
                 join(&self.prefix, key),
-                DisplayErrorContext(&e)
+                DisplayErrorContext(e)
             ),
-            // The connection broke mid-body: a new request may well succeed.
             retryable: true,
-        })?;
+        }
+    }
+
+    async fn read_body(&self, key: &str, body: ByteStream, etag: Option<String>) -> Result<Object> {
+        let etag = etag.ok_or_else(|| self.no_etag("get", key))?;
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| self.body_read_failed(key, &e))?;
         Ok(Object {
             body: body.into_bytes(),
             etag,
@@ -266,17 +273,7 @@ impl ObjectStore for S3Store {
         let mut body = out.body;
         let mut buf = Vec::new();
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| Error::Store {
-                op: "get",
-                key: key.to_owned(),
-                message: format!(
-                    "s3://{}/{}: reading the body failed: {}",
-                    self.bucket,
-                    join(&self.prefix, key),
-                    DisplayErrorContext(&e)
-                ),
-                retryable: true,
-            })?;
+            let chunk = chunk.map_err(|e| self.body_read_failed(key, &e))?;
             if (buf.len() + chunk.len()) as u64 > max_bytes {
                 return Err(too_large(None));
             }
