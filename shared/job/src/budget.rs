@@ -1,6 +1,5 @@
 //! The wall-clock budget of one run (the Lambda invocation's deadline).
 
-#[allow(unused_imports)]
 use super::*;
 
 /// When the run must be over (the Lambda invocation's deadline, minus a reserve for the report).

@@ -1,6 +1,5 @@
 //! Where things live in the bucket and what a new model must achieve.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// `MAX_UPLOAD_MB`'s default: the largest CSV the job reads.

@@ -1,6 +1,5 @@
 //! Object keys that are not UTF-8: refused, with a report under a name that maps back to them.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// Reports of uploads whose key is not UTF-8 live in this folder under the report prefix.

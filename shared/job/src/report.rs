@@ -1,6 +1,5 @@
 //! What one upload did: its outcome, its failure kinds and the report written beside it.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// One uploaded object, as the storage event describes it (the key already decoded).
