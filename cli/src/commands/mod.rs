@@ -1,0 +1,155 @@
+//! The one-step commands. Each reads its inputs, calls the library, and prints a table or JSON.
+
+mod answer;
+mod job;
+mod train;
+
+pub use answer::{eval, explain, info, predict};
+pub use job::{job, run_job};
+pub use train::{quickstart, train};
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use tagger_core::artifact::Artifact;
+use tagger_core::Predictor;
+use tagger_registry::registry::Registry;
+use tagger_registry::store::LocalStore;
+use tagger_train::config::{Overrides, Settings, Sidecar};
+use tagger_train::dataset::{self, CsvOptions, Example, LoadReport};
+
+use crate::TrainSettingsArgs;
+
+/// The sample questions `quickstart` trains on (written for this project; see assets/README.md).
+pub const SAMPLE_CSV: &str = include_str!("../../assets/questions.csv");
+
+/// Text from data (tag names, words, keys, paths, messages) made safe to print to a terminal:
+/// control characters (C0 including newline and tab, DEL, C1) and the bidirectional
+/// overrides and isolates are written as `\u{..}` escapes, so a tag named
+/// `"\x1b]0;pwned\x07"` cannot retitle the terminal, move the cursor or fake a line. Every
+/// human-readable output of the CLI passes data through this; JSON output is escaped by
+/// serde_json already.
+pub fn safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A test report whose tag names went through [`safe`], for its table.
+pub fn safe_report(r: &tagger_train::metrics::Report) -> tagger_train::metrics::Report {
+    let mut r = r.clone();
+    for m in &mut r.per_tag {
+        m.tag = safe(&m.tag).into_owned();
+    }
+    r
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Settings from the preset, then the `--settings` JSON, then individual flags (later wins).
+pub fn settings_from(args: &TrainSettingsArgs) -> Result<Settings> {
+    let mut overrides = Overrides::default();
+    if let Some(path) = &args.settings {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read settings {}", path.display()))?;
+        overrides = Sidecar::from_json(&bytes)
+            .with_context(|| format!("settings file {}", path.display()))?
+            .settings;
+    }
+    Ok(Settings::default().apply(&overrides.merged(&args.overrides))?)
+}
+
+/// Hashes bytes as the CSV reader pulls them, so the data is read once.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Rows of a CSV, its load report and the SHA-256 of its bytes.
+pub fn read_csv_hashed(
+    reader: impl Read,
+    opts: &CsvOptions,
+) -> Result<(Vec<Example>, LoadReport, String)> {
+    let mut hashing = HashingReader {
+        inner: reader,
+        hasher: Sha256::new(),
+    };
+    let (rows, report) = dataset::read_csv(&mut hashing, opts)?;
+    // The CSV reader may stop before EOF (it does not at present); hash any rest so the digest
+    // always covers the whole input.
+    std::io::copy(&mut hashing, &mut std::io::sink())?;
+    Ok((rows, report, hex::encode(hashing.hasher.finalize())))
+}
+
+pub(crate) fn open_csv(path: &Path) -> Result<File> {
+    File::open(path).with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// A model folder (with `latest.json`) or a `model.bin` file, ready to answer.
+pub fn load_model(path: &Path) -> Result<Predictor> {
+    load_artifact(path).map(Predictor::new)
+}
+
+/// The artifact in a model folder (with `latest.json`) or a `model.bin` file.
+pub fn load_artifact(path: &Path) -> Result<Artifact> {
+    if path.is_file() {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        return Artifact::from_bytes(&bytes)
+            .with_context(|| format!("cannot load model {}", path.display()));
+    }
+    if !path.is_dir() {
+        bail!(
+            "no model at {}: expected a model folder (with latest.json) or a model.bin file",
+            path.display()
+        );
+    }
+    let store = LocalStore::new(path);
+    runtime()?.block_on(async {
+        let registry = Registry::new(&store, "");
+        let Some((pointer, _)) = registry.latest().await? else {
+            bail!(
+                "{} has no latest.json: train a model into it first (tagger train --out {})",
+                path.display(),
+                path.display()
+            );
+        };
+        registry
+            .load(&pointer)
+            .await
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "cannot load model {} from {}",
+                    pointer.version,
+                    path.display()
+                )
+            })
+    })
+}
