@@ -23,11 +23,11 @@ mod config;
 pub mod gate;
 mod keys;
 mod report;
+mod steps;
 
 use std::cmp::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 pub use budget::Budget;
@@ -35,11 +35,12 @@ pub use config::*;
 pub use gate::{Gate, GateLimits};
 pub use keys::*;
 pub use report::*;
+use steps::{earlier_verdict, judge, lost_race, score_incumbent, write_report};
 use tagger_core::Predictor;
 use tagger_registry::registry::{
-    Pointer, PointerMetrics, ReferenceRow, ReferenceSet, Registry, MAX_REFERENCE_ROWS,
+    PointerMetrics, ReferenceRow, ReferenceSet, Registry, MAX_REFERENCE_ROWS,
 };
-use tagger_registry::store::{join, ObjectStore, PutMode};
+use tagger_registry::store::{join, ObjectStore};
 use tagger_train::config::{Overrides, Settings, Sidecar};
 use tagger_train::dataset::{self, SkipCount};
 use tagger_train::pipeline::{self, TrainData};
@@ -174,33 +175,6 @@ fn describe(outcome: &Outcome) -> (&'static str, String) {
             format!("version {version} was written but {current}, from a newer upload, stays live"),
         ),
     }
-}
-
-async fn earlier_verdict(
-    store: &dyn ObjectStore,
-    report_key: &str,
-    upload: &Upload,
-) -> Option<JobError> {
-    upload.sequencer.as_ref()?;
-    let obj = store.get(report_key).await.ok()??;
-    let old: JobReport = serde_json::from_slice(&obj.body).ok()?;
-    let same_upload = old.upload.sequencer == upload.sequencer && old.upload.etag == upload.etag;
-    match (same_upload, old.failure) {
-        (true, Some(kind)) if !old.retryable => Some(JobError::new(kind, false, old.reason)),
-        _ => None,
-    }
-}
-
-async fn write_report(
-    store: &dyn ObjectStore,
-    key: &str,
-    report: &JobReport,
-) -> Result<(), tagger_registry::Error> {
-    let body = serde_json::to_vec_pretty(report).expect("a report serialises to json");
-    store
-        .put(key, Bytes::from(body), PutMode::Overwrite)
-        .await
-        .map(|_| ())
 }
 
 async fn run(
@@ -433,82 +407,6 @@ async fn run(
     Ok(outcome)
 }
 
-fn lost_race(e: tagger_registry::Error) -> JobError {
-    match e {
-        // Twice in a row: let the platform retry the whole (idempotent) run later.
-        tagger_registry::Error::PreconditionFailed { key } => JobError::new(
-            FailureKind::Storage,
-            true,
-            format!("pointer {key} kept changing during promotion; retry"),
-        ),
-        other => other.into(),
-    }
-}
-
-/// Applies the gate's checks to what was measured (see [`gate`]); `force` publishes anyway.
-fn judge(gate: &mut Gate, forced: bool) -> Result<(), JobError> {
-    gate.decide();
-    match gate.failures() {
-        Some(why) if !forced => Err(JobError::gate(format!(
-            "quality gate: {why} (set \"force\": true in the sidecar to publish anyway)"
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// Scores the live model on the candidate's test rows, both models on the live version's
-/// reference set, and the candidate's cover of the live model's tags, into `gate`.
-async fn score_incumbent(
-    registry: &Registry<'_>,
-    cur: &Pointer,
-    candidate: &Predictor,
-    test: &[ReferenceRow],
-    gate: &mut Gate,
-) -> Result<Incumbent, JobError> {
-    let mut out = Incumbent {
-        version: cur.version.clone(),
-        sequencer: cur.sequencer.clone(),
-        micro_f1: None,
-        note: None,
-    };
-    (gate.live, gate.reference, gate.label_mass) = (None, None, None);
-    let live = match registry.load(cur).await {
-        Ok(artifact) => Predictor::new(artifact),
-        Err(e) if e.is_retryable() => return Err(e.into()),
-        Err(e) => {
-            tracing::warn!(version = %cur.version, error = %e, "live model cannot be loaded; it will not block the new one");
-            out.note = Some(format!("live model cannot be loaded: {e}"));
-            return Ok(out);
-        }
-    };
-    let on_test = gate::score(&live, test);
-    out.micro_f1 = Some(on_test.micro_f1);
-    gate.live = Some(on_test);
-    gate.label_mass = Some(gate::label_mass(live.labels(), candidate.labels()));
-    match registry.reference(&cur.version).await {
-        Ok(Some(reference)) if !reference.rows.is_empty() => {
-            gate.reference = Some(gate::ReferenceScores {
-                version: cur.version.clone(),
-                rows: reference.rows.len(),
-                candidate: gate::score(candidate, &reference.rows),
-                live: gate::score(&live, &reference.rows),
-            });
-        }
-        Ok(_) => {
-            out.note = Some(format!(
-                "live version {} has no reference set; the reference check was skipped",
-                cur.version
-            ))
-        }
-        Err(e) if e.is_retryable() => return Err(e.into()),
-        Err(e) => {
-            tracing::warn!(version = %cur.version, error = %e, "live reference set unusable");
-            out.note = Some(format!("live reference set unusable: {e}"));
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -516,7 +414,9 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use tagger_registry::registry::{LATEST, PREVIOUS};
+    use bytes::Bytes;
+    use tagger_registry::registry::{Pointer, LATEST, PREVIOUS};
+    use tagger_registry::store::PutMode;
     use tagger_registry::store::{MemoryStore, Object};
 
     /// A small, learnable corpus: each tag has its own words, a quarter of the rows carry two tags.

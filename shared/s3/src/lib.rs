@@ -25,8 +25,6 @@
 use std::error::Error as StdError;
 
 use async_trait::async_trait;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
@@ -35,6 +33,12 @@ use tagger_registry::store::{
     check_key, join, Fetched, LocalStore, Location, Object, ObjectStore, PutMode,
 };
 use tagger_registry::{Error, Result};
+
+mod client;
+mod errors;
+
+pub use client::{client_for_endpoint, client_from_env, client_from_sdk_config};
+use errors::{classify, is_configuration_fault, status};
 
 /// Objects under `prefix` in one bucket; store keys are relative to the prefix.
 #[derive(Clone, Debug)]
@@ -134,78 +138,6 @@ impl S3Store {
             body: body.into_bytes(),
             etag,
         })
-    }
-}
-
-/// HTTP status of the response behind `err`, when one arrived.
-fn status<E>(err: &SdkError<E>) -> Option<u16> {
-    err.raw_response().map(|r| r.status().as_u16())
-}
-
-/// Faults only a change of configuration fixes (permissions, the bucket's name, its KMS key):
-/// retrying the same request cannot help, and the data is not to blame either.
-fn is_configuration_fault<E>(err: &SdkError<E>) -> bool
-where
-    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-{
-    let SdkError::ServiceError(service) = err else {
-        return false;
-    };
-    let code = service.err().code().unwrap_or("");
-    service.raw().status().as_u16() == 403
-        || matches!(
-            code,
-            "AccessDenied"
-                | "AllAccessDisabled"
-                | "AccountProblem"
-                | "InvalidAccessKeyId"
-                | "SignatureDoesNotMatch"
-                | "NoSuchBucket"
-                | "InvalidBucketName"
-                | "InvalidObjectState"
-        )
-        // KMS.DisabledException, KMS.NotFoundException, KMS.KMSInvalidStateException, ...
-        || code.starts_with("KMS")
-}
-
-/// Whether a retry may succeed, and a message naming the S3 error code, HTTP status and cause.
-fn classify<E>(err: &SdkError<E>) -> (bool, String)
-where
-    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-{
-    match err {
-        // The request could not even be built (e.g. an invalid header value): permanent.
-        SdkError::ConstructionFailure(_) => (false, DisplayErrorContext(err).to_string()),
-        SdkError::TimeoutError(_) => (true, DisplayErrorContext(err).to_string()),
-        // IO, timeouts and unreachable endpoints are transient; a "user" fault (e.g. a malformed
-        // endpoint URL) is not.
-        SdkError::DispatchFailure(failure) => {
-            (!failure.is_user(), DisplayErrorContext(err).to_string())
-        }
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            let status = service.raw().status().as_u16();
-            let code = e.code().unwrap_or("no error code");
-            let message = e.message().unwrap_or("no message");
-            let retryable = status >= 500
-                || status == 429
-                || matches!(
-                    code,
-                    "SlowDown"
-                        | "Throttling"
-                        | "ThrottlingException"
-                        | "RequestTimeout"
-                        | "RequestTimeTooSkewed"
-                        | "InternalError"
-                        | "ServiceUnavailable"
-                );
-            (retryable, format!("{code} (http {status}): {message}"))
-        }
-        // A response that could not be parsed: transient unless the server said it was our fault.
-        _ => {
-            let retryable = status(err).is_none_or(|s| !(400..500).contains(&s));
-            (retryable, DisplayErrorContext(err).to_string())
-        }
     }
 }
 
@@ -354,63 +286,6 @@ pub fn parse_s3_uri(uri: &str) -> Result<(String, String)> {
     }
 }
 
-/// A client configured like every AWS SDK: region, credentials and endpoint from the environment,
-/// profile files and instance/Lambda metadata.
-///
-/// `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` (or `endpoint_url` in the profile) are honoured by
-/// the SDK itself. When one is set, this also turns on path-style addressing
-/// (`http://host/bucket/key`): a custom endpoint is almost always a local S3-compatible server
-/// (moto, MinIO, LocalStack), which serves path-style only, while the SDK's default
-/// virtual-hosted style would send requests to `bucket.localhost`, a name that does not resolve.
-/// No environment variable sets path style, hence this rule. Real S3 also accepts path style.
-pub async fn client_from_env() -> Client {
-    let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    client_from_sdk_config(&config)
-}
-
-/// [`client_from_env`] for an already loaded configuration.
-pub fn client_from_sdk_config(config: &SdkConfig) -> Client {
-    let mut builder = aws_sdk_s3::config::Builder::from(config);
-    if endpoint_configured(config) {
-        builder = builder.force_path_style(true);
-    }
-    Client::from_conf(builder.build())
-}
-
-/// Whether `config` overrides the S3 endpoint, by the same rule the S3 client applies when it is
-/// built from `config`: the S3-specific setting (env `AWS_ENDPOINT_URL_S3` or the profile's `s3`
-/// service section) or else the global one (`AWS_ENDPOINT_URL`, profile `endpoint_url`), unless
-/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is set.
-fn endpoint_configured(config: &SdkConfig) -> bool {
-    if config.endpoint_url().is_some() {
-        return true;
-    }
-    let Ok(key) = aws_types::service_config::ServiceConfigKey::builder()
-        .service_id("S3")
-        .env("AWS_ENDPOINT_URL")
-        .profile("endpoint_url")
-        .build()
-    else {
-        return false;
-    };
-    config
-        .service_config()
-        .and_then(|c| c.load_config(key))
-        .is_some_and(|url| !url.is_empty())
-}
-
-/// A client for a local S3-compatible server in tests: static credentials, path-style addressing.
-pub fn client_for_endpoint(endpoint: &str, region: &str) -> Client {
-    let config = aws_sdk_s3::config::Builder::new()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region.to_owned()))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tagger-test"))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .build();
-    Client::from_conf(config)
-}
-
 /// The store a URI names: `s3://bucket/prefix` (client from the environment, see
 /// [`client_from_env`]) or `file://path` (a local folder; `file:///abs` or `file://relative`).
 pub async fn open(uri: &str) -> Result<Box<dyn ObjectStore>> {
@@ -425,6 +300,8 @@ pub async fn open(uri: &str) -> Result<Box<dyn ObjectStore>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::endpoint_configured;
+    use aws_config::SdkConfig;
 
     fn uri_error(uri: &str) -> String {
         match parse_s3_uri(uri) {

@@ -11,6 +11,9 @@ use rand_chacha::ChaCha8Rng;
 use tagger_core::model::{sigmoid, Dense, Mlp};
 use tagger_core::sparse::SparseRows;
 
+mod buffers;
+pub use buffers::{BatchBuffers, Gradients};
+
 /// Training operations on [`Mlp`] (see each implementation's documentation).
 pub trait Training: Sized {
     fn glorot(n_inputs: usize, hidden: &[usize], n_outputs: usize, rng: &mut impl Rng) -> Self;
@@ -400,103 +403,6 @@ fn flat_mut(a: &mut Array2<f32>) -> &mut [f32] {
 #[inline]
 pub fn bce_with_logits(z: f32, y: f32) -> f32 {
     z.max(0.0) - z * y + (-z.abs()).exp().ln_1p()
-}
-
-/// Per-layer buffers for batched passes, sized once for the largest batch and reused.
-#[derive(Debug)]
-pub struct BatchBuffers {
-    /// Each layer's output: activations (after ReLU/dropout) for hidden layers, logits for the last.
-    pub outputs: Vec<Array2<f32>>,
-    /// Gradient of the mean loss with respect to each layer's pre-activation.
-    pub deltas: Vec<Array2<f32>>,
-    /// The factor kept hidden units were multiplied by in the last forward pass (1 without dropout).
-    pub keep_scale: f32,
-    /// Random draws for the dropout masks.
-    noise: Vec<u16>,
-}
-
-impl BatchBuffers {
-    pub fn new(model: &Mlp, rows: usize) -> Self {
-        let mut me = BatchBuffers {
-            outputs: Vec::new(),
-            deltas: Vec::new(),
-            keep_scale: 1.0,
-            noise: Vec::new(),
-        };
-        me.ensure(model, rows);
-        me
-    }
-
-    fn ensure(&mut self, model: &Mlp, rows: usize) {
-        let fits = self.outputs.len() == model.layers().len()
-            && self
-                .outputs
-                .iter()
-                .zip(model.layers())
-                .all(|(o, l)| o.nrows() >= rows && o.ncols() == l.weights.ncols());
-        if !fits {
-            self.outputs = model
-                .layers()
-                .iter()
-                .map(|l| Array2::zeros((rows, l.weights.ncols())))
-                .collect();
-            self.deltas = self.outputs.clone();
-        }
-    }
-}
-
-/// Gradients of one batch: dense for layers after the first, and for the first layer only the
-/// weight rows the batch touched (`touched[k]` owns `first[k * width..(k + 1) * width]`).
-#[derive(Debug, Default)]
-pub struct Gradients {
-    /// First-layer weight rows with a gradient, in first-seen order.
-    pub touched: Vec<u32>,
-    /// Their gradients, row after row (may be longer than needed; only `touched.len()` rows count).
-    pub first: Vec<f32>,
-    /// Weight gradients per layer; entry 0 is unused (empty), the first layer's are sparse above.
-    pub weights: Vec<Array2<f32>>,
-    /// Bias gradients per layer.
-    pub bias: Vec<Array1<f32>>,
-    /// Input index -> position in `touched`, `u32::MAX` when absent; reset after every batch.
-    slot: Vec<u32>,
-}
-
-impl Gradients {
-    pub fn new(model: &Mlp) -> Self {
-        let mut g = Gradients::default();
-        g.ensure(model);
-        g
-    }
-
-    fn ensure(&mut self, model: &Mlp) {
-        if self.bias.len() == model.layers().len() && self.slot.len() == model.n_inputs() {
-            return;
-        }
-        self.slot = vec![u32::MAX; model.n_inputs()];
-        self.bias = model
-            .layers()
-            .iter()
-            .map(|l| Array1::zeros(l.bias.len()))
-            .collect();
-        self.weights = model
-            .layers()
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                if i == 0 {
-                    Array2::zeros((0, 0))
-                } else {
-                    Array2::zeros(l.weights.dim())
-                }
-            })
-            .collect();
-        self.touched.clear();
-    }
-
-    /// The first-layer gradient row of `touched[k]`.
-    pub fn first_row(&self, k: usize, width: usize) -> &[f32] {
-        &self.first[k * width..(k + 1) * width]
-    }
 }
 
 /// The first `rows` rows of a buffer (batches may be smaller than the buffers).

@@ -42,6 +42,7 @@ use crate::model::Mlp;
 use crate::sparse::SparseRows;
 
 mod explainer;
+mod math;
 mod summary;
 mod words;
 
