@@ -26,6 +26,7 @@ pub mod error;
 pub mod explain;
 pub mod labels;
 pub mod model;
+pub mod parallel;
 pub mod predictor;
 pub mod quant;
 pub mod sparse;

@@ -79,34 +79,10 @@ pub fn masker_for(settings: &Settings, labels: &LabelSet) -> Masker {
     }
 }
 
-/// [`prepare_text`] over many texts, on two threads when there is enough text (each text is
+/// [`text::prepare`] over many texts, one chunk per core when there is enough text (each text is
 /// prepared independently, so the result does not depend on the split).
 fn prepare_texts<'a>(masker: &Masker, raws: &[&'a str]) -> Vec<Cow<'a, str>> {
-    let total: usize = raws.iter().map(|t| t.len()).sum();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
-    if threads < 2 || total < (1 << 20) {
-        return raws.iter().map(|t| text::prepare(masker, t)).collect();
-    }
-    // Split at half the bytes.
-    let mut acc = 0;
-    let mid = raws
-        .iter()
-        .position(|t| {
-            acc += t.len();
-            acc * 2 >= total
-        })
-        .map_or(raws.len(), |i| i + 1);
-    let (a, b) = raws.split_at(mid);
-    std::thread::scope(|s| {
-        let hb = s.spawn(|| {
-            b.iter()
-                .map(|t| text::prepare(masker, t))
-                .collect::<Vec<_>>()
-        });
-        let mut out: Vec<Cow<'a, str>> = a.iter().map(|t| text::prepare(masker, t)).collect();
-        out.extend(hb.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        out
-    })
+    tagger_core::parallel::map_texts(raws, |t| text::prepare(masker, t))
 }
 
 /// Trains on `data` (and evaluates on `test` or a held-out split). `created_at` is recorded as

@@ -8,55 +8,6 @@ use super::*;
 // ---------------------------------------------------------------------------------------------
 // Fitting
 
-/// One chunk per core (at most 8), or one when the input is small enough that threads would
-/// cost more than they save.
-pub(crate) fn default_chunk_count(texts: &[&str]) -> usize {
-    let total: usize = texts.iter().map(|t| t.len()).sum();
-    if total < (1 << 20) {
-        1
-    } else {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(8)
-    }
-}
-
-/// Splits `texts` into `n` (at least 1) contiguous chunks of about equal bytes.
-pub(crate) fn chunk_by_bytes<'t, 'a>(texts: &'t [&'a str], n: usize) -> Vec<&'t [&'a str]> {
-    let total: usize = texts.iter().map(|t| t.len()).sum();
-    let n = n.max(1);
-    let mut chunks = Vec::with_capacity(n);
-    let mut start = 0;
-    let mut acc = 0;
-    for (i, t) in texts.iter().enumerate() {
-        acc += t.len();
-        if chunks.len() + 1 < n && acc * n >= total * (chunks.len() + 1) {
-            chunks.push(&texts[start..=i]);
-            start = i + 1;
-        }
-    }
-    chunks.push(&texts[start..]);
-    chunks
-}
-
-/// Runs `count` on each chunk in its own thread; results in chunk order.
-pub(crate) fn per_chunk<'t, 'a, T: Send>(
-    chunks: &[&'t [&'a str]],
-    count: impl Fn(&'t [&'a str]) -> T + Sync,
-) -> Vec<T> {
-    if chunks.len() == 1 {
-        return vec![count(chunks[0])];
-    }
-    std::thread::scope(|s| {
-        let count = &count;
-        let handles: Vec<_> = chunks.iter().map(|&c| s.spawn(move || count(c))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
-}
-
 /// Every Keras token with its total count, in the order Keras 2 ranks them: count descending,
 /// ties in first-seen order (Python's stable sort over the `OrderedDict` of `word_counts`).
 pub(crate) fn keras_word_counts(chunks: &[&[&str]]) -> Vec<(String, u64)> {

@@ -22,6 +22,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::parallel::{chunk_by_bytes, default_chunk_count, per_chunk};
 use crate::sparse::SparseRows;
 
 mod counting;
@@ -351,27 +352,16 @@ impl Tokenizer {
     pub fn encode_all<'a>(&self, texts: impl IntoIterator<Item = &'a str>) -> SparseRows {
         let texts: Vec<&str> = texts.into_iter().collect();
         let chunks = chunk_by_bytes(&texts, default_chunk_count(&texts));
-        let parts: Vec<(Vec<u32>, Vec<u32>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = chunks
-                .iter()
-                .map(|chunk| {
-                    s.spawn(move || {
-                        let mut flat = Vec::new();
-                        let mut lens = Vec::with_capacity(chunk.len());
-                        let mut row = Vec::new();
-                        for text in *chunk {
-                            self.encode_into(text, &mut row);
-                            flat.extend_from_slice(&row);
-                            lens.push(row.len() as u32);
-                        }
-                        (flat, lens)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
+        let parts: Vec<(Vec<u32>, Vec<u32>)> = per_chunk(&chunks, |chunk| {
+            let mut flat = Vec::new();
+            let mut lens = Vec::with_capacity(chunk.len());
+            let mut row = Vec::new();
+            for text in chunk {
+                self.encode_into(text, &mut row);
+                flat.extend_from_slice(&row);
+                lens.push(row.len() as u32);
+            }
+            (flat, lens)
         });
         let nnz = parts.iter().map(|p| p.0.len()).sum();
         let mut rows = SparseRows::with_capacity(texts.len(), nnz);
