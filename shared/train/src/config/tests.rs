@@ -155,6 +155,15 @@ fn out_of_range_sidecar_values_name_the_setting() {
         ),
         (r#"{"tag_separator": "||"}"#.into(), "tag_separator"),
         (r#"{"tag_separator": "a"}"#.into(), "tag_separator"),
+        (r#"{"tag_format": "tabs"}"#.into(), "tag_format"),
+        (
+            r#"{"tag_format": "pipe", "tag_separator": "|"}"#.into(),
+            "tag_format",
+        ),
+        (r#"{"delimiter": "pipe"}"#.into(), "delimiter"),
+        (r#"{"columns": ["tags=0", "text=1"]}"#.into(), "columns"),
+        (r#"{"columns": ["label=1"]}"#.into(), "columns"),
+        (r#"{"columns": []}"#.into(), "columns"),
         (r#"{"thresholds": "best"}"#.into(), "thresholds"),
         (r#"{"preset": "best"}"#.into(), "preset"),
         (r#"{"background_rows": 10001}"#.into(), "background_rows"),
@@ -253,6 +262,10 @@ fn samples() -> BTreeMap<&'static str, (&'static str, &'static str)> {
         ("mask_words", (r#"["tf", "sklearn"]"#, "tf,sklearn")),
         ("mask_replacement", (r#""word""#, "word")),
         ("tag_separator", (r#""|""#, "|")),
+        ("tag_format", (r#""angle""#, "angle")),
+        ("delimiter", (r#""tab""#, "tab")),
+        ("no_header", ("true", "true")),
+        ("columns", (r#"["text", "tags"]"#, "text,tags")),
         ("max_bad_fraction", ("0.5", "0.5")),
         ("max_text_bytes", ("4096", "4096")),
         ("max_tags", ("500", "500")),
@@ -316,7 +329,7 @@ fn every_setting_exists_on_every_surface() {
 fn merge_takes_every_field_from_the_later_overrides() {
     let full = samples()
         .iter()
-        .filter(|(name, _)| !["num_words", "threshold"].contains(*name))
+        .filter(|(name, _)| !["num_words", "threshold", "tag_format"].contains(*name))
         .map(|(name, (json, _))| format!(r#""{name}": {json}"#))
         .collect::<Vec<_>>()
         .join(", ");
@@ -324,6 +337,7 @@ fn merge_takes_every_field_from_the_later_overrides() {
     // Set past validation: together they conflict, but merging must not care.
     full.num_words = Some(400);
     full.threshold = Some(0.5);
+    full.tag_format = Some(crate::dataset::TagFormat::Angle);
     assert_eq!(Overrides::default().merged(&full), full);
     assert_eq!(full.merged(&Overrides::default()), full);
 }
