@@ -382,7 +382,7 @@ fn header_text(header: &csv::ByteRecord) -> String {
 }
 
 /// A field as text: UTF-8, or with `latin1` bytes that are not UTF-8 read as ISO-8859-1 (what
-/// Kaggle's StackSample is written in); `None` otherwise.
+/// Kaggle's StackSample is written in); empty otherwise.
 fn decode(bytes: &[u8], latin1: bool) -> Cow<'_, str> {
     match std::str::from_utf8(bytes) {
         Ok(s) => Cow::Borrowed(s),

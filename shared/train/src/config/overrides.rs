@@ -409,9 +409,14 @@ pub(super) fn apply(mut s: Settings, o: &Overrides) -> Result<Settings> {
         s.mask.replacement = v.clone();
     }
     if let Some(c) = o.tag_separator {
-        // A named separator is that format, so `,` set on purpose is not detection.
+        // Any separator but `,` is used as given under `auto`, and recorded as before; `,` set on
+        // purpose is the comma format, so it is not taken for "detect".
         s.csv.tag_separator = c;
-        s.csv.tag_format = TagFormat::of_separator(c).unwrap_or(TagFormat::Auto);
+        s.csv.tag_format = if c == ',' {
+            TagFormat::Comma
+        } else {
+            TagFormat::Auto
+        };
     }
     if let Some(f) = o.tag_format {
         s.csv.tag_format = f;

@@ -432,3 +432,61 @@ fn sidecar_schema_is_committed_and_current() {
         "{path} is not what the settings struct generates: rerun with UPDATE_SETTINGS_SCHEMA=1 and commit it"
     );
 }
+
+/// The reading settings serialise as they did before the format settings existed unless one is
+/// set, so the version ids of earlier uploads (data + settings) stay the same. Golden: the
+/// fields `CsvOptions` serialised before `tag_format`, `delimiter`, `no_header`, `columns`.
+#[test]
+fn reading_settings_keep_earlier_version_ids() {
+    let json =
+        |o: &Overrides| serde_json::to_string(&Settings::default().apply(o).unwrap().csv).unwrap();
+    assert_eq!(
+        json(&Overrides::default()),
+        r#"{"tag_separator":",","max_bad_fraction":0.1,"max_text_bytes":1048576}"#
+    );
+    let pipe = Overrides {
+        tag_separator: Some('|'),
+        ..Default::default()
+    };
+    assert_eq!(
+        json(&pipe),
+        r#"{"tag_separator":"|","max_bad_fraction":0.1,"max_text_bytes":1048576}"#
+    );
+    let set = Overrides::from_json(
+        br#"{"tag_format": "list", "delimiter": "tab", "no_header": true, "columns": ["text", "tags"]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        json(&set),
+        r#"{"tag_separator":",","tag_format":"list","delimiter":"tab","no_header":true,"columns":["text","tags"],"max_bad_fraction":0.1,"max_text_bytes":1048576}"#
+    );
+}
+
+/// `tag_separator` `,` set on purpose is the comma format (no detection); `tag_format` replaces
+/// an earlier source's separator.
+#[test]
+fn tag_separator_and_tag_format_settle_one_way_to_split() {
+    use crate::dataset::TagFormat;
+    let comma = Overrides {
+        tag_separator: Some(','),
+        ..Default::default()
+    };
+    let s = Settings::default().apply(&comma).unwrap();
+    assert_eq!(s.csv.tag_format, TagFormat::Comma);
+    let sidecar = Overrides {
+        tag_format: Some(TagFormat::Angle),
+        ..Default::default()
+    };
+    let s = Settings::default()
+        .apply(&Overrides {
+            tag_separator: Some('|'),
+            ..Default::default()
+        })
+        .unwrap()
+        .apply(&sidecar)
+        .unwrap();
+    assert_eq!(
+        (s.csv.tag_format, s.csv.tag_separator),
+        (TagFormat::Angle, ',')
+    );
+}

@@ -271,51 +271,63 @@ fn split_list(cell: &str, push: &mut impl FnMut(&str)) {
 }
 
 /// The tag format of a sample of tag cells (blank ones ignored): a list literal or the dump's
-/// angle brackets when most cells are written so, else the separator found in the most cells
-/// (`,` `|` `;`), else space when cells hold spaces; else (every cell a single tag) `fallback`.
+/// angle brackets when 4 in 5 cells are written so; else, of the separators `,` `|` `;` found
+/// in the cells, the one that leaves the fewest distinct tags (ties in that order): the right
+/// one folds the rows' combinations into the tags they share, a wrong one only cuts tags apart
+/// (a tag holding `;`). Without any, whitespace when splitting on it leaves fewer distinct tags
+/// than whole cells (space-separated lists share their tags; one multi-word label per row
+/// does not); else `fallback` (every cell a single tag).
 pub(super) fn detect_tag_format<'a>(
     cells: impl IntoIterator<Item = &'a str>,
     fallback: TagFormat,
 ) -> TagFormat {
-    let (mut n, mut list, mut angle, mut space) = (0usize, 0usize, 0usize, 0usize);
-    let mut separators = [(',', 0usize), ('|', 0), (';', 0)];
-    for cell in cells {
-        let cell = cell.trim();
-        if cell.is_empty() {
-            continue;
-        }
-        n += 1;
-        if cell.starts_with('[') && cell.ends_with(']') {
-            list += 1;
-        }
-        if cell.starts_with('<') && cell.ends_with('>') {
-            angle += 1;
-        }
-        for (c, count) in &mut separators {
-            if cell.contains(*c) {
-                *count += 1;
-            }
-        }
-        if cell.contains(char::is_whitespace) {
-            space += 1;
-        }
-    }
-    let most = |k: usize| n > 0 && k * 5 >= n * 4;
-    if most(list) {
+    let cells: Vec<&str> = cells
+        .into_iter()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    let n = cells.len();
+    let most = |pred: &dyn Fn(&str) -> bool| {
+        let k = cells.iter().filter(|c| pred(c)).count();
+        n > 0 && k * 5 >= n * 4
+    };
+    if most(&|c| c.starts_with('[') && c.ends_with(']')) {
         return TagFormat::List;
     }
-    if most(angle) {
+    if most(&|c| c.starts_with('<') && c.ends_with('>')) {
         return TagFormat::Angle;
     }
-    // The first of equal counts wins: `,` before `|` before `;`.
-    let (best, count) = separators.iter().fold(
-        (',', 0),
-        |acc, &(c, k)| if k > acc.1 { (c, k) } else { acc },
-    );
-    if count > 0 {
-        return TagFormat::of_separator(best).unwrap_or(fallback);
+    let distinct = |split: TagSplit| {
+        let mut tags = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for c in &cells {
+            out.clear();
+            split.split(c, &mut out);
+            tags.extend(out.drain(..));
+        }
+        tags.len()
+    };
+    let mut best: Option<(usize, TagFormat)> = None;
+    for (c, format) in [
+        (',', TagFormat::Comma),
+        ('|', TagFormat::Pipe),
+        (';', TagFormat::Semicolon),
+    ] {
+        if !cells.iter().any(|x| x.contains(c)) {
+            continue;
+        }
+        let k = distinct(TagSplit::Separator(c));
+        if best.is_none_or(|(b, _)| k < b) {
+            best = Some((k, format));
+        }
     }
-    if space > 0 {
+    if let Some((_, format)) = best {
+        return format;
+    }
+    let whole = cells.iter().collect::<std::collections::HashSet<_>>().len();
+    if cells.iter().any(|c| c.contains(char::is_whitespace))
+        && distinct(TagSplit::Whitespace) < whole
+    {
         return TagFormat::Space;
     }
     fallback
@@ -465,10 +477,17 @@ mod tests {
         assert_eq!(d(&["a,b", "c"]), TagFormat::Comma);
         assert_eq!(d(&["a|b", "c"]), TagFormat::Pipe);
         assert_eq!(d(&["a;b", "c"]), TagFormat::Semicolon);
-        assert_eq!(d(&["a b", "c"]), TagFormat::Space);
         assert_eq!(d(&["<a><b>", "<c>"]), TagFormat::Angle);
         assert_eq!(d(&["['a', 'b']", "['c']"]), TagFormat::List);
         assert_eq!(d(&["a", "b", ""]), TagFormat::Comma);
+        // A tag holding `;` does not make the file semicolon-separated.
+        assert_eq!(d(&["a;x", "a;x,b", "b", "c,a;x"]), TagFormat::Comma);
+        // One multi-word label per row is not a space-separated list.
+        assert_eq!(
+            d(&["machine learning", "deep learning", "machine learning"]),
+            TagFormat::Comma
+        );
+        assert_eq!(d(&["a b", "b c", "a c", "c"]), TagFormat::Space);
         assert_eq!(
             detect_tag_format(["a", "b"], TagFormat::Pipe),
             TagFormat::Pipe
