@@ -79,10 +79,12 @@ fn write_plots(args: &EvalArgs, scored: &[Scored]) -> Result<()> {
             } else {
                 format!("{} ({})", s.version, s.path)
             },
+            // A threshold no probability reaches predicts nothing: no precision to draw.
             points: s
                 .report
                 .pr_curve
                 .iter()
+                .filter(|p| p.tags_per_row > 0.0)
                 .map(|p| (p.recall, p.precision))
                 .collect(),
             served: (s.report.micro_recall, s.report.micro_precision),
