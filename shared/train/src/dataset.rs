@@ -483,11 +483,15 @@ fn read_table<R: Read>(
         error,
         rest: buffered,
     };
+    let mut quotes = QuoteCheck::new(source, delimiter);
+    if !has_header {
+        quotes = quotes.without_header();
+    }
     let mut csv = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
         .has_headers(has_header)
-        .from_reader(QuoteCheck::new(source, delimiter));
+        .from_reader(quotes);
 
     let header = if has_header {
         let header = csv
@@ -1432,6 +1436,24 @@ mod tests {
         );
         let err = read(&data[..]).unwrap_err();
         assert!(matches!(err, Error::MissingColumn { .. }), "{err}");
+    }
+
+    #[test]
+    fn quote_problems_name_the_same_rows_without_a_header() {
+        let opts = CsvOptions {
+            no_header: true,
+            max_bad_fraction: 1.0,
+            ..CsvOptions::default()
+        };
+        let data = b"a,fine\nb,\"never closed\nc,swallowed\nd,swallowed too\n";
+        let err = read_csv(&data[..], &opts).unwrap_err();
+        assert!(
+            matches!(err, Error::UnclosedQuote { row: 2, lines: 3 }),
+            "{err}"
+        );
+        let data = b"a,fine\nb,\"opened\nc,merged\nd,\"quoted\" text\ne,after\n";
+        let err = read_csv(&data[..], &opts).unwrap_err();
+        assert!(matches!(err, Error::MergedRows { row: 2, .. }), "{err}");
     }
 
     #[test]
