@@ -286,6 +286,29 @@ fn train_reads_a_headerless_tsv_with_pipe_tags_and_says_so() {
     expected.sort();
     expected.dedup();
     assert_eq!(labels, expected);
+    // A test file in another layout than the training file is read and reported on its own.
+    let with_header = fx.dir.join("with-header.tsv");
+    std::fs::write(
+        &with_header,
+        format!("text\ttags\n{}", std::fs::read_to_string(&path).unwrap()),
+    )
+    .unwrap();
+    let text = ok(&[
+        "train",
+        "--data",
+        s(&fx.csv),
+        "--test",
+        s(&with_header),
+        "--out",
+        s(&fx.dir.join("mixed-model")),
+        "--quiet",
+    ]);
+    assert!(
+        text.contains("read as: comma-delimited (detected), header row;")
+            && text.contains("test read as: tab-delimited (detected), header row;")
+            && text.contains("tags pipe (detected)"),
+        "{text}"
+    );
     // The same file scored with eval's own reading flags.
     let v = json(&ok(&[
         "eval",

@@ -135,6 +135,18 @@ fn print_run(trained: &Trained, pointer: &Pointer, out: &Path) {
     for warning in &r.train_load.warnings {
         println!("warning: {}", safe(warning));
     }
+    if let Some(test) = &r.test_load {
+        if let Some(format) = test
+            .format
+            .as_ref()
+            .filter(|_| test.format != r.train_load.format)
+        {
+            println!("test read as: {}", safe(&format.to_string()));
+        }
+        for warning in &test.warnings {
+            println!("warning (test file): {}", safe(warning));
+        }
+    }
     if !r.train_load.skipped.is_empty() {
         println!("skipped rows: {}", r.train_load.summary());
     }
