@@ -1467,6 +1467,28 @@ mod tests {
         assert_eq!(tags(&ex[1]), ["b", "c"]);
     }
 
+    proptest::proptest! {
+        /// Whatever the bytes (biased to the characters detection looks at), reading ends in
+        /// rows or an error, never a panic, with or without a header.
+        #[test]
+        fn any_text_reads_or_fails_without_panicking(
+            data in "[a-c,;|\t\"\\[\\]<> '\n\r]{0,300}",
+            no_header in proptest::bool::ANY,
+        ) {
+            let opts = CsvOptions {
+                no_header,
+                max_bad_fraction: 1.0,
+                ..CsvOptions::default()
+            };
+            if let Ok((examples, report)) = read_csv(data.as_bytes(), &opts) {
+                proptest::prop_assert_eq!(examples.len() as u64, report.rows_used);
+                proptest::prop_assert!(report.format.is_some());
+                proptest::prop_assert!(examples.iter().all(|e| !e.tags.is_empty()
+                    && e.tags.iter().all(|t| !t.is_empty() && t.trim() == t)));
+            }
+        }
+    }
+
     #[test]
     fn read_csv_path_reports_missing_file() {
         let err =
