@@ -6,6 +6,7 @@
 
 mod bench;
 mod commands;
+mod eval;
 mod explain;
 mod plot;
 mod serve;
@@ -85,12 +86,26 @@ pub struct TrainArgs {
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// Model folder (with latest.json) or a model.bin file.
-    #[arg(long)]
-    model: PathBuf,
+    #[arg(long, required_unless_present = "compare", conflicts_with = "compare")]
+    model: Option<PathBuf>,
+    /// Score two models (folders or model.bin files) on exactly the same rows, side by side
+    /// with the difference B - A.
+    #[arg(long, num_args = 2, value_names = ["A", "B"])]
+    compare: Vec<PathBuf>,
+    /// Labelled questions: a CSV / TSV, or a Kaggle StackSample folder or Questions.csv.
     #[arg(long)]
     data: PathBuf,
+    /// Print the figures as JSON (the `metrics.json` report's `metrics`).
     #[arg(long)]
     json: bool,
+    /// Write the precision-recall curve (global thresholds 0.01 to 0.99) as SVG.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Write the precision-recall curve as PNG.
+    #[arg(long)]
+    png: Option<PathBuf>,
+    #[command(flatten)]
+    read: eval::ReadArgs,
 }
 
 #[derive(Args, Debug)]

@@ -246,6 +246,142 @@ fn draw_summary<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Summary) 
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------------
+// Precision-recall curves
+
+/// One model's precision-recall curve: (recall, precision) points and the point of its served
+/// (per-tag) thresholds.
+pub struct PrCurve {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    pub served: (f64, f64),
+}
+
+const PR_WIDTH: u32 = 760;
+const PR_HEIGHT: u32 = 620;
+
+/// The precision-recall plot as an SVG document.
+pub fn pr_svg(curves: &[PrCurve], rows: usize) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (PR_WIDTH, PR_HEIGHT)).into_drawing_area();
+        draw_pr(&root, curves, rows)?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(svg)
+}
+
+/// Writes the precision-recall plot as SVG.
+pub fn write_pr_svg(curves: &[PrCurve], rows: usize, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let svg = pr_svg(curves, rows)?;
+    std::fs::write(path, svg).map_err(|e| Error::io(path, e))
+}
+
+/// Writes the precision-recall plot as PNG; [`Error::NoFont`] when no font could be found.
+pub fn write_pr_png(curves: &[PrCurve], rows: usize, path: impl AsRef<Path>) -> Result<()> {
+    if !font_available() {
+        return Err(Error::NoFont {
+            searched: FONT_CANDIDATES.join(", "),
+        });
+    }
+    let path = path.as_ref();
+    let root = BitMapBackend::new(path, (PR_WIDTH, PR_HEIGHT)).into_drawing_area();
+    draw_pr(&root, curves, rows)?;
+    root.present().map_err(plot_err)
+}
+
+/// Recall on x, precision on y, both 0 to 1 with a grid every 0.1; one line per model over the
+/// global thresholds, a ring on its served point; a legend below the title. Laid out by hand
+/// like the summary plot, so the SVG needs no font.
+fn draw_pr<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    curves: &[PrCurve],
+    rows: usize,
+) -> Result<()> {
+    root.fill(&WHITE).map_err(plot_err)?;
+    let font = |size: u32| TextStyle::from((FAMILY, size).into_font()).color(&BLACK);
+    let legend_height = 22 * curves.len() as i32;
+    let (x0, x1) = (80, PR_WIDTH as i32 - 30);
+    let (y0, y1) = (70 + legend_height, PR_HEIGHT as i32 - 60);
+    let px = |recall: f64, precision: f64| {
+        (
+            x0 + (recall.clamp(0.0, 1.0) * f64::from(x1 - x0)).round() as i32,
+            y1 - (precision.clamp(0.0, 1.0) * f64::from(y1 - y0)).round() as i32,
+        )
+    };
+    root.draw(&Text::new(
+        format!("precision-recall over global thresholds 0.01-0.99 ({rows} rows)"),
+        (x0, 22),
+        font(18).pos(Pos::new(HPos::Left, VPos::Center)),
+    ))
+    .map_err(plot_err)?;
+    let grid = ShapeStyle::from(&RGBColor(225, 225, 225)).stroke_width(1);
+    let axis = ShapeStyle::from(&BLACK).stroke_width(1);
+    for i in 0..=10 {
+        let v = f64::from(i) / 10.0;
+        let (x, _) = px(v, 0.0);
+        let (_, y) = px(0.0, v);
+        root.draw(&PathElement::new(vec![(x, y0), (x, y1)], grid))
+            .map_err(plot_err)?;
+        root.draw(&PathElement::new(vec![(x0, y), (x1, y)], grid))
+            .map_err(plot_err)?;
+        root.draw(&Text::new(
+            format!("{v:.1}"),
+            (x, y1 + 8),
+            font(14).pos(Pos::new(HPos::Center, VPos::Top)),
+        ))
+        .map_err(plot_err)?;
+        root.draw(&Text::new(
+            format!("{v:.1}"),
+            (x0 - 8, y),
+            font(14).pos(Pos::new(HPos::Right, VPos::Center)),
+        ))
+        .map_err(plot_err)?;
+    }
+    root.draw(&PathElement::new(vec![(x0, y1), (x1, y1)], axis))
+        .map_err(plot_err)?;
+    root.draw(&PathElement::new(vec![(x0, y0), (x0, y1)], axis))
+        .map_err(plot_err)?;
+    root.draw(&Text::new(
+        "micro recall",
+        ((x0 + x1) / 2, y1 + 32),
+        font(16).pos(Pos::new(HPos::Center, VPos::Top)),
+    ))
+    .map_err(plot_err)?;
+    root.draw(&Text::new(
+        "micro precision",
+        (x0 - 40, y0 - 16),
+        font(16).pos(Pos::new(HPos::Left, VPos::Center)),
+    ))
+    .map_err(plot_err)?;
+    for (i, c) in curves.iter().enumerate() {
+        let colour = tag_colour(i);
+        let line: Vec<(i32, i32)> = c.points.iter().map(|&(r, p)| px(r, p)).collect();
+        root.draw(&PathElement::new(line, colour.stroke_width(2)))
+            .map_err(plot_err)?;
+        root.draw(&Circle::new(
+            px(c.served.0, c.served.1),
+            6,
+            colour.stroke_width(2),
+        ))
+        .map_err(plot_err)?;
+        let ly = 44 + 22 * i as i32;
+        root.draw(&PathElement::new(
+            vec![(x0, ly), (x0 + 24, ly)],
+            colour.stroke_width(3),
+        ))
+        .map_err(plot_err)?;
+        root.draw(&Text::new(
+            format!("{} (ring: served thresholds)", truncate(&c.name, 60)),
+            (x0 + 32, ly),
+            font(15).pos(Pos::new(HPos::Left, VPos::Center)),
+        ))
+        .map_err(plot_err)?;
+    }
+    Ok(())
+}
+
 /// A tick step from {1, 2, 5} x 10^k giving about five ticks, and the axis end it implies.
 fn nice_axis(max: f64) -> (f64, f64) {
     if !(max > 0.0 && max.is_finite()) {

@@ -2,35 +2,15 @@
 
 use std::io::BufRead;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use tagger_core::predictor::PredictOptions;
-use tagger_train::dataset;
-use tagger_train::pipeline::{self, TrainingRecord};
+use tagger_train::pipeline::TrainingRecord;
 
-use super::{load_model, open_csv, safe, safe_report};
+use super::{load_model, safe, safe_report};
 use crate::{EvalArgs, ExplainArgs, InfoArgs, PredictArgs};
 
 pub fn eval(args: &EvalArgs) -> Result<()> {
-    let artifact = load_model(&args.model)?;
-    let csv = TrainingRecord::of(artifact.info())
-        .settings
-        .map(|s| s.csv)
-        .unwrap_or_default();
-    let (examples, load) = dataset::read_csv(open_csv(&args.data)?, &csv)
-        .with_context(|| format!("cannot use {}", args.data.display()))?;
-    let report = pipeline::evaluate(&artifact, &examples);
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "load": load, "metrics": report }))?
-        );
-    } else {
-        if !load.skipped.is_empty() {
-            println!("skipped rows: {}", load.summary());
-        }
-        println!("{}", safe_report(&report).table(20));
-    }
-    Ok(())
+    crate::eval::run(args)
 }
 
 fn questions(args_text: &[String]) -> Box<dyn Iterator<Item = std::io::Result<String>> + '_> {

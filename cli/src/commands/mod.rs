@@ -8,7 +8,6 @@ pub use answer::{eval, explain, info, predict};
 pub use job::{job, run_job};
 pub use train::{quickstart, train};
 
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
@@ -105,10 +104,6 @@ pub fn read_csv_hashed(
     // always covers the whole input.
     std::io::copy(&mut hashing, &mut std::io::sink())?;
     Ok((rows, report, hex::encode(hashing.hasher.finalize())))
-}
-
-pub(crate) fn open_csv(path: &Path) -> Result<File> {
-    File::open(path).with_context(|| format!("cannot open {}", path.display()))
 }
 
 /// A model folder (with `latest.json`) or a `model.bin` file, ready to answer.

@@ -12,9 +12,7 @@ use tagger_train::dataset;
 use tagger_train::pipeline::{self, TestData, TrainData, Trained, TrainingRecord};
 use tagger_train::train::EpochStats;
 
-use super::{
-    load_model, open_csv, read_csv_hashed, run_job, runtime, safe_report, settings_from, SAMPLE_CSV,
-};
+use super::{load_model, run_job, runtime, safe, safe_report, settings_from, SAMPLE_CSV};
 use crate::{QuickstartArgs, TrainArgs};
 
 fn progress_bar(epochs: usize, quiet: bool) -> ProgressBar {
@@ -98,7 +96,8 @@ pub fn train_and_publish(
 
 pub fn train(args: &TrainArgs) -> Result<()> {
     let settings = settings_from(&args.settings)?;
-    let (examples, load, sha256) = read_csv_hashed(open_csv(&args.data)?, &settings.csv)
+    // A path, or a Kaggle StackSample folder / Questions.csv (joined with its Tags.csv).
+    let (examples, load, sha256) = dataset::read_path(&args.data, &settings.csv)
         .with_context(|| format!("cannot use {}", args.data.display()))?;
     let data = TrainData {
         examples,
@@ -108,7 +107,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     };
     let test = match &args.test {
         Some(path) => {
-            let (examples, load) = dataset::read_csv(open_csv(path)?, &settings.csv)
+            let (examples, load, _) = dataset::read_path(path, &settings.csv)
                 .with_context(|| format!("cannot use {}", path.display()))?;
             Some(TestData { examples, load })
         }
@@ -130,6 +129,24 @@ fn print_run(trained: &Trained, pointer: &Pointer, out: &Path) {
         "rows: {} train, {} validation, {} test; {} tags; {} features",
         r.rows.train, r.rows.validation, r.rows.test, r.labels, r.features
     );
+    if let Some(format) = &r.train_load.format {
+        println!("read as: {}", safe(&format.to_string()));
+    }
+    for warning in &r.train_load.warnings {
+        println!("warning: {}", safe(warning));
+    }
+    if let Some(test) = &r.test_load {
+        if let Some(format) = test
+            .format
+            .as_ref()
+            .filter(|_| test.format != r.train_load.format)
+        {
+            println!("test read as: {}", safe(&format.to_string()));
+        }
+        for warning in &test.warnings {
+            println!("warning (test file): {}", safe(warning));
+        }
+    }
     if !r.train_load.skipped.is_empty() {
         println!("skipped rows: {}", r.train_load.summary());
     }

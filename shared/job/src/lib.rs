@@ -42,7 +42,7 @@ use tagger_registry::registry::{
 };
 use tagger_registry::store::{join, ObjectStore};
 use tagger_train::config::{Overrides, Settings, Sidecar};
-use tagger_train::dataset::{self, SkipCount};
+use tagger_train::dataset::{self, FormatReport, SkipCount};
 use tagger_train::pipeline::{self, TrainData};
 
 /// Is sequencer `a` newer than `b`? S3 sequencers are hex strings of varying length that order
@@ -262,6 +262,8 @@ async fn run(
     report.rows_read = Some(load.rows_read);
     report.rows_used = Some(load.rows_used);
     report.skipped = load.skipped.clone();
+    report.format = load.format.clone();
+    report.warnings = load.warnings.clone();
     report.timings.read_seconds = t.elapsed().as_secs_f64();
     let (distinct, rows) = gate::distinct_texts(examples.iter().map(|e| e.text.as_str()));
     report.gate.rows = Some(rows);
@@ -653,6 +655,38 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(out, Outcome::Promoted { .. }), "{out:?}");
+    }
+
+    /// A tab-separated upload with `|`-separated tags trains on the right tags, and the report
+    /// says how the file was read.
+    #[tokio::test]
+    async fn the_report_says_how_the_csv_was_read() {
+        let store = MemoryStore::new();
+        let tsv: String = corpus(1, 400)
+            .lines()
+            .map(|line| {
+                let (tags, text) = line.rsplit_once(',').unwrap();
+                format!("{}\t{text}\n", tags.trim_matches('"').replace(',', "|"))
+            })
+            .collect();
+        put(&store, "data/q.csv", tsv).await;
+        retrain(&store, &upload("data/q.csv", "01"), &cfg())
+            .await
+            .unwrap();
+        let r = report(&store, "data/q.csv").await;
+        let format = r.format.expect("format reported");
+        assert_eq!(format.delimiter, dataset::Delimiter::Tab);
+        assert_eq!(format.tag_format, Some(dataset::TagFormat::Pipe));
+        assert!(format.tag_format_detected && format.delimiter_detected);
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        let pointer = latest(&store).await.unwrap();
+        let artifact = Registry::new(&store, "models")
+            .load(&pointer)
+            .await
+            .unwrap();
+        let mut labels = artifact.labels.names().to_vec();
+        labels.sort();
+        assert_eq!(labels, ["javascript", "python", "rust", "sql"]);
     }
 
     #[tokio::test]

@@ -174,6 +174,12 @@ pub struct JobReport {
     pub rows_read: Option<u64>,
     pub rows_used: Option<u64>,
     pub skipped: Vec<SkipCount>,
+    /// How the CSV was read: delimiter, columns, tag format, each set or detected.
+    #[serde(default)]
+    pub format: Option<FormatReport>,
+    /// Signs the CSV was misread (tags that look mis-split); training went ahead.
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// The new model's headline test metrics.
     pub metrics: Option<PointerMetrics>,
     /// The model that was live when the decision was made, scored on the same test rows.
@@ -221,6 +227,8 @@ impl JobReport {
             rows_read: None,
             rows_used: None,
             skipped: Vec::new(),
+            format: None,
+            warnings: Vec::new(),
             metrics: None,
             incumbent: None,
             gate: Gate::new(&cfg.gate_limits()),

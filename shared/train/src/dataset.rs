@@ -10,28 +10,52 @@
 //!
 //! Accepted layouts (column names case-insensitive, any order, other columns ignored):
 //! `tags,text`; the origin's `tags,original_tags,text`; `tags,title,body` (title and body joined
-//! with a space, used when there is no `text` column). Text is returned as found (HTML included);
-//! cleaning it is `tagger_core::text`'s job.
+//! with a space, used when there is no `text` column), which includes BigQuery's
+//! `posts_questions` export; Kaggle StackSample's `Questions.csv` joined with its `Tags.csv`
+//! ([`read_stacksample`]); a headerless file with [`CsvOptions::columns`]. The field delimiter
+//! (comma, tab, semicolon) and the way tag cells list tags ([`TagFormat`]) are detected from the
+//! first rows unless set, and reported in [`LoadReport::format`]; tags that still look
+//! mis-split give [`LoadReport::warnings`]. Text is returned as found (HTML included); cleaning
+//! it is `tagger_core::text`'s job.
 
+mod format;
 mod quotes;
 
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::config::limits::{DEFAULT_MAX_TAGS, MAX_TAGS_PER_ROW};
 use crate::error::{Error, Result};
+use format::{ColumnRef, ColumnSpec, TagSplit};
+pub use format::{Delimiter, FormatReport, Layout, TagFormat};
 use quotes::{QuoteCheck, QuoteProblem};
 
 /// How to read a training CSV.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CsvOptions {
-    /// Separates the tags inside the `tags` field: `,` (the default, in a quoted field) or `|`
-    /// (Amazon Comprehend's multi-label format).
+    /// Separates the tags inside the `tags` field when [`CsvOptions::tag_format`] is `auto`: `,`
+    /// (the default) lets the format be detected; another character is used as given.
     pub tag_separator: char,
+    /// How tag cells list tags; `auto` detects it from the first rows.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub tag_format: TagFormat,
+    /// What separates fields; `auto` detects comma, tab or semicolon from the first rows.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub delimiter: Delimiter,
+    /// The file has no header row: its columns are [`CsvOptions::columns`], else `tags,text`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub no_header: bool,
+    /// Which column is which: names in file order (`tags,text`, `_` for a column to pass over)
+    /// or `role=column` pairs (`tags=3,text=1`, `tags=Labels`); roles are tags, text, title,
+    /// body, id. Empty: the header's names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
     /// The largest share of data rows that may be skipped before the whole file is rejected.
     pub max_bad_fraction: f64,
     /// Rows whose text is longer than this many bytes are skipped (counted as `TextTooLong`).
@@ -42,6 +66,10 @@ pub struct CsvOptions {
     pub max_tags: usize,
 }
 
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
 fn default_max_tags() -> usize {
     DEFAULT_MAX_TAGS
 }
@@ -50,6 +78,10 @@ impl Default for CsvOptions {
     fn default() -> Self {
         CsvOptions {
             tag_separator: ',',
+            tag_format: TagFormat::Auto,
+            delimiter: Delimiter::Auto,
+            no_header: false,
+            columns: Vec::new(),
             max_bad_fraction: 0.10,
             max_text_bytes: 1 << 20,
             max_tags: DEFAULT_MAX_TAGS,
@@ -79,6 +111,14 @@ impl CsvOptions {
         }
         if self.max_text_bytes == 0 {
             return Err(Error::config("max_text_bytes", "0 would skip every row"));
+        }
+        if let Some(ColumnSpec::Pairs(pairs)) = ColumnSpec::parse(&self.columns)? {
+            if self.no_header && pairs.iter().any(|(_, c)| matches!(c, ColumnRef::Name(_))) {
+                return Err(Error::config(
+                    "columns",
+                    "a file without a header row has no column names: number the columns from 1 (tags=2,text=1)",
+                ));
+            }
         }
         Ok(())
     }
@@ -140,6 +180,12 @@ pub struct LoadReport {
     pub rows_used: u64,
     /// One entry per reason that occurred, in [`SkipReason`] order.
     pub skipped: Vec<SkipCount>,
+    /// How the file was read (delimiter, columns, tag format), set or detected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<FormatReport>,
+    /// Signs that the file was misread, such as tags that look like unsplit cells.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl LoadReport {
@@ -233,9 +279,167 @@ enum TextColumns {
     TitleBody(Option<usize>, Option<usize>),
 }
 
+/// Where the tags come from.
+enum TagSource<'a> {
+    Column(usize, TagSplit),
+    /// The tags table's rows for the value of this (id) column.
+    Joined(usize, &'a TagTable),
+}
+
+/// The tags of Kaggle StackSample's `Tags.csv` (`Id,Tag`, one row per tag), by question id.
+#[derive(Clone, Debug, Default)]
+pub struct TagTable {
+    by_id: HashMap<Vec<u8>, Vec<String>>,
+    /// Data rows read.
+    pub rows: u64,
+}
+
+impl TagTable {
+    /// Reads an `Id,Tag` table (column names case-insensitive; `Tags` is taken for `Tag`).
+    /// Rows without an id or a tag are passed over.
+    pub fn read<R: Read>(reader: R) -> Result<TagTable> {
+        let mut csv = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(BufReader::with_capacity(1 << 16, reader));
+        let header = csv
+            .byte_headers()
+            .map_err(|e| Error::CsvRow { row: 0, source: e })?
+            .clone();
+        let header = strip_bom(&header);
+        let find = |names: &[&str]| {
+            header.iter().position(|f| {
+                names
+                    .iter()
+                    .any(|n| f.trim_ascii().eq_ignore_ascii_case(n.as_bytes()))
+            })
+        };
+        let text = || header_text(&header);
+        let id = find(&["id"]).ok_or_else(|| Error::MissingColumn {
+            column: "id",
+            header: text(),
+        })?;
+        let tag = find(&["tag", "tags"]).ok_or_else(|| Error::MissingColumn {
+            column: "tag",
+            header: text(),
+        })?;
+        let mut table = TagTable::default();
+        let mut record = csv::ByteRecord::new();
+        loop {
+            let row = table.rows + 1;
+            match csv.read_byte_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => return Err(Error::CsvRow { row, source: e }),
+            }
+            table.rows = row;
+            let (Some(i), Some(t)) = (record.get(id), record.get(tag)) else {
+                continue;
+            };
+            let t = decode(t, true);
+            let t = t.trim();
+            if t.is_empty() || i.trim_ascii().is_empty() {
+                continue;
+            }
+            let tags = table.by_id.entry(i.trim_ascii().to_vec()).or_default();
+            if !tags.iter().any(|x| x == t) {
+                tags.push(t.to_owned());
+            }
+        }
+        Ok(table)
+    }
+
+    /// Questions with at least one tag.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+fn strip_bom(header: &csv::ByteRecord) -> csv::ByteRecord {
+    header
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            if i == 0 {
+                f.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(f)
+            } else {
+                f
+            }
+        })
+        .collect()
+}
+
+/// The header's names, comma-separated whatever the file's delimiter.
+fn header_text(header: &csv::ByteRecord) -> String {
+    header
+        .iter()
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A field as text: UTF-8, or with `latin1` bytes that are not UTF-8 read as ISO-8859-1 (what
+/// Kaggle's StackSample is written in); empty otherwise.
+fn decode(bytes: &[u8], latin1: bool) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) if latin1 => Cow::Owned(bytes.iter().map(|&b| b as char).collect()),
+        Err(_) => Cow::Borrowed(""),
+    }
+}
+
+/// Bytes looked at to detect the delimiter and the tag format.
+const SNIFF_BYTES: u64 = 1 << 20;
+/// Tag cells looked at to detect the tag format.
+const SNIFF_ROWS: usize = 2000;
+
 /// Reads a training CSV (see the module docs), streaming.
 pub fn read_csv<R: Read>(reader: R, opts: &CsvOptions) -> Result<(Vec<Example>, LoadReport)> {
+    read_table(reader, None, opts)
+}
+
+/// Reads Kaggle StackSample's `Questions.csv` (`Id`, `Title`, `Body`, ...; ISO-8859-1 bytes
+/// are accepted) with the tags of each question from `tags` (its `Tags.csv`), joined on `Id`.
+/// A question without tags is skipped as [`SkipReason::NoTags`].
+pub fn read_stacksample<R: Read>(
+    questions: R,
+    tags: &TagTable,
+    opts: &CsvOptions,
+) -> Result<(Vec<Example>, LoadReport)> {
+    read_table(questions, Some(tags), opts)
+}
+
+/// A reader that gives back the bytes already taken from it, then an error met while taking
+/// them (so it surfaces at the row where it happened), then the rest.
+struct Replay<R> {
+    prefix: std::io::Cursor<Vec<u8>>,
+    error: Option<std::io::Error>,
+    rest: R,
+}
+
+impl<R: Read> Read for Replay<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.prefix.read(buf)?;
+        if n > 0 || buf.is_empty() {
+            return Ok(n);
+        }
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.rest.read(buf)
+    }
+}
+
+fn read_table<R: Read>(
+    reader: R,
+    join: Option<&TagTable>,
+    opts: &CsvOptions,
+) -> Result<(Vec<Example>, LoadReport)> {
     opts.validate()?;
+    let spec = ColumnSpec::parse(&opts.columns)?;
     let mut buffered = BufReader::with_capacity(1 << 16, reader);
     // A UTF-8 byte order mark would otherwise become part of the first column's name.
     let starts_with_bom = buffered
@@ -248,50 +452,136 @@ pub fn read_csv<R: Read>(reader: R, opts: &CsvOptions) -> Result<(Vec<Example>, 
     if starts_with_bom {
         buffered.consume(3);
     }
-    let mut csv = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(QuoteCheck::new(buffered, b','));
-
-    let header = csv
-        .byte_headers()
-        .map_err(|e| Error::CsvRow { row: 0, source: e })?
-        .clone();
-    if header.is_empty() || header.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
-        return Err(Error::EmptyCsv);
-    }
-    let header_text = || {
-        header
-            .iter()
-            .map(|f| String::from_utf8_lossy(f).into_owned())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let column = |name: &str| {
-        header
-            .iter()
-            .position(|f| f.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
-    };
-    let tags_col = column("tags").ok_or_else(|| Error::MissingColumn {
-        column: "tags",
-        header: header_text(),
-    })?;
-    let text_cols = match (column("text"), column("title"), column("body")) {
-        (Some(t), _, _) => TextColumns::Text(t),
-        (None, None, None) => {
-            return Err(Error::MissingColumn {
-                column: "text",
-                header: header_text(),
-            })
+    // The first bytes, kept to detect the layout and then read again.
+    let mut prefix = Vec::new();
+    let mut error = None;
+    let mut complete = false;
+    while prefix.len() < SNIFF_BYTES as usize {
+        let mut chunk = [0u8; 1 << 14];
+        let want = chunk.len().min(SNIFF_BYTES as usize - prefix.len());
+        match buffered.read(&mut chunk[..want]) {
+            Ok(0) => {
+                complete = true;
+                break;
+            }
+            Ok(n) => prefix.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
         }
+    }
+    let (delimiter, delimiter_detected) = match opts.delimiter.byte() {
+        Some(d) => (d, false),
+        None => (format::detect_delimiter(&prefix, complete), true),
+    };
+    let has_header = !opts.no_header;
+    let sample_source = prefix.clone();
+    let source = Replay {
+        prefix: std::io::Cursor::new(prefix),
+        error,
+        rest: buffered,
+    };
+    let mut quotes = QuoteCheck::new(source, delimiter);
+    if !has_header {
+        quotes = quotes.without_header();
+    }
+    let mut csv = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(has_header)
+        .from_reader(quotes);
+
+    let header = if has_header {
+        let header = csv
+            .byte_headers()
+            .map_err(|e| Error::CsvRow { row: 0, source: e })?
+            .clone();
+        if header.is_empty() || header.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+            return Err(Error::EmptyCsv);
+        }
+        Some(header)
+    } else {
+        None
+    };
+    let columns = resolve_columns(header.as_ref(), spec.as_ref())?;
+    let layout = match (join, &header) {
+        (Some(_), _) => Layout::StackSample,
+        (None, Some(h)) if is_bigquery(h) => Layout::BigQuery,
+        _ => Layout::Table,
+    };
+    let missing = |column: &'static str| Error::MissingColumn {
+        column,
+        header: header
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), header_text),
+    };
+    let text_cols = match (columns.text, columns.title, columns.body) {
+        (Some(t), _, _) => TextColumns::Text(t),
+        (None, None, None) => return Err(missing("text")),
         (None, title, body) => TextColumns::TitleBody(title, body),
     };
+    let (tag_source, tag_format, tag_separator, tag_format_detected) = match join {
+        Some(table) => (
+            TagSource::Joined(columns.id.ok_or_else(|| missing("id"))?, table),
+            None,
+            None,
+            false,
+        ),
+        None => {
+            let tags_col = columns.tags.ok_or_else(|| missing("tags"))?;
+            let (format, detected) = match opts.tag_format {
+                TagFormat::Auto if opts.tag_separator == ',' => {
+                    let fallback = if layout == Layout::BigQuery {
+                        TagFormat::Pipe
+                    } else {
+                        TagFormat::Comma
+                    };
+                    let cells =
+                        sample_cells(&sample_source, complete, delimiter, has_header, tags_col);
+                    let format =
+                        format::detect_tag_format(cells.iter().map(String::as_str), fallback);
+                    (format, true)
+                }
+                f => (f, false),
+            };
+            let custom = (format == TagFormat::Auto).then_some(opts.tag_separator);
+            let split = TagSplit::of(format, opts.tag_separator);
+            let format = match custom {
+                Some(c) => TagFormat::of_separator(c).unwrap_or(TagFormat::Auto),
+                None => format,
+            };
+            let custom = custom.filter(|&c| TagFormat::of_separator(c).is_none());
+            (
+                TagSource::Column(tags_col, split),
+                Some(format),
+                custom,
+                detected,
+            )
+        }
+    };
+    let format_report = FormatReport {
+        layout,
+        delimiter: format::delimiter_of(delimiter),
+        delimiter_detected,
+        header: has_header,
+        columns: columns.describe(header.as_ref(), join.is_some()),
+        tag_format,
+        tag_separator,
+        tag_format_detected,
+    };
+    let header_len = header.as_ref().map_or(usize::MAX, |h| h.len());
+    let latin1 = join.is_some();
 
     let mut examples = Vec::new();
-    let mut report = LoadReport::default();
+    let mut report = LoadReport {
+        format: Some(format_report),
+        ..LoadReport::default()
+    };
     let mut record = csv::ByteRecord::new();
-    // Bounded by `max_tags + 1` entries: the file is rejected when it grows past that.
-    let mut distinct: HashSet<String> = HashSet::new();
+    // Rows per tag; bounded by `max_tags + 1` entries: the file is rejected when it grows past that.
+    let mut distinct: HashMap<String, u64> = HashMap::new();
     loop {
         let row = report.rows_read + 1;
         let more = csv.read_byte_record(&mut record);
@@ -312,19 +602,21 @@ pub fn read_csv<R: Read>(reader: R, opts: &CsvOptions) -> Result<(Vec<Example>, 
             Err(e) => return Err(Error::CsvRow { row, source: e }),
         }
         report.rows_read = row;
-        match parse_row(&record, header.len(), tags_col, &text_cols, opts) {
+        match parse_row(&record, header_len, &tag_source, &text_cols, latin1, opts) {
             Ok(example) => {
                 for tag in &example.tags {
-                    if !distinct.contains(tag.as_str()) {
-                        if distinct.len() == opts.max_tags {
-                            return Err(Error::TooManyTags {
-                                limit: opts.max_tags,
-                                tag: tag.clone(),
-                                row,
-                            });
-                        }
-                        distinct.insert(tag.clone());
+                    if let Some(n) = distinct.get_mut(tag.as_str()) {
+                        *n += 1;
+                        continue;
                     }
+                    if distinct.len() == opts.max_tags {
+                        return Err(Error::TooManyTags {
+                            limit: opts.max_tags,
+                            tag: tag.clone(),
+                            row,
+                        });
+                    }
+                    distinct.insert(tag.clone(), 1);
                 }
                 report.rows_used += 1;
                 examples.push(example);
@@ -348,7 +640,288 @@ pub fn read_csv<R: Read>(reader: R, opts: &CsvOptions) -> Result<(Vec<Example>, 
             skipped: report.skipped_summary(),
         });
     }
+    report.warnings = mis_split_warnings(&distinct, report.rows_used);
+    for w in &report.warnings {
+        tracing::warn!("{w}");
+    }
     Ok((examples, report))
+}
+
+/// Up to [`SNIFF_ROWS`] tag cells from the first bytes of the file.
+fn sample_cells(
+    prefix: &[u8],
+    complete: bool,
+    delimiter: u8,
+    has_header: bool,
+    column: usize,
+) -> Vec<String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(has_header)
+        .from_reader(prefix);
+    let mut cells: Vec<String> = Vec::new();
+    for record in reader.byte_records().take(SNIFF_ROWS + 1) {
+        let Ok(record) = record else { break };
+        if let Some(cell) = record.get(column) {
+            cells.push(String::from_utf8_lossy(cell).into_owned());
+        }
+    }
+    // The last record of a cut prefix may be cut too.
+    if !complete || cells.len() > SNIFF_ROWS {
+        cells.pop();
+    }
+    cells
+}
+
+/// BigQuery's `posts_questions` table has these columns besides `id,title,body,tags`.
+fn is_bigquery(header: &csv::ByteRecord) -> bool {
+    let has = |name: &str| {
+        header
+            .iter()
+            .any(|f| f.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
+    };
+    [
+        "id",
+        "title",
+        "body",
+        "tags",
+        "post_type_id",
+        "accepted_answer_id",
+    ]
+    .iter()
+    .all(|n| has(n))
+}
+
+/// Which column has which role.
+#[derive(Default)]
+struct Columns {
+    tags: Option<usize>,
+    text: Option<usize>,
+    title: Option<usize>,
+    body: Option<usize>,
+    id: Option<usize>,
+}
+
+impl Columns {
+    fn set(&mut self, role: &str, i: usize) {
+        let slot = match role {
+            "tags" => &mut self.tags,
+            "text" => &mut self.text,
+            "title" => &mut self.title,
+            "body" => &mut self.body,
+            "id" => &mut self.id,
+            _ => return,
+        };
+        if slot.is_none() {
+            *slot = Some(i);
+        }
+    }
+
+    /// E.g. `tags=Tags (4), text=Title (2) + Body (3)`.
+    fn describe(&self, header: Option<&csv::ByteRecord>, joined: bool) -> String {
+        let name = |i: usize| match header.and_then(|h| h.get(i)) {
+            Some(n) => format!(
+                "{} (column {})",
+                String::from_utf8_lossy(n.trim_ascii()),
+                i + 1
+            ),
+            None => format!("column {}", i + 1),
+        };
+        let mut parts = Vec::new();
+        match (joined, self.tags, self.id) {
+            (true, _, Some(id)) => parts.push(format!("tags=Tags.csv on {}", name(id))),
+            (false, Some(t), _) => parts.push(format!("tags={}", name(t))),
+            _ => {}
+        }
+        match (self.text, self.title, self.body) {
+            (Some(t), _, _) => parts.push(format!("text={}", name(t))),
+            (None, Some(t), Some(b)) => parts.push(format!("text={} + {}", name(t), name(b))),
+            (None, Some(t), None) | (None, None, Some(t)) => {
+                parts.push(format!("text={}", name(t)))
+            }
+            (None, None, None) => {}
+        }
+        parts.join(", ")
+    }
+}
+
+/// The columns by role, from the header's names, or the given names in order, or `role=column`
+/// pairs; without a header and without `columns`, `tags,text`.
+fn resolve_columns(header: Option<&csv::ByteRecord>, spec: Option<&ColumnSpec>) -> Result<Columns> {
+    let mut columns = Columns::default();
+    let header_names: Vec<String> = header
+        .map(|h| {
+            h.iter()
+                .map(|f| String::from_utf8_lossy(f.trim_ascii()).to_lowercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    match spec {
+        Some(ColumnSpec::Names(names)) => {
+            for (i, n) in names.iter().enumerate() {
+                columns.set(n, i);
+            }
+        }
+        Some(ColumnSpec::Pairs(pairs)) => {
+            for (role, column) in pairs {
+                let i = match column {
+                    ColumnRef::Index(i) => *i,
+                    ColumnRef::Name(n) => {
+                        header_names.iter().position(|h| h == n).ok_or_else(|| {
+                            Error::config(
+                                "columns",
+                                match header {
+                                    Some(h) => format!(
+                                        "no column named {n:?} for {role} (header: {})",
+                                        header_text(h)
+                                    ),
+                                    None => format!(
+                                        "{role}={n}: a file without a header row has no column names; number the columns from 1"
+                                    ),
+                                },
+                            )
+                        })?
+                    }
+                };
+                columns.set(role, i);
+            }
+            // Roles not given keep the header's columns.
+            for (i, n) in header_names.iter().enumerate() {
+                columns.set(n, i);
+            }
+        }
+        None if header.is_some() => {
+            for (i, n) in header_names.iter().enumerate() {
+                columns.set(n, i);
+            }
+        }
+        None => {
+            columns.set("tags", 0);
+            columns.set("text", 1);
+        }
+    }
+    Ok(columns)
+}
+
+/// Warnings when the tags read look like whole cells that were not split: tags holding
+/// characters that separate or wrap tags in other formats (`|`, `<`, `[`, quotes, spaces), or
+/// nearly one tag per row with most tags seen only once.
+fn mis_split_warnings(distinct: &HashMap<String, u64>, rows: u64) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if distinct.is_empty() {
+        return warnings;
+    }
+    let odd = |t: &str| {
+        t.contains(['|', '<', '>', '[', ']', '\'', '"', ';']) || t.contains(char::is_whitespace)
+    };
+    let mut strange: Vec<&str> = distinct
+        .keys()
+        .map(String::as_str)
+        .filter(|t| odd(t))
+        .collect();
+    strange.sort_unstable();
+    let hint = "set tag_format (comma, pipe, semicolon, space, angle, list) or tag_separator";
+    if !strange.is_empty() && strange.len() * 20 >= distinct.len() {
+        let examples: Vec<String> = strange.iter().take(3).map(|t| format!("{t:?}")).collect();
+        warnings.push(format!(
+            "the tags look mis-split: {} of the {} distinct tags hold a separator, bracket, quote or space (e.g. {}); {hint}",
+            strange.len(),
+            distinct.len(),
+            examples.join(", ")
+        ));
+    }
+    let occurrences: u64 = distinct.values().sum();
+    let singletons = distinct.values().filter(|&&n| n == 1).count();
+    if distinct.len() >= 20 && singletons * 2 > distinct.len() && occurrences * 20 <= rows * 21 {
+        warnings.push(format!(
+            "the tags look mis-split: {singletons} of the {} distinct tags occur in one row only, with {:.2} tags per row; {hint}",
+            distinct.len(),
+            occurrences as f64 / rows.max(1) as f64
+        ));
+    }
+    warnings
+}
+
+/// The file at `path` read with `opts`, and the SHA-256 of the bytes read. `path` may be a
+/// Kaggle StackSample folder (holding `Questions.csv` and `Tags.csv`) or its `Questions.csv`
+/// with `Tags.csv` beside it: the two are joined ([`read_stacksample`]) and the digest covers
+/// both.
+pub fn read_path(path: &Path, opts: &CsvOptions) -> Result<(Vec<Example>, LoadReport, String)> {
+    let open = |p: &Path| std::fs::File::open(p).map_err(|e| Error::io(p, e));
+    let mut hasher = Sha256::new();
+    let out = match stacksample_files(path) {
+        Some((questions, tags)) => {
+            let table = TagTable::read(Hashing {
+                inner: open(&tags)?,
+                hasher: &mut hasher,
+            })?;
+            let mut reader = Hashing {
+                inner: open(&questions)?,
+                hasher: &mut hasher,
+            };
+            let out = read_stacksample(&mut reader, &table, opts)?;
+            std::io::copy(&mut reader, &mut std::io::sink())
+                .map_err(|e| Error::io(&questions, e))?;
+            out
+        }
+        None => {
+            let mut reader = Hashing {
+                inner: open(path)?,
+                hasher: &mut hasher,
+            };
+            let out = read_csv(&mut reader, opts)?;
+            // Hash any rest, so the digest always covers the whole input.
+            std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| Error::io(path, e))?;
+            out
+        }
+    };
+    Ok((out.0, out.1, hex::encode(hasher.finalize())))
+}
+
+/// `Questions.csv` and `Tags.csv` for a StackSample folder or its `Questions.csv`.
+pub fn stacksample_files(path: &Path) -> Option<(PathBuf, PathBuf)> {
+    let find = |dir: &Path, name: &str| -> Option<PathBuf> {
+        std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+    };
+    if path.is_dir() {
+        return Some((find(path, "Questions.csv")?, find(path, "Tags.csv")?));
+    }
+    let is_questions = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.eq_ignore_ascii_case("Questions.csv"));
+    if !is_questions {
+        return None;
+    }
+    let tags = find(
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+        "Tags.csv",
+    )?;
+    Some((path.to_path_buf(), tags))
+}
+
+struct Hashing<'a, R> {
+    inner: R,
+    hasher: &'a mut Sha256,
+}
+
+impl<R: Read> Read for Hashing<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// [`read_csv`] on a file.
@@ -360,29 +933,43 @@ pub fn read_csv_path(path: &Path, opts: &CsvOptions) -> Result<(Vec<Example>, Lo
 fn parse_row(
     record: &csv::ByteRecord,
     header_len: usize,
-    tags_col: usize,
+    tag_source: &TagSource,
     text_cols: &TextColumns,
+    latin1: bool,
     opts: &CsvOptions,
 ) -> std::result::Result<Example, SkipReason> {
     if record.len() > header_len {
         return Err(SkipReason::MalformedRow);
     }
     let field = |i: usize| record.get(i).ok_or(SkipReason::MissingField);
-    let text_field = |i: usize| -> std::result::Result<&str, SkipReason> {
+    let text_field = |i: usize| -> std::result::Result<Cow<'_, str>, SkipReason> {
         let bytes = field(i)?;
         if bytes.len() > opts.max_text_bytes {
             return Err(SkipReason::TextTooLong);
         }
-        std::str::from_utf8(bytes)
-            .map(str::trim)
-            .map_err(|_| SkipReason::InvalidUtf8)
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Ok(Cow::Borrowed(s.trim())),
+            Err(_) if latin1 => Ok(Cow::Owned(decode(bytes, true).trim().to_owned())),
+            Err(_) => Err(SkipReason::InvalidUtf8),
+        }
     };
-    let tags_raw = std::str::from_utf8(field(tags_col)?).map_err(|_| SkipReason::InvalidUtf8)?;
+    let mut raw_tags: Vec<String> = Vec::new();
+    match tag_source {
+        TagSource::Column(i, split) => {
+            let cell = std::str::from_utf8(field(*i)?).map_err(|_| SkipReason::InvalidUtf8)?;
+            split.split(cell, &mut raw_tags);
+        }
+        TagSource::Joined(i, table) => {
+            if let Some(tags) = table.by_id.get(field(*i)?.trim_ascii()) {
+                raw_tags.extend(tags.iter().cloned());
+            }
+        }
+    }
     let text = match *text_cols {
-        TextColumns::Text(i) => text_field(i)?.to_string(),
+        TextColumns::Text(i) => text_field(i)?.into_owned(),
         TextColumns::TitleBody(title, body) => {
-            let title = title.map(text_field).transpose()?.unwrap_or("");
-            let body = body.map(text_field).transpose()?.unwrap_or("");
+            let title = title.map(text_field).transpose()?.unwrap_or_default();
+            let body = body.map(text_field).transpose()?.unwrap_or_default();
             if title.len() + body.len() + 1 > opts.max_text_bytes {
                 return Err(SkipReason::TextTooLong);
             }
@@ -396,16 +983,12 @@ fn parse_row(
         return Err(SkipReason::EmptyText);
     }
     let mut tags: Vec<String> = Vec::new();
-    for tag in tags_raw
-        .split(opts.tag_separator)
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
-        if !tags.iter().any(|t| t == tag) {
+    for tag in raw_tags {
+        if !tags.contains(&tag) {
             if tags.len() == MAX_TAGS_PER_ROW {
                 return Err(SkipReason::TooManyTags);
             }
-            tags.push(tag.to_string());
+            tags.push(tag);
         }
     }
     if tags.is_empty() {
@@ -441,12 +1024,8 @@ mod tests {
         assert_eq!(tags(&ex[0]), ["python", "pandas"]);
         assert_eq!(ex[0].text, "How do I merge?");
         assert_eq!(
-            report,
-            LoadReport {
-                rows_read: 2,
-                rows_used: 2,
-                skipped: vec![]
-            }
+            (report.rows_read, report.rows_used, report.skipped),
+            (2, 2, vec![])
         );
     }
 
@@ -779,7 +1358,7 @@ mod tests {
     #[test]
     fn reads_shared_datasets_without_skips() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
-        for name in ["cooking", "so-titles"] {
+        for name in ["cooking", "so-titles", "so-nlp"] {
             let path = Path::new(dir).join(name).join("train.csv");
             if !path.exists() {
                 eprintln!("skipping: {} is absent", path.display());
@@ -788,6 +1367,125 @@ mod tests {
             let (ex, report) = read_csv_path(&path, &CsvOptions::default()).unwrap();
             assert_eq!(report.rows_skipped(), 0, "{name}: {report}");
             assert_eq!(ex.len() as u64, report.rows_read);
+            // Detection finds what the files are, and nothing looks mis-split.
+            let format = report.format.unwrap();
+            assert_eq!(format.delimiter, Delimiter::Comma, "{name}");
+            assert_eq!(format.tag_format, Some(TagFormat::Comma), "{name}");
+            assert!(report.warnings.is_empty(), "{name}: {:?}", report.warnings);
+        }
+    }
+
+    #[test]
+    fn a_tsv_reads_instead_of_missing_its_tags_column() {
+        let (ex, report) = read(b"tags\ttext\npython|pandas\tHow, then, do I merge?\n").unwrap();
+        assert_eq!(tags(&ex[0]), ["python", "pandas"]);
+        assert_eq!(ex[0].text, "How, then, do I merge?");
+        let f = report.format.unwrap();
+        assert_eq!(
+            (f.delimiter, f.tag_format),
+            (Delimiter::Tab, Some(TagFormat::Pipe))
+        );
+        assert!(f.to_string().contains("tab-delimited (detected)"), "{f}");
+    }
+
+    #[test]
+    fn set_formats_win_over_detection() {
+        let data = b"tags;text\na|b;x\n";
+        let set = |o: CsvOptions| read_csv(&data[..], &o).unwrap();
+        let (ex, report) = set(CsvOptions {
+            delimiter: Delimiter::Semicolon,
+            tag_format: TagFormat::Comma,
+            ..CsvOptions::default()
+        });
+        assert_eq!(tags(&ex[0]), ["a|b"]);
+        let f = report.format.unwrap();
+        assert!(!f.delimiter_detected && !f.tag_format_detected);
+        let (ex, report) = set(CsvOptions {
+            tag_separator: '/',
+            ..CsvOptions::default()
+        });
+        assert_eq!(tags(&ex[0]), ["a|b"]);
+        assert_eq!(report.format.unwrap().tag_separator, Some('/'));
+    }
+
+    #[test]
+    fn columns_map_roles_to_header_names_or_numbers() {
+        let data = b"Question,Labels\nWhy?,\"a,b\"\n";
+        let with = |columns: &[&str]| {
+            let opts = CsvOptions {
+                columns: columns.iter().map(|c| c.to_string()).collect(),
+                ..CsvOptions::default()
+            };
+            read_csv(&data[..], &opts)
+        };
+        for columns in [
+            &["tags=Labels", "text=question"][..],
+            &["tags=2", "text=1"],
+            &["text", "tags"],
+        ] {
+            let (ex, _) = with(columns).unwrap();
+            assert_eq!(
+                (tags(&ex[0]), ex[0].text.as_str()),
+                (vec!["a", "b"], "Why?")
+            );
+        }
+        let err = with(&["tags=Label", "text=1"]).unwrap_err();
+        assert!(
+            err.to_string().contains("no column named \"label\""),
+            "{err}"
+        );
+        let err = read(&data[..]).unwrap_err();
+        assert!(matches!(err, Error::MissingColumn { .. }), "{err}");
+    }
+
+    #[test]
+    fn quote_problems_name_the_same_rows_without_a_header() {
+        let opts = CsvOptions {
+            no_header: true,
+            max_bad_fraction: 1.0,
+            ..CsvOptions::default()
+        };
+        let data = b"a,fine\nb,\"never closed\nc,swallowed\nd,swallowed too\n";
+        let err = read_csv(&data[..], &opts).unwrap_err();
+        assert!(
+            matches!(err, Error::UnclosedQuote { row: 2, lines: 3 }),
+            "{err}"
+        );
+        let data = b"a,fine\nb,\"opened\nc,merged\nd,\"quoted\" text\ne,after\n";
+        let err = read_csv(&data[..], &opts).unwrap_err();
+        assert!(matches!(err, Error::MergedRows { row: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn headerless_rows_all_count() {
+        let opts = CsvOptions {
+            no_header: true,
+            ..CsvOptions::default()
+        };
+        let (ex, report) = read_csv(&b"a,first\n\"b,c\",second\n"[..], &opts).unwrap();
+        assert_eq!(report.rows_read, 2);
+        assert_eq!(tags(&ex[1]), ["b", "c"]);
+    }
+
+    proptest::proptest! {
+        /// Whatever the bytes (biased to the characters detection looks at), reading ends in
+        /// rows or an error, never a panic, with or without a header.
+        #[test]
+        fn any_text_reads_or_fails_without_panicking(
+            data in "[a-c,;|\t\"\\[\\]<> '\n\r]{0,300}",
+            no_header in proptest::bool::ANY,
+        ) {
+            let opts = CsvOptions {
+                no_header,
+                max_bad_fraction: 1.0,
+                ..CsvOptions::default()
+            };
+            if let Ok((examples, report)) = read_csv(data.as_bytes(), &opts) {
+                proptest::prop_assert_eq!(examples.len() as u64, report.rows_used);
+                proptest::prop_assert!(report.format.is_some());
+                proptest::prop_assert!(examples.iter().all(|e| !e.tags.is_empty()
+                    && e.tags.iter().all(|t| !t.is_empty() && t.trim() == t)));
+            }
         }
     }
 

@@ -5,6 +5,11 @@
 //! - P@1: fraction of rows whose top-scored tag is one of their true tags.
 //! - R@1: correct top-1 tags / all true tags (fastText's `test` definition: micro recall of the
 //!   top-1 prediction, at most 1/(mean tags per row)).
+//! - P@k, R@k (k = 1..5): the same for the k top-scored tags of each row: correct ones / (rows x
+//!   k) and / all true tags (fastText's `test -k`); k is capped at the number of tags.
+//! - threshold sweep: micro P/R/F1 with one global threshold for every tag, at 0.05 to 0.95; the
+//!   precision-recall curve is the same at every 0.01 (both counted on a 0.001 grid of
+//!   probabilities, so a probability counts as passing `t` when it is at least `t`).
 //! - micro P/R/F1: from true/false positives and false negatives summed over all (row, tag) cells.
 //! - macro-F1: mean F1 of the tags with support > 0 in `y` (tags never seen there are left out,
 //!   so absent tags neither reward nor punish).
@@ -43,8 +48,64 @@ pub struct Report {
     pub macro_f1: f64,
     pub exact_match: f64,
     pub binary_accuracy: f64,
+    /// P@k for k = 1..=[`MAX_K`] (`p_at_k[0]` is P@1).
+    #[serde(default)]
+    pub p_at_k: Vec<f64>,
+    /// R@k for k = 1..=[`MAX_K`].
+    #[serde(default)]
+    pub r_at_k: Vec<f64>,
+    /// Micro P/R/F1 with one global threshold for every tag, at [`SWEEP_THRESHOLDS`].
+    #[serde(default)]
+    pub sweep: Vec<SweepPoint>,
+    /// Micro precision and recall at global thresholds 0.01 to 0.99 (step 0.01).
+    #[serde(default)]
+    pub pr_curve: Vec<SweepPoint>,
     /// One entry per tag, in label order.
     pub per_tag: Vec<TagMetrics>,
+}
+
+/// Largest k of P@k and R@k.
+pub const MAX_K: usize = 5;
+
+/// The global thresholds of [`Report::sweep`]: 0.05, 0.10, ..., 0.95.
+pub const SWEEP_THRESHOLDS: [f64; 19] = [
+    0.05, 0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80,
+    0.85, 0.90, 0.95,
+];
+
+/// Micro figures with one global threshold for every tag.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    pub threshold: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    /// Tags predicted per row.
+    pub tags_per_row: f64,
+}
+
+/// Bins of the probability histogram behind the sweep and the curve.
+const BINS: usize = 1000;
+
+fn bin_of(p: f32) -> usize {
+    if p.is_nan() {
+        return 0;
+    }
+    ((f64::from(p) * BINS as f64).floor().max(0.0) as usize).min(BINS)
+}
+
+/// Micro figures at global threshold `t` from the per-bin counts of true and false cells
+/// (`positives` all true tags, unknown ones included).
+fn point_at(t: f64, tp_ge: &[u64], fp_ge: &[u64], positives: u64, rows: usize) -> SweepPoint {
+    let k = ((t * BINS as f64).round() as usize).min(BINS);
+    let (tp, fp) = (tp_ge[k], fp_ge[k]);
+    SweepPoint {
+        threshold: t,
+        precision: ratio(tp, tp + fp),
+        recall: ratio(tp, positives),
+        f1: f1(tp, fp, positives - tp),
+        tags_per_row: ratio(tp + fp, rows as u64),
+    }
 }
 
 fn ratio(num: u64, den: u64) -> f64 {
@@ -73,6 +134,12 @@ pub fn evaluate(
     let (mut tp, mut fp, mut support) =
         (vec![0u64; n_tags], vec![0u64; n_tags], vec![0u64; n_tags]);
     let (mut top_hits, mut true_total, mut exact, mut unknown) = (0u64, 0u64, 0u64, 0u64);
+    let k_max = MAX_K.min(n_tags);
+    // hits_at[k]: correct tags among each row's k + 1 top-scored, summed.
+    let mut hits_at = [0u64; MAX_K];
+    // Cells per probability bin (the last bin holds p = 1), true and false apart.
+    let (mut pos_bins, mut neg_bins) = (vec![0u64; BINS + 1], vec![0u64; BINS + 1]);
+    let mut ranked: Vec<(usize, f32)> = Vec::with_capacity(MAX_K + 1);
     for (i, row) in probs.outer_iter().enumerate() {
         let truth = if i < y.len() { y.row(i) } else { &[] };
         true_total += truth.len() as u64;
@@ -87,12 +154,23 @@ pub fn evaluate(
         if top.is_some_and(|(tag, _)| is_true(tag)) {
             top_hits += 1;
         }
+        top_k(row.iter().copied(), k_max, &mut ranked);
+        let mut hits = 0;
+        for (k, &(tag, _)) in ranked.iter().enumerate() {
+            if is_true(tag) {
+                hits += 1;
+            }
+            hits_at[k] += hits;
+        }
         let mut row_exact = true;
         for (tag, &p) in row.iter().enumerate() {
             let predicted = thresholds.passes(tag, p, None);
             let truth = is_true(tag);
             if truth {
                 support[tag] += 1;
+                pos_bins[bin_of(p)] += 1;
+            } else {
+                neg_bins[bin_of(p)] += 1;
             }
             if predicted {
                 if truth {
@@ -127,6 +205,29 @@ pub fn evaluate(
         .map(|m| m.f1)
         .collect();
     let cells = (n * n_tags) as u64;
+    let positives = sum_tp + sum_fn;
+    // Cells at or above each bin.
+    let at_or_above = |bins: &[u64]| {
+        let mut out = vec![0u64; BINS + 1];
+        let mut acc = 0;
+        for b in (0..=BINS).rev() {
+            acc += bins[b];
+            out[b] = acc;
+        }
+        out
+    };
+    let (tp_ge, fp_ge) = (at_or_above(&pos_bins), at_or_above(&neg_bins));
+    let sweep = SWEEP_THRESHOLDS
+        .iter()
+        .map(|&t| point_at(t, &tp_ge, &fp_ge, positives, n))
+        .collect();
+    let pr_curve = (1..100)
+        .map(|i| point_at(f64::from(i) / 100.0, &tp_ge, &fp_ge, positives, n))
+        .collect();
+    let p_at_k = (0..k_max)
+        .map(|k| ratio(hits_at[k], (n * (k + 1)) as u64))
+        .collect();
+    let r_at_k = (0..k_max).map(|k| ratio(hits_at[k], true_total)).collect();
     Report {
         examples: n,
         p_at_1: ratio(top_hits, n as u64),
@@ -141,7 +242,28 @@ pub fn evaluate(
         },
         exact_match: ratio(exact, n as u64),
         binary_accuracy: ratio(cells - sum_fp - (sum_fn - unknown), cells),
+        p_at_k,
+        r_at_k,
+        sweep,
+        pr_curve,
         per_tag,
+    }
+}
+
+/// The `k` largest of `row` as (index, value), largest first, ties by lower index (NaN never
+/// ranks), into `out`.
+fn top_k(row: impl Iterator<Item = f32>, k: usize, out: &mut Vec<(usize, f32)>) {
+    out.clear();
+    if k == 0 {
+        return;
+    }
+    for (i, p) in row.enumerate() {
+        if p.is_nan() || (out.len() == k && p <= out[k - 1].1) {
+            continue;
+        }
+        let at = out.iter().position(|&(_, q)| p > q).unwrap_or(out.len());
+        out.insert(at, (i, p));
+        out.truncate(k);
     }
 }
 
@@ -237,6 +359,66 @@ mod tests {
         assert_eq!(r.per_tag[1].predicted, 2);
         assert!(close(r.per_tag[1].precision, 0.5) && close(r.per_tag[1].recall, 1.0));
         assert!(close(r.per_tag[2].f1, 0.0));
+    }
+
+    /// The same three rows ranked (a, b, c probabilities as above):
+    /// row 0 a b c, true {a}: hits within top 1/2/3 = 1, 1, 1;
+    /// row 1 b c a, true {b, c}: 1, 2, 2; row 2 c a b, true {a}: 0, 1, 1. Sums 2, 4, 4.
+    /// P@k = sum / (3 rows x k): 2/3, 4/6, 4/9; R@k = sum / 4 true tags: 1/2, 1, 1 (k stops at 3
+    /// tags). Sweep at 0.5: cells >= 0.5 are 0.9 (a, true), 0.6 (b, false), 0.7 (b, true),
+    /// 0.8 (c, false): P = R = F1 = 1/2, 4/3 tags per row; at 0.05 every cell passes: tp 4,
+    /// fp 5, P 4/9, R 1, F1 8/13; at 0.95 none: zeros.
+    #[test]
+    fn precision_and_recall_at_k_and_the_sweep_match_hand_counts() {
+        let probs = array![[0.9, 0.6, 0.1], [0.2, 0.7, 0.4], [0.3, 0.1, 0.8]];
+        let y = rows(&[&[0], &[1, 2], &[0]]);
+        let r = evaluate(&probs, &y, &Thresholds::fixed(0.5, 3), &names());
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        let expect_p = [2.0 / 3.0, 4.0 / 6.0, 4.0 / 9.0];
+        let expect_r = [0.5, 1.0, 1.0];
+        assert_eq!((r.p_at_k.len(), r.r_at_k.len()), (3, 3));
+        for k in 0..3 {
+            assert!(
+                close(r.p_at_k[k], expect_p[k]),
+                "P@{}: {}",
+                k + 1,
+                r.p_at_k[k]
+            );
+            assert!(
+                close(r.r_at_k[k], expect_r[k]),
+                "R@{}: {}",
+                k + 1,
+                r.r_at_k[k]
+            );
+        }
+        assert!(close(r.p_at_k[0], r.p_at_1) && close(r.r_at_k[0], r.r_at_1));
+        assert_eq!(r.sweep.len(), SWEEP_THRESHOLDS.len());
+        let at = |t: f64| *r.sweep.iter().find(|p| close(p.threshold, t)).unwrap();
+        let half = at(0.5);
+        assert!(close(half.precision, 0.5) && close(half.recall, 0.5) && close(half.f1, 0.5));
+        assert!(close(half.tags_per_row, 4.0 / 3.0));
+        // The sweep at the served global threshold is the served micro figures.
+        assert!(close(half.f1, r.micro_f1));
+        let low = at(0.05);
+        assert!(close(low.precision, 4.0 / 9.0) && close(low.recall, 1.0));
+        assert!(close(low.f1, 8.0 / 13.0));
+        let high = at(0.95);
+        assert_eq!((high.precision, high.recall, high.f1), (0.0, 0.0, 0.0));
+        assert_eq!(r.pr_curve.len(), 99);
+        assert!(r.pr_curve.windows(2).all(|w| w[0].recall >= w[1].recall));
+    }
+
+    /// A report written before P@k and the sweep existed still reads (empty).
+    #[test]
+    fn older_reports_read_without_the_new_figures() {
+        let probs = array![[0.9, 0.6, 0.1]];
+        let r = evaluate(&probs, &rows(&[&[0]]), &Thresholds::fixed(0.5, 3), &names());
+        let mut v = serde_json::to_value(&r).unwrap();
+        for key in ["p_at_k", "r_at_k", "sweep", "pr_curve"] {
+            v.as_object_mut().unwrap().remove(key);
+        }
+        let old: Report = serde_json::from_value(v).unwrap();
+        assert!(old.p_at_k.is_empty() && old.sweep.is_empty());
     }
 
     /// Tag c never occurs in `y`, so macro-F1 averages a and b only: both are predicted exactly

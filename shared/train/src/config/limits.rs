@@ -192,6 +192,15 @@ pub(super) fn check_overrides(o: &Overrides) -> Result<()> {
     if let Some(v) = o.max_bad_fraction {
         real("max_bad_fraction", v, 0.0, false, 1.0, false)?;
     }
+    if o.tag_separator.is_some() && o.tag_format.is_some() {
+        return Err(Error::config(
+            "tag_format",
+            "tag_separator already sets how tags are split: set one or the other",
+        ));
+    }
+    if let Some(v) = &o.columns {
+        columns(v)?;
+    }
     if let Some(v) = o.max_text_bytes {
         int("max_text_bytes", n(v), 1, n(MAX_TEXT_BYTES))?;
     }
@@ -206,6 +215,33 @@ pub(super) fn check_overrides(o: &Overrides) -> Result<()> {
     }
     Ok(())
 }
+
+/// `columns`: 1 to [`MAX_COLUMNS`] entries of 1 to 256 bytes, in one of its two forms.
+fn columns(v: &[String]) -> Result<()> {
+    if v.is_empty() || v.len() > MAX_COLUMNS {
+        return Err(Error::config(
+            "columns",
+            format!("{} entries; expected 1 to {MAX_COLUMNS}", v.len()),
+        ));
+    }
+    if let Some(c) = v.iter().find(|c| c.trim().is_empty() || c.len() > 256) {
+        return Err(Error::config(
+            "columns",
+            format!(
+                "entry {:?} is empty or longer than 256 bytes",
+                c.chars().take(40).collect::<String>()
+            ),
+        ));
+    }
+    crate::dataset::CsvOptions {
+        columns: v.to_vec(),
+        ..Default::default()
+    }
+    .validate()
+}
+
+/// Most entries in `columns`.
+pub const MAX_COLUMNS: usize = 64;
 
 /// The same bounds on a whole [`Settings`] (presets, code that builds settings directly).
 pub(super) fn check_settings(s: &Settings) -> Result<()> {
@@ -266,6 +302,9 @@ pub(super) fn check_settings(s: &Settings) -> Result<()> {
         n(MAX_TEXT_BYTES),
     )?;
     int("max_tags", n(s.csv.max_tags), 2, n(MAX_TAGS))?;
+    if !s.csv.columns.is_empty() {
+        columns(&s.csv.columns)?;
+    }
     int(
         "background_rows",
         n(s.background_rows),

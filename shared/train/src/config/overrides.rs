@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::limits;
 use super::{default_tokenizer, BackgroundMode, Preset, Settings};
 use crate::calibrate::ThresholdStrategy;
+use crate::dataset::{Delimiter, TagFormat};
 use crate::error::{Error, Result};
 use tagger_core::tokenizer::TokenizerConfig;
 
@@ -121,9 +122,27 @@ pub struct Overrides {
     #[arg(long)]
     #[schemars(length(min = 1, max = 64))]
     pub mask_replacement: Option<String>,
-    /// Separates the tags inside the `tags` field: one punctuation character.
+    /// Separates the tags inside the `tags` field: one punctuation character (sets the tag
+    /// format; not with `tag_format`).
     #[arg(long)]
     pub tag_separator: Option<char>,
+    /// How tag cells list tags: `auto` (detected from the first rows, the default), `comma`,
+    /// `pipe`, `semicolon`, `space`, `angle` (`<a><b>`) or `list` (`['a', 'b']`).
+    #[arg(long, value_enum)]
+    pub tag_format: Option<TagFormat>,
+    /// What separates the fields of a row: `auto` (detected, the default), `comma`, `tab` or
+    /// `semicolon`.
+    #[arg(long, value_enum)]
+    pub delimiter: Option<Delimiter>,
+    /// The file has no header row: its columns are `columns`, else `tags,text`.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_header: Option<bool>,
+    /// Which column is which (CLI and environment: comma-separated): names in file order
+    /// (`tags,text`; `_` passes a column over) or `role=column` pairs with a 1-based number or a
+    /// header name (`tags=3,text=1`); roles: tags, text, title, body, id. At most 64 entries.
+    #[arg(long, value_delimiter = ',')]
+    #[schemars(length(min = 1, max = 64), inner(length(min = 1, max = 256)))]
+    pub columns: Option<Vec<String>>,
     /// Largest share of unusable rows before the file is rejected: in [0, 1].
     #[arg(long)]
     #[schemars(range(min = 0.0, max = 1.0))]
@@ -240,6 +259,10 @@ impl Overrides {
             mask_words,
             mask_replacement,
             tag_separator,
+            tag_format,
+            delimiter,
+            no_header,
+            columns,
             max_bad_fraction,
             max_text_bytes,
             max_tags,
@@ -272,6 +295,10 @@ impl Overrides {
             mask_words: pick(mask_words, &later.mask_words),
             mask_replacement: pick(mask_replacement, &later.mask_replacement),
             tag_separator: pick(tag_separator, &later.tag_separator),
+            tag_format: pick(tag_format, &later.tag_format),
+            delimiter: pick(delimiter, &later.delimiter),
+            no_header: pick(no_header, &later.no_header),
+            columns: pick(columns, &later.columns),
             max_bad_fraction: pick(max_bad_fraction, &later.max_bad_fraction),
             max_text_bytes: pick(max_text_bytes, &later.max_text_bytes),
             max_tags: pick(max_tags, &later.max_tags),
@@ -382,7 +409,27 @@ pub(super) fn apply(mut s: Settings, o: &Overrides) -> Result<Settings> {
         s.mask.replacement = v.clone();
     }
     if let Some(c) = o.tag_separator {
+        // Any separator but `,` is used as given under `auto`, and recorded as before; `,` set on
+        // purpose is the comma format, so it is not taken for "detect".
         s.csv.tag_separator = c;
+        s.csv.tag_format = if c == ',' {
+            TagFormat::Comma
+        } else {
+            TagFormat::Auto
+        };
+    }
+    if let Some(f) = o.tag_format {
+        s.csv.tag_format = f;
+        s.csv.tag_separator = ',';
+    }
+    if let Some(d) = o.delimiter {
+        s.csv.delimiter = d;
+    }
+    if let Some(v) = o.no_header {
+        s.csv.no_header = v;
+    }
+    if let Some(v) = &o.columns {
+        s.csv.columns = v.clone();
     }
     if let Some(v) = o.max_bad_fraction {
         s.csv.max_bad_fraction = v;

@@ -155,6 +155,15 @@ fn out_of_range_sidecar_values_name_the_setting() {
         ),
         (r#"{"tag_separator": "||"}"#.into(), "tag_separator"),
         (r#"{"tag_separator": "a"}"#.into(), "tag_separator"),
+        (r#"{"tag_format": "tabs"}"#.into(), "tag_format"),
+        (
+            r#"{"tag_format": "pipe", "tag_separator": "|"}"#.into(),
+            "tag_format",
+        ),
+        (r#"{"delimiter": "pipe"}"#.into(), "delimiter"),
+        (r#"{"columns": ["tags=0", "text=1"]}"#.into(), "columns"),
+        (r#"{"columns": ["label=1"]}"#.into(), "columns"),
+        (r#"{"columns": []}"#.into(), "columns"),
         (r#"{"thresholds": "best"}"#.into(), "thresholds"),
         (r#"{"preset": "best"}"#.into(), "preset"),
         (r#"{"background_rows": 10001}"#.into(), "background_rows"),
@@ -253,6 +262,10 @@ fn samples() -> BTreeMap<&'static str, (&'static str, &'static str)> {
         ("mask_words", (r#"["tf", "sklearn"]"#, "tf,sklearn")),
         ("mask_replacement", (r#""word""#, "word")),
         ("tag_separator", (r#""|""#, "|")),
+        ("tag_format", (r#""angle""#, "angle")),
+        ("delimiter", (r#""tab""#, "tab")),
+        ("no_header", ("true", "true")),
+        ("columns", (r#"["text", "tags"]"#, "text,tags")),
         ("max_bad_fraction", ("0.5", "0.5")),
         ("max_text_bytes", ("4096", "4096")),
         ("max_tags", ("500", "500")),
@@ -316,7 +329,7 @@ fn every_setting_exists_on_every_surface() {
 fn merge_takes_every_field_from_the_later_overrides() {
     let full = samples()
         .iter()
-        .filter(|(name, _)| !["num_words", "threshold"].contains(*name))
+        .filter(|(name, _)| !["num_words", "threshold", "tag_format"].contains(*name))
         .map(|(name, (json, _))| format!(r#""{name}": {json}"#))
         .collect::<Vec<_>>()
         .join(", ");
@@ -324,6 +337,7 @@ fn merge_takes_every_field_from_the_later_overrides() {
     // Set past validation: together they conflict, but merging must not care.
     full.num_words = Some(400);
     full.threshold = Some(0.5);
+    full.tag_format = Some(crate::dataset::TagFormat::Angle);
     assert_eq!(Overrides::default().merged(&full), full);
     assert_eq!(full.merged(&Overrides::default()), full);
 }
@@ -416,5 +430,63 @@ fn sidecar_schema_is_committed_and_current() {
     assert!(
         committed == current,
         "{path} is not what the settings struct generates: rerun with UPDATE_SETTINGS_SCHEMA=1 and commit it"
+    );
+}
+
+/// The reading settings serialise as they did before the format settings existed unless one is
+/// set, so the version ids of earlier uploads (data + settings) stay the same. Golden: the
+/// fields `CsvOptions` serialised before `tag_format`, `delimiter`, `no_header`, `columns`.
+#[test]
+fn reading_settings_keep_earlier_version_ids() {
+    let json =
+        |o: &Overrides| serde_json::to_string(&Settings::default().apply(o).unwrap().csv).unwrap();
+    assert_eq!(
+        json(&Overrides::default()),
+        r#"{"tag_separator":",","max_bad_fraction":0.1,"max_text_bytes":1048576}"#
+    );
+    let pipe = Overrides {
+        tag_separator: Some('|'),
+        ..Default::default()
+    };
+    assert_eq!(
+        json(&pipe),
+        r#"{"tag_separator":"|","max_bad_fraction":0.1,"max_text_bytes":1048576}"#
+    );
+    let set = Overrides::from_json(
+        br#"{"tag_format": "list", "delimiter": "tab", "no_header": true, "columns": ["text", "tags"]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        json(&set),
+        r#"{"tag_separator":",","tag_format":"list","delimiter":"tab","no_header":true,"columns":["text","tags"],"max_bad_fraction":0.1,"max_text_bytes":1048576}"#
+    );
+}
+
+/// `tag_separator` `,` set on purpose is the comma format (no detection); `tag_format` replaces
+/// an earlier source's separator.
+#[test]
+fn tag_separator_and_tag_format_settle_one_way_to_split() {
+    use crate::dataset::TagFormat;
+    let comma = Overrides {
+        tag_separator: Some(','),
+        ..Default::default()
+    };
+    let s = Settings::default().apply(&comma).unwrap();
+    assert_eq!(s.csv.tag_format, TagFormat::Comma);
+    let sidecar = Overrides {
+        tag_format: Some(TagFormat::Angle),
+        ..Default::default()
+    };
+    let s = Settings::default()
+        .apply(&Overrides {
+            tag_separator: Some('|'),
+            ..Default::default()
+        })
+        .unwrap()
+        .apply(&sidecar)
+        .unwrap();
+    assert_eq!(
+        (s.csv.tag_format, s.csv.tag_separator),
+        (TagFormat::Angle, ',')
     );
 }

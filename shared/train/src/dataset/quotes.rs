@@ -57,6 +57,12 @@ impl<R> QuoteCheck<R> {
         }
     }
 
+    /// For a file without a header row: its first record is data row 1, as the reader counts.
+    pub fn without_header(mut self) -> Self {
+        self.records = 1;
+        self
+    }
+
     fn end_record(&mut self) {
         if !self.record_empty {
             self.records += 1;
