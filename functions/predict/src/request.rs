@@ -11,7 +11,7 @@ use tagger_core::predictor::PredictOptions;
 use crate::error::ApiError;
 
 /// Fields a JSON request may carry.
-const JSON_FIELDS: &str = "question, html, instances, scores, threshold, top_k, explain";
+pub(crate) const JSON_FIELDS: &str = "question, html, instances, scores, threshold, top_k, explain";
 /// Query parameters `POST /predict` takes.
 const QUERY_PARAMETERS: &str = "scores, threshold, top_k, explain";
 
@@ -120,12 +120,13 @@ impl Options {
         Ok(())
     }
 
-    /// Batch answers carry every tag's score unless told otherwise (the origin's batch contract).
-    pub(crate) fn library(&self, batch: bool) -> PredictOptions {
+    /// Every tag's score only when asked (`scores=true`), for one question and batches alike:
+    /// a batch of 100 questions on a 700-tag model would otherwise carry 70,000 numbers.
+    pub(crate) fn library(&self) -> PredictOptions {
         PredictOptions {
             threshold: self.threshold,
             top_k: self.top_k,
-            scores: self.scores.unwrap_or(batch),
+            scores: self.scores.unwrap_or(false),
         }
     }
 }
