@@ -254,7 +254,8 @@ fn models_commands_name_a_missing_folder_or_a_pointer_file() {
         &run(&["models", "list", "--model", s(&dir.path().join("nope"))]),
         "no model folder at",
     );
-    let pointer = dir.path().join("latest.json");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let pointer = elsewhere.path().join("latest.json");
     std::fs::write(&pointer, "{}").unwrap();
     fails_with(
         &run(&["models", "list", "--model", s(&pointer)]),

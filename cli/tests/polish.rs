@@ -224,8 +224,12 @@ fn info_is_plain_text() {
 #[test]
 fn a_pointer_file_passed_as_the_model_is_named_as_such() {
     let pointer = model().join("latest.json");
-    for cmd in ["predict", "info", "explain"] {
-        let out = run(&[cmd, "--model", s(&pointer), QUESTION]);
+    for args in [
+        &["predict", QUESTION][..],
+        &["info"][..],
+        &["explain", QUESTION][..],
+    ] {
+        let out = run(&[args, &["--model", s(&pointer)][..]].concat());
         fails_with(
             &out,
             "is a JSON file (a model pointer such as latest.json?), not a model",
