@@ -25,6 +25,7 @@ rm -rf "$work"
 mkdir -p "$work"
 "$tagger" quickstart --no-serve --dir "$work" >/dev/null
 
+: >"$work/serve.out"
 "$tagger" serve --model "$work/bucket/models" --port 0 >"$work/serve.out" 2>"$work/serve.log" &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
@@ -38,7 +39,7 @@ for _ in $(seq 300); do
 done
 [ -n "$port" ] || { echo "tagger serve printed no address" >&2; exit 1; }
 
-"$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
+"$venv/bin/schemathesis" --config-file functions/predict/schemathesis.toml run "http://127.0.0.1:$port/openapi.json" \
     --checks all \
     --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-100}" \
     --seed "${SCHEMATHESIS_SEED:-1}" \

@@ -377,6 +377,22 @@ mod tests {
         let (st, body) = call(&state, "POST", "/predict", q).await;
         let one: types::PredictAnswer = parses(st, 200, &body);
         assert!(one.scores.is_none() && one.explanations.is_none());
+        // `2.0` is an integer to JSON Schema: found by schemathesis, refused with 400 before.
+        let q2 = r#"{"question": "numpy array python", "threshold": 0, "top_k": 2.0}"#;
+        let (st, body) = call(&state, "POST", "/predict", q2).await;
+        let two: types::PredictAnswer = parses(st, 200, &body);
+        assert_eq!(two.tags.len(), 2);
+        // Integers past u64 are still integers (schemathesis again): every tag, as any large top_k.
+        let huge = r#"{"question": "numpy array python", "threshold": 0, "top_k": 3719168213794332888589664256}"#;
+        let (st, body) = call(
+            &state,
+            "POST",
+            "/predict?top_k=371916821379433288858966425600",
+            huge,
+        )
+        .await;
+        let all: types::PredictAnswer = parses(st, 200, &body);
+        assert_eq!(all.tags.len(), artifact.labels.len());
         let batch = r#"{"instances": ["numpy array", "react state"], "scores": true}"#;
         let (st, body) = call(&state, "POST", "/predict", batch).await;
         let answers: types::BatchAnswer = parses(st, 200, &body);

@@ -74,7 +74,7 @@ impl Options {
             o.threshold = Some(check_threshold(t)?);
         }
         if let Some(v) = get("top_k") {
-            let k = v.trim().parse::<u64>().map_err(|_| {
+            let k = whole_number(v).ok_or_else(|| {
                 ApiError::bad_request(
                     "invalid_parameter",
                     format!("top_k must be a whole number >= 1, got {v:?}"),
@@ -106,7 +106,13 @@ impl Options {
         }
         match obj.remove("top_k") {
             None | Some(Value::Null) => {}
-            Some(Value::Number(n)) => match n.as_u64() {
+            // `3.0` is the integer 3 to JSON Schema (and to JavaScript), so it is one here too;
+            // integers past u64 (read as floats) mean "every tag", as u64::MAX does.
+            Some(Value::Number(n)) => match n.as_u64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                    .map(|f| f as u64)
+            }) {
                 Some(k) => self.top_k = Some(check_top_k(k)?),
                 None => {
                     return Err(ApiError::bad_request(
@@ -129,6 +135,13 @@ impl Options {
             scores: self.scores.unwrap_or(false),
         }
     }
+}
+
+/// Digits only; a number past u64 saturates (a top_k larger than any model's tag count).
+fn whole_number(v: &str) -> Option<u64> {
+    let v = v.trim();
+    (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| v.parse::<u64>().unwrap_or(u64::MAX))
 }
 
 fn take_bool(obj: &mut Map<String, Value>, name: &str) -> Result<Option<bool>, ApiError> {
