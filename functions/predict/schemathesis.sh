@@ -39,9 +39,13 @@ for _ in $(seq 300); do
 done
 [ -n "$port" ] || { echo "tagger serve printed no address" >&2; exit 1; }
 
-"$venv/bin/schemathesis" --config-file functions/predict/schemathesis.toml run "http://127.0.0.1:$port/openapi.json" \
+# From the work folder, where schemathesis keeps its example database (.schemathesis/).
+root=$(pwd)
+cd "$work"
+"$root/$venv/bin/schemathesis" --config-file "$root/functions/predict/schemathesis.toml" \
+    run "http://127.0.0.1:$port/openapi.json" \
     --checks all \
     --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-100}" \
     --seed "${SCHEMATHESIS_SEED:-1}" \
-    --report junit --report-dir "$work/report" \
+    --report junit --report-dir report \
     "$@"

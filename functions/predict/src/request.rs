@@ -152,11 +152,12 @@ fn take_bool(obj: &mut Map<String, Value>, name: &str) -> Result<Option<bool>, A
     }
 }
 
+/// Exactly `true` or `false`, as the OpenAPI document's `boolean` parameters are written; `1`,
+/// `yes` or a bare `?scores` would be schema-violating requests that the API quietly accepted.
 fn query_bool(name: &str, v: &str) -> Result<bool, ApiError> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        // A bare `?scores` means yes.
-        "" | "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
         _ => Err(ApiError::bad_request(
             "invalid_parameter",
             format!("{name} must be true or false, got {v:?}"),

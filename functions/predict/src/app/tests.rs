@@ -512,6 +512,20 @@ async fn bad_requests_get_specific_statuses_and_codes() {
             400,
             "invalid_parameter",
         ),
+        // Booleans are `true`/`false` as the OpenAPI document says (schemathesis found a bare
+        // `?explain=` accepted as true).
+        (
+            "query explain empty",
+            post_json("/predict", "explain=", &json!({"question": "a"})),
+            400,
+            "invalid_parameter",
+        ),
+        (
+            "query scores 1",
+            post_json("/predict", "scores=1", &json!({"question": "a"})),
+            400,
+            "invalid_parameter",
+        ),
         (
             "no question",
             post_json("/predict", "", &json!({})),
@@ -838,7 +852,7 @@ async fn options_change_the_answer() {
     let (_, body, _) = call(
         post_json(
             "/predict",
-            "scores=1&threshold=0.5",
+            "scores=true&threshold=0.5",
             &json!({"question": q}),
         ),
         &s.state,
