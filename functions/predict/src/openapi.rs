@@ -10,7 +10,9 @@
 /// The committed document, as served.
 pub(crate) const DOCUMENT: &str = include_str!("../openapi.json");
 
+// Fields are read by serde (the drift tests) and schemars (the document), not all by code.
 #[cfg(test)]
+#[allow(dead_code)]
 pub(crate) mod types {
     use std::collections::BTreeMap;
 
@@ -407,6 +409,56 @@ mod tests {
         assert_eq!(e.error.code, "unknown_parameter");
         let (st, body) = call(&state, "GET", "/openapi.json", "").await;
         assert_eq!((st, body.as_slice()), (200, DOCUMENT.as_bytes()));
+    }
+
+    /// The contract's request type and the handler's parser agree on what a body is.
+    #[tokio::test]
+    async fn the_parser_accepts_what_the_request_schema_accepts_and_no_more() {
+        use std::sync::Arc;
+        let store = Arc::new(tagger_registry::store::MemoryStore::new());
+        tagger_testkit::publish(store.as_ref(), "", &tagger_testkit::tiny_artifact(1)).await;
+        let state =
+            Arc::new(crate::State::new(store, "", crate::Config::for_local("memory://")).await);
+        let cases = [
+            r#"{"question": "numpy array", "top_k": 1, "scores": true}"#,
+            r#"{"html": "<p>numpy <code>reshape</code></p>", "explain": false}"#,
+            r#"{"instances": ["numpy array", "react state"], "threshold": 0.5}"#,
+            r#"{"question": "numpy", "scores": null}"#,
+            r#"{"question": "numpy", "html": "<p>numpy</p>"}"#,
+            r#"{"question": "numpy", "colour": true}"#,
+            r#"{"instances": []}"#,
+            r#"{"question": "numpy", "top_k": 0}"#,
+            r#"{"question": "numpy", "threshold": 1.5}"#,
+            r#"{"question": "numpy", "scores": "yes"}"#,
+            r#"{"question": " "}"#,
+            r#"{}"#,
+        ];
+        for body in cases {
+            let contract = serde_json::from_str::<types::PredictRequest>(body);
+            let valid = match &contract {
+                Ok(types::PredictRequest::Question(r)) => valid(&[&r.question], &r.options),
+                Ok(types::PredictRequest::Html(r)) => valid(&[&r.html], &r.options),
+                Ok(types::PredictRequest::Batch(r)) => {
+                    (1..=100).contains(&r.instances.len())
+                        && valid(&r.instances.iter().collect::<Vec<_>>(), &r.options)
+                }
+                Err(_) => false,
+            };
+            let (status, answer) = call(&state, "POST", "/predict", body).await;
+            assert_eq!(
+                status == 200,
+                valid,
+                "{body}: contract {contract:?}, handler {status} {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+    }
+
+    /// What the schema's keywords (pattern, range) add to the types' shape.
+    fn valid(questions: &[&types::Question], o: &types::Options) -> bool {
+        questions.iter().all(|q| !q.0.trim().is_empty())
+            && o.threshold.is_none_or(|t| (0.0..=1.0).contains(&t))
+            && o.top_k.is_none_or(|k| k >= 1)
     }
 
     #[test]
