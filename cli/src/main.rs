@@ -323,6 +323,29 @@ mod tests {
         assert!(missing.is_empty(), "arguments without help: {missing:?}");
     }
 
+    /// Choices are enumerated values, so `--help` and a wrong value list them.
+    #[test]
+    fn choices_are_enumerated_values() {
+        let cli = super::Cli::command();
+        let train = cli.find_subcommand("train").unwrap();
+        for (flag, value) in [
+            ("preset", "seed"),
+            ("thresholds", "per-tag"),
+            ("background_mode", "first"),
+        ] {
+            let arg = train
+                .get_arguments()
+                .find(|a| a.get_id() == flag)
+                .unwrap_or_else(|| panic!("train --{flag}"));
+            let names: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_owned())
+                .collect();
+            assert!(names.iter().any(|n| n == value), "--{flag}: {names:?}");
+        }
+    }
+
     #[test]
     fn threshold_and_top_k_follow_the_api_rules() {
         assert_eq!(super::parse_threshold("0.5"), Ok(0.5));

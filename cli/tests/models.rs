@@ -13,7 +13,9 @@ const SAMPLE_CSV: &str = include_str!("../assets/questions.csv");
 
 fn tagger() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tagger"));
-    cmd.env_remove("RUST_LOG").env_remove("TAGGER_MODEL");
+    cmd.env_remove("RUST_LOG")
+        .env_remove("TAGGER_MODEL")
+        .env_remove("NO_COLOR");
     cmd
 }
 
@@ -293,7 +295,6 @@ fn serve(args: &[&str], env: &[(&str, &str)], log_dir: &Path) -> Served {
         .args(["serve", "--port", "0"])
         .args(args)
         .envs(env.iter().copied())
-        .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -385,7 +386,7 @@ fn serve_logs_each_reload_and_a_pinned_version_never_reloads() {
         loads[1].contains(&t.first) && loads[2].contains(&t.second),
         "{log}"
     );
-    assert!(!log.contains('\x1b'), "no colour under NO_COLOR: {log}");
+    assert!(!log.contains('\x1b'), "no colour in a log file: {log}");
     let log = std::fs::read_to_string(&pinned.log).unwrap();
     assert_eq!(log.matches("model loaded").count(), 1, "{log}");
     assert!(log.contains("pinned"), "{log}");
