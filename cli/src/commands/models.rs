@@ -183,10 +183,10 @@ async fn list(args: &StoreArgs) -> Result<()> {
         };
         super::outln!(
             "{mark} {version:<24} {:<20} {:>8} {:>6} {:>5}  {}{note}",
-            safe(row["created_at"].as_str().unwrap_or("")),
+            safe(&to_seconds(row["created_at"].as_str().unwrap_or(""))),
             metric("micro_f1"),
             metric("p_at_1"),
-            row["tags"],
+            row["tags"].as_u64().map_or("-".into(), |n| n.to_string()),
             safe(row["source"].as_str().unwrap_or("")),
         )?;
     }
@@ -199,6 +199,14 @@ async fn list(args: &StoreArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `2026-11-30T00:47:29.607755116Z` as `2026-11-30T00:47:29Z`: the list's column, to the second.
+fn to_seconds(rfc3339: &str) -> String {
+    match rfc3339.get(..19) {
+        Some(head) if rfc3339.len() > 19 && rfc3339.is_char_boundary(19) => format!("{head}Z"),
+        _ => rfc3339.to_owned(),
+    }
 }
 
 async fn show(args: &ShowArgs) -> Result<()> {
@@ -429,6 +437,10 @@ fn plain(v: &Value) -> String {
     match v {
         Value::String(s) => safe(s).into_owned(),
         Value::Null => "(none)".into(),
+        // `[50, 25]` reads as `50, 25`, as `tagger info` and the flags write it.
+        Value::Array(items) if items.iter().all(|v| !v.is_array() && !v.is_object()) => {
+            items.iter().map(plain).collect::<Vec<_>>().join(", ")
+        }
         other => safe(&other.to_string()).into_owned(),
     }
 }
@@ -462,10 +474,15 @@ async fn diff(args: &DiffArgs) -> Result<()> {
     }
     super::outln!("metrics (test split of each version's own data):")?;
     for (name, m) in d["metrics"].as_object().cloned().unwrap_or_default() {
-        let num = |v: &Value| v.as_f64().map_or("-".to_owned(), |x| format!("{x:.4}"));
+        // Counts as whole numbers, scores to 4 decimals.
+        let places = if name == "examples" { 0 } else { 4 };
+        let num = |v: &Value| {
+            v.as_f64()
+                .map_or("-".to_owned(), |x| format!("{x:.places$}"))
+        };
         let change = m["change"]
             .as_f64()
-            .map_or(String::new(), |c| format!(" ({c:+.4})"));
+            .map_or(String::new(), |c| format!(" ({c:+.places$})"));
         super::outln!(
             "    {name:<32} {} -> {}{change}",
             num(&m["a"]),
@@ -514,6 +531,16 @@ async fn diff(args: &DiffArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_listed_to_the_second() {
+        assert_eq!(
+            to_seconds("2026-11-30T00:47:29.607755116Z"),
+            "2026-11-30T00:47:29Z"
+        );
+        assert_eq!(to_seconds("2024-01-01T00:00:00Z"), "2024-01-01T00:00:00Z");
+        assert_eq!(to_seconds("soon"), "soon");
+    }
 
     #[test]
     fn changed_lists_differing_leaves_only() {
