@@ -431,6 +431,9 @@ mod tests {
             r#"{"question": "numpy", "threshold": 1.5}"#,
             r#"{"question": "numpy", "scores": "yes"}"#,
             r#"{"question": " "}"#,
+            // Whitespace to Python's `\s` (schemathesis' regex engine), not to `str::trim`.
+            r#"{"question": "\u001c\u001f "}"#,
+            r#"{"question": "\u00a0\u2003"}"#,
             r#"{}"#,
         ];
         for body in cases {
@@ -454,9 +457,25 @@ mod tests {
         }
     }
 
+    #[test]
+    fn blank_means_what_the_pattern_means_to_python() {
+        // `re.search(r"\S", s)` is None for exactly these (and `str.trim` keeps U+001C..U+001F).
+        for blank in [
+            "",
+            " \t\n",
+            "\u{1c}\u{1d}\u{1e}\u{1f}",
+            "\u{85}\u{a0}\u{2003}\u{3000}",
+        ] {
+            assert!(crate::routes::is_blank(blank), "{blank:?}");
+        }
+        for text in ["a", "\u{6}", "\u{feff}", " x "] {
+            assert!(!crate::routes::is_blank(text), "{text:?}");
+        }
+    }
+
     /// What the schema's keywords (pattern, range) add to the types' shape.
     fn valid(questions: &[&types::Question], o: &types::Options) -> bool {
-        questions.iter().all(|q| !q.0.trim().is_empty())
+        questions.iter().all(|q| !crate::routes::is_blank(&q.0))
             && o.threshold.is_none_or(|t| (0.0..=1.0).contains(&t))
             && o.top_k.is_none_or(|k| k >= 1)
     }

@@ -285,13 +285,21 @@ fn check_input(input: &Input, max_instances: usize) -> Result<(), ApiError> {
         Input::Batch(items) if items.is_empty() => Err(ApiError::empty_question(
             "instances is empty: send at least one question",
         )),
-        Input::Batch(items) => match items.iter().position(|q| q.trim().is_empty()) {
+        Input::Batch(items) => match items.iter().position(|q| is_blank(q)) {
             Some(i) => Err(ApiError::empty_question(format!("instances[{i}] is empty"))),
             None => Ok(()),
         },
-        Input::One(q) if q.trim().is_empty() => Err(ApiError::empty_question("question is empty")),
+        Input::One(q) if is_blank(q) => Err(ApiError::empty_question("question is empty")),
         Input::One(_) => Ok(()),
     }
+}
+
+/// Nothing but whitespace, by the definition the OpenAPI document's `\S` pattern has in the
+/// tools that check it (Python's `str.isspace`): Unicode's White_Space plus the four separators
+/// U+001C..U+001F.
+pub(crate) fn is_blank(q: &str) -> bool {
+    q.chars()
+        .all(|c| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 
 /// Predictions (and explanations) for the input, and the number of tags returned. CPU-bound: runs
