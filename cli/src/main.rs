@@ -1,8 +1,9 @@
 //! `tagger`: the whole job on one machine, with a local folder in place of the bucket.
 //!
 //! `tagger quickstart` trains on the embedded sample questions and serves them; `train`, `eval`,
-//! `predict`, `explain`, `info`, `serve` and `bench` do one step each. Models live in a folder laid
-//! out like the bucket's `models/` prefix (`<version>/model.bin`, `latest.json`).
+//! `predict`, `explain`, `info`, `serve` and `bench` do one step each; `models` manages published
+//! versions. Models live in a folder laid out like the bucket's `models/` prefix
+//! (`<version>/model.bin`, `latest.json`), or for `serve` and `models` in `s3://bucket/prefix`.
 
 mod bench;
 mod commands;
