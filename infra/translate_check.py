@@ -250,6 +250,7 @@ PARAMETER_CHANGES = {
     "PredictMemoryMB": "512",
     "PredictTimeoutSeconds": "30",
     "ModelRefreshSecs": "300",
+    "ModelVersion": "20240101-abc",
     "LogLevel": "DEBUG",
 }
 

@@ -3,7 +3,7 @@
 //! rows (`--compare A B`).
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
@@ -23,10 +23,14 @@ struct Scored {
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
-    let paths: Vec<&Path> = match (&args.model, args.compare.as_slice()) {
-        (Some(m), []) => vec![m.as_path()],
-        (None, [a, b]) => vec![a.as_path(), b.as_path()],
-        _ => bail!("give --model MODEL, or --compare A B"),
+    // TAGGER_MODEL stands in for --model only when no model is named at all, so that it never
+    // clashes with --compare.
+    let from_env = std::env::var_os("TAGGER_MODEL").map(PathBuf::from);
+    let paths: Vec<&Path> = match (&args.model, args.compare.as_slice(), &from_env) {
+        (Some(m), [], _) => vec![m.as_path()],
+        (None, [a, b], _) => vec![a.as_path(), b.as_path()],
+        (None, [], Some(m)) => vec![m.as_path()],
+        _ => bail!("give --model MODEL (or set TAGGER_MODEL), or --compare A B"),
     };
     let models = paths
         .iter()

@@ -29,6 +29,9 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
         k: args.top,
         present_only: !args.all_words,
     };
+    // Shaded words only where colour shows: a terminal, and not under NO_COLOR; elsewhere the
+    // words and their values above say the same.
+    let colour = anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
     let mut html = String::new();
     let mut json = Vec::new();
     for question in &args.text {
@@ -65,7 +68,9 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
             }
             for (tag, tokens) in explained.tags.iter().zip(&explained.tokens) {
                 print_tag(tag);
-                println!("    {}", plot::ansi_question(tokens));
+                if colour {
+                    println!("    {}", plot::ansi_question(tokens));
+                }
             }
             println!();
         }

@@ -1,8 +1,9 @@
 //! `tagger`: the whole job on one machine, with a local folder in place of the bucket.
 //!
 //! `tagger quickstart` trains on the embedded sample questions and serves them; `train`, `eval`,
-//! `predict`, `explain`, `info`, `serve` and `bench` do one step each. Models live in a folder laid
-//! out like the bucket's `models/` prefix (`<version>/model.bin`, `latest.json`).
+//! `predict`, `explain`, `info`, `serve` and `bench` do one step each; `models` manages published
+//! versions. Models live in a folder laid out like the bucket's `models/` prefix
+//! (`<version>/model.bin`, `latest.json`), or for `serve` and `models` in `s3://bucket/prefix`.
 
 mod bench;
 mod commands;
@@ -41,6 +42,8 @@ enum Command {
     Info(InfoArgs),
     /// Serve the prediction API (the same handler as the Lambda function) over HTTP.
     Serve(ServeArgs),
+    /// List, show, promote, roll back and compare published versions (a folder or s3://).
+    Models(commands::models::ModelsArgs),
     /// Run uploads through the retraining job (as the `train` function does) with a local folder as the bucket.
     Job(JobArgs),
     /// Measure training and prediction speed on the real datasets.
@@ -85,8 +88,9 @@ pub struct TrainArgs {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Model folder (with latest.json) or a model.bin file.
-    #[arg(long, required_unless_present = "compare", conflicts_with = "compare")]
+    /// Model folder (with latest.json) or a model.bin file [env: TAGGER_MODEL when neither this nor
+    /// --compare is given].
+    #[arg(long, conflicts_with = "compare")]
     model: Option<PathBuf>,
     /// Score two models (folders or model.bin files) on exactly the same rows, side by side
     /// with the difference B - A.
@@ -110,28 +114,51 @@ pub struct EvalArgs {
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
-    #[arg(long)]
+    /// Model folder (holding latest.json) or a model.bin file.
+    #[arg(long, env = "TAGGER_MODEL")]
     model: PathBuf,
-    /// Questions; when none are given, one question per stdin line.
+    /// Questions; when none are given, one question per stdin line (one answer line each).
     text: Vec<String>,
-    /// One JSON object per question.
+    /// One JSON object per question, with its line number.
     #[arg(long)]
     json: bool,
     /// Include every tag's probability.
     #[arg(long)]
     scores: bool,
-    /// Override every tag's threshold.
-    #[arg(long)]
+    /// Override every tag's threshold: a number in [0, 1], as the API's `threshold`.
+    #[arg(long, value_parser = parse_threshold)]
     threshold: Option<f32>,
-    #[arg(long)]
-    top_k: Option<usize>,
+    /// At most this many tags per question (1 or more), as the API's `top_k`.
+    #[arg(long, value_parser = parse_top_k)]
+    top_k: Option<u64>,
+}
+
+/// The API's top_k rule: a whole number >= 1.
+fn parse_top_k(raw: &str) -> Result<u64, String> {
+    match raw.trim().parse::<u64>() {
+        Ok(0) => Err("top_k must be >= 1, got 0".into()),
+        Ok(k) => Ok(k),
+        Err(_) => Err(format!("top_k must be a whole number >= 1, got {raw:?}")),
+    }
+}
+
+/// The API's threshold rule: a number in [0, 1].
+fn parse_threshold(raw: &str) -> Result<f32, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(t) if (0.0..=1.0).contains(&t) => Ok(t as f32),
+        Ok(t) => Err(format!("threshold must be in [0, 1], got {t}")),
+        Err(_) => Err(format!("threshold must be a number in [0, 1], got {raw:?}")),
+    }
 }
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
-    #[arg(long)]
+    /// Model folder (holding latest.json) or a model.bin file.
+    #[arg(long, env = "TAGGER_MODEL")]
     model: PathBuf,
+    /// Questions to explain.
     text: Vec<String>,
+    /// Print the explanations (or the summary) as JSON.
     #[arg(long)]
     json: bool,
     /// Write the question(s) with coloured words as HTML.
@@ -146,30 +173,39 @@ pub struct ExplainArgs {
     /// Summarise mean |attribution| per word and tag over a CSV instead.
     #[arg(long)]
     summary: bool,
+    /// Labelled CSV whose questions the summary averages over.
     #[arg(long)]
     data: Option<PathBuf>,
     /// Questions sampled from --data for the summary.
     #[arg(long, default_value_t = 200)]
     sample: usize,
+    /// Draw the summary as an SVG file.
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// Draw the summary as a PNG file.
     #[arg(long)]
     png: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
-    #[arg(long)]
+    /// Model folder (holding latest.json) or a model.bin file.
+    #[arg(long, env = "TAGGER_MODEL")]
     model: PathBuf,
+    /// Print the model's summary as JSON.
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Model folder (file path or file:// URI) holding latest.json; it must exist.
-    #[arg(long)]
+    /// Models folder holding latest.json (a path or file:// URI; it must exist), or
+    /// s3://bucket/prefix (credentials, region and endpoint from the AWS environment).
+    #[arg(long, env = "TAGGER_MODEL")]
     model: String,
+    /// Serve only this version and never reload (as MODEL_VERSION does for the function).
+    #[arg(long, value_name = "VERSION")]
+    model_version: Option<String>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -195,6 +231,7 @@ impl ServeArgs {
             cors: self.cors.clone(),
             max_connections: self.max_connections,
             header_timeout: std::time::Duration::from_secs(self.header_timeout_secs),
+            model_version: self.model_version.clone(),
             ..serve::Serve::new(&self.model, &self.host, self.port)
         }
     }
@@ -215,8 +252,10 @@ pub struct QuickstartArgs {
     /// Working folder (the local "bucket" goes in `<dir>/bucket`).
     #[arg(long, default_value = "target/tagger-quickstart")]
     dir: PathBuf,
+    /// Address to serve on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// Port to serve on.
     #[arg(long, default_value_t = 3000)]
     port: u16,
     /// Stop after training and the sample answers.
@@ -239,12 +278,22 @@ fn main() -> std::process::ExitCode {
         Command::Explain(a) => commands::explain(&a),
         Command::Info(a) => commands::info(&a),
         Command::Serve(a) => serve::run(&a.serve()),
+        Command::Models(a) => commands::models(&a),
         Command::Job(a) => commands::job(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Quickstart(a) => commands::quickstart(&a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader of our output went away (`| head -1`): nothing is wrong.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            std::process::ExitCode::SUCCESS
+        }
         Err(e) => {
             // Line by line: the messages' own line breaks stay, anything else is escaped.
             let message = format!("{e:#}");
@@ -252,5 +301,78 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {}", lines.join("\n"));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every flag and argument of every command says what it is for in `--help`.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                assert!(
+                    sub.get_about().is_some(),
+                    "{path} {} has no description",
+                    sub.get_name()
+                );
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "tagger", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
+
+    /// Choices are enumerated values, so `--help` and a wrong value list them.
+    #[test]
+    fn choices_are_enumerated_values() {
+        let cli = super::Cli::command();
+        let train = cli.find_subcommand("train").unwrap();
+        for (flag, value) in [
+            ("preset", "seed"),
+            ("thresholds", "per-tag"),
+            ("background_mode", "first"),
+        ] {
+            let arg = train
+                .get_arguments()
+                .find(|a| a.get_id() == flag)
+                .unwrap_or_else(|| panic!("train --{flag}"));
+            let names: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_owned())
+                .collect();
+            assert!(names.iter().any(|n| n == value), "--{flag}: {names:?}");
+        }
+    }
+
+    #[test]
+    fn threshold_and_top_k_follow_the_api_rules() {
+        assert_eq!(super::parse_threshold("0.5"), Ok(0.5));
+        assert_eq!(super::parse_threshold("1"), Ok(1.0));
+        assert!(super::parse_threshold("5").unwrap_err().contains("[0, 1]"));
+        assert!(super::parse_threshold("NaN").is_err());
+        assert_eq!(super::parse_top_k("3"), Ok(3));
+        assert!(super::parse_top_k("0").unwrap_err().contains(">= 1"));
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

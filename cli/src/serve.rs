@@ -8,7 +8,6 @@
 //! blocking thread per core, so `GET /health` answers while explanations run.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tagger_registry::store::{LocalStore, ObjectStore};
+use tagger_registry::store::{LocalStore, Location, ObjectStore};
 use tokio::sync::Semaphore;
 
 /// Default for `--max-connections`: 256 open connections, each holding at most one request
@@ -38,6 +37,8 @@ pub struct Serve {
     pub cors: Vec<String>,
     pub max_connections: usize,
     pub header_timeout: Duration,
+    /// Serve only this version, never reloading (`MODEL_VERSION`).
+    pub model_version: Option<String>,
 }
 
 impl Serve {
@@ -49,20 +50,30 @@ impl Serve {
             cors: Vec::new(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
+            model_version: None,
         }
     }
 }
 
-/// A local model folder from a path or `file://` URI; it must exist.
-fn local_store(model: &str) -> Result<LocalStore> {
-    if model.starts_with("s3://") {
-        bail!("`tagger serve` reads local model folders; deploy the predict function (or run it under `cargo lambda watch`) to serve {model}");
+/// The models' store: `s3://bucket/prefix` (the AWS environment's credentials, region and
+/// endpoint), or a local folder from a path or `file://` URI, which must exist.
+async fn open_store(model: &str) -> Result<Arc<dyn ObjectStore>> {
+    if let Location::Local(path) = Location::parse(model)? {
+        if path.file_name().is_some_and(|n| n == "latest.json") && path.is_file() {
+            bail!(
+                "{} is the pointer file: pass the folder that holds it ({})",
+                path.display(),
+                path.parent()
+                    .map_or(".".into(), |p| p.display().to_string())
+            );
+        }
+        if !path.is_dir() {
+            let path = path.display();
+            bail!("no model folder at {path}: train one first (`tagger train --out {path}`) or pass the folder that holds latest.json");
+        }
+        return Ok(Arc::new(LocalStore::new(path)));
     }
-    let path = model.strip_prefix("file://").unwrap_or(model);
-    if !Path::new(path).is_dir() {
-        bail!("no model folder at {path}: train one first (`tagger train --out {path}`) or pass the folder that holds latest.json");
-    }
-    Ok(LocalStore::new(path))
+    Ok(Arc::from(tagger_s3::open(model).await?))
 }
 
 /// The application's configuration: the environment's, for this folder, with `--cors`.
@@ -70,6 +81,7 @@ fn config(opts: &Serve) -> Result<predict::Config> {
     let model = opts.model.clone();
     let mut config = predict::Config::from_lookup(|name| match name {
         "MODEL_URI" => Some(model.clone()),
+        "MODEL_VERSION" if opts.model_version.is_some() => opts.model_version.clone(),
         other => std::env::var(other).ok(),
     })?;
     if !opts.cors.is_empty() {
@@ -84,23 +96,27 @@ pub fn run(opts: &Serve) -> Result<()> {
     if opts.max_connections == 0 {
         bail!("--max-connections must be at least 1");
     }
-    let store: Arc<dyn ObjectStore> = Arc::new(local_store(&opts.model)?);
     let config = config(opts)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        let store = open_store(&opts.model).await?;
         let state = Arc::new(predict::State::new(store, "", config).await);
-        let app = predict::app(state);
+        let app = predict::app(Arc::clone(&state));
         let addr: SocketAddr = format!("{}:{}", opts.host, opts.port)
             .parse()
             .with_context(|| format!("bad address {}:{}", opts.host, opts.port))?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
+        let pinned = match state.models().pinned() {
+            Some(v) => format!(", pinned to version {v}"),
+            None => String::new(),
+        };
         println!(
-            "serving {} on http://{}  (the page at /; POST /predict, GET /model, GET /health; Ctrl-C stops)",
+            "serving {}{pinned} on http://{}  (the page at /; POST /predict, GET /model, GET /health, GET /openapi.json; Ctrl-C stops)",
             opts.model,
             listener.local_addr()?
         );

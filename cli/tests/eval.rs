@@ -11,9 +11,16 @@ use serde_json::Value;
 const SAMPLE_CSV: &str = include_str!("../assets/questions.csv");
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tagger"))
-        .env_remove("RUST_LOG")
-        .args(args)
+    run_env(args, None)
+}
+
+fn run_env(args: &[&str], model_env: Option<&Path>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tagger"));
+    cmd.env_remove("RUST_LOG").env_remove("TAGGER_MODEL");
+    if let Some(m) = model_env {
+        cmd.env("TAGGER_MODEL", m);
+    }
+    cmd.args(args)
         .stdin(Stdio::null())
         .output()
         .expect("tagger runs")
@@ -30,6 +37,23 @@ fn ok(args: &[&str]) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn tagger_model_stands_in_for_model_but_never_clashes_with_compare() {
+    let f = fixture();
+    let alone = run_env(&["eval", "--data", s(&f.csv), "--json"], Some(&f.a));
+    assert!(alone.status.success(), "{alone:?}");
+    let named = ok(&["eval", "--model", s(&f.a), "--data", s(&f.csv), "--json"]);
+    assert_eq!(String::from_utf8_lossy(&alone.stdout), named);
+    let compare = run_env(
+        &["eval", "--compare", s(&f.a), s(&f.b), "--data", s(&f.csv)],
+        Some(&f.a),
+    );
+    assert!(compare.status.success(), "{compare:?}");
+    let neither = run_env(&["eval", "--data", s(&f.csv)], None);
+    assert!(!neither.status.success());
+    assert!(String::from_utf8_lossy(&neither.stderr).contains("TAGGER_MODEL"));
 }
 
 fn s(p: &Path) -> &str {

@@ -213,3 +213,30 @@ async fn keys_with_spaces_plus_and_unicode_round_trip() {
         None
     );
 }
+
+#[tokio::test]
+async fn list_returns_keys_under_the_store_prefix_across_pages() {
+    let moto = moto_or_skip!();
+    let bucket = moto.fresh_bucket("list").await;
+    let store = S3Store::new(moto.client(), bucket.clone(), "models");
+    // A neighbour sharing the prefix's first letters must not leak in.
+    let other = S3Store::new(moto.client(), bucket, "models-old");
+    other
+        .put("x/model.bin", body("x"), PutMode::Overwrite)
+        .await
+        .unwrap();
+    // More keys than one ListObjectsV2 page (1,000) holds.
+    let keys: Vec<String> = (0..1005).map(|i| format!("v{i:04}/model.bin")).collect();
+    for key in &keys {
+        store.put(key, body("w"), PutMode::Overwrite).await.unwrap();
+    }
+    store
+        .put("latest.json", body("{}"), PutMode::Overwrite)
+        .await
+        .unwrap();
+    let mut expected = keys.clone();
+    expected.push("latest.json".into());
+    expected.sort();
+    assert_eq!(store.list("").await.unwrap(), expected);
+    assert_eq!(store.list("v0001/").await.unwrap(), ["v0001/model.bin"]);
+}

@@ -4,9 +4,8 @@ use std::io::BufRead;
 
 use anyhow::{bail, Result};
 use tagger_core::predictor::PredictOptions;
-use tagger_train::pipeline::TrainingRecord;
 
-use super::{load_model, safe, safe_report};
+use super::{load_model, safe};
 use crate::{EvalArgs, ExplainArgs, InfoArgs, PredictArgs};
 
 pub fn eval(args: &EvalArgs) -> Result<()> {
@@ -25,14 +24,30 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
     let artifact = load_model(&args.model)?;
     let opts = PredictOptions {
         threshold: args.threshold,
-        top_k: args.top_k,
+        top_k: args.top_k.map(|k| usize::try_from(k).unwrap_or(usize::MAX)),
         scores: args.scores,
     };
     let mut failures = 0usize;
+    // One answer line per input line, blank lines included, so answers line up with questions.
     for (n, question) in questions(&args.text).enumerate() {
         let question = question?;
-        match artifact.predict(&question, &opts) {
-            Ok(p) if args.json => println!("{}", serde_json::to_string(&p)?),
+        let line = n + 1;
+        let answer = match artifact.predict(&question, &opts) {
+            Ok(p) => Ok(p),
+            // A blank line, or one with nothing the model reads: no tags, not a failure.
+            Err(tagger_core::Error::EmptyQuestion) => Ok(tagger_core::predictor::Prediction {
+                tags: Vec::new(),
+                probabilities: Vec::new(),
+                scores: None,
+            }),
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(p) if args.json => {
+                let mut v = serde_json::to_value(&p)?;
+                v["line"] = serde_json::json!(line);
+                super::outln!("{v}")?;
+            }
             Ok(p) => {
                 let tags: Vec<String> = p
                     .tags
@@ -40,31 +55,31 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
                     .zip(&p.probabilities)
                     .map(|(t, pr)| format!("{} ({pr:.2})", safe(t)))
                     .collect();
-                println!(
-                    "{}",
-                    if tags.is_empty() {
-                        "(no confident tag)".to_owned()
-                    } else {
-                        tags.join(", ")
-                    }
-                );
+                if tags.is_empty() && question.trim().is_empty() {
+                    super::outln!()?;
+                } else if tags.is_empty() {
+                    super::outln!("(no confident tag)")?;
+                } else {
+                    super::outln!("{}", tags.join(", "))?;
+                }
                 if let Some(scores) = &p.scores {
                     let mut all: Vec<_> = scores.iter().collect();
                     all.sort_by(|a, b| b.1.total_cmp(a.1));
                     for (tag, s) in all.iter().take(10) {
-                        println!("    {:<24} {s:.3}", safe(tag));
+                        super::outln!("    {:<24} {s:.3}", safe(tag))?;
                     }
                 }
             }
             Err(e) => {
                 failures += 1;
                 if args.json {
-                    println!(
+                    super::outln!(
                         "{}",
-                        serde_json::json!({ "error": e.to_string(), "line": n + 1 })
-                    );
+                        serde_json::json!({ "error": e.to_string(), "line": line })
+                    )?;
                 } else {
-                    eprintln!("question {}: {}", n + 1, safe(&e.to_string()));
+                    super::outln!()?;
+                    eprintln!("question {line}: {}", safe(&e.to_string()));
                 }
             }
         }
@@ -81,44 +96,10 @@ pub fn explain(args: &ExplainArgs) -> Result<()> {
 
 pub fn info(args: &InfoArgs) -> Result<()> {
     let model = load_model(&args.model)?;
-    let summary = model.summary();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        super::outln!("{}", serde_json::to_string_pretty(&model.summary())?)?;
         return Ok(());
     }
-    let record = TrainingRecord::of(model.info());
-    println!("version:     {}", safe(&summary.version));
-    println!("created at:  {}", safe(&summary.trained_at));
-    println!("trained by:  tagger {}", safe(&summary.crate_version));
-    println!(
-        "data:        {} (sha256 {})",
-        safe(&summary.source),
-        safe(&summary.data_sha256.chars().take(16).collect::<String>())
-    );
-    println!(
-        "rows:        {} train, {} validation, {} test",
-        summary.rows.train, summary.rows.validation, summary.rows.test
-    );
-    if let Some(settings) = &record.settings {
-        println!(
-            "preset:      {}; tokenizer {}",
-            serde_json::to_string(&settings.preset)?,
-            serde_json::to_string(&settings.tokenizer)?
-        );
-    }
-    println!(
-        "network:     {} -> {:?} -> {}",
-        summary.features,
-        summary.hidden,
-        summary.labels.len()
-    );
-    println!("background:  {} rows", summary.background_rows);
-    println!("tags and thresholds:");
-    for (name, t) in &summary.thresholds.per_tag {
-        println!("    {:<28} {t:.2}", safe(name));
-    }
-    if let Some(m) = &record.metrics {
-        println!("{}", safe_report(m).table(10));
-    }
+    super::describe::print_model(&model)?;
     Ok(())
 }

@@ -1,11 +1,14 @@
 //! The one-step commands. Each reads its inputs, calls the library, and prints a table or JSON.
 
 mod answer;
+pub mod describe;
 mod job;
+pub mod models;
 mod train;
 
 pub use answer::{eval, explain, info, predict};
 pub use job::{job, run_job};
+pub use models::models;
 pub use train::{quickstart, train};
 
 use std::io::Read;
@@ -21,6 +24,16 @@ use tagger_train::config::{Overrides, Settings, Sidecar};
 use tagger_train::dataset::{self, CsvOptions, Example, LoadReport};
 
 use crate::TrainSettingsArgs;
+
+/// `println!` that returns the write's error instead of panicking, so a reader that stops early
+/// (`tagger predict ... | head -1`) ends the command quietly (see `main`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+pub(crate) use outln;
 
 /// The sample questions `quickstart` trains on (written for this project; see assets/README.md).
 pub const SAMPLE_CSV: &str = include_str!("../../assets/questions.csv");
@@ -116,6 +129,17 @@ pub fn load_artifact(path: &Path) -> Result<Artifact> {
     if path.is_file() {
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        // latest.json / previous.json: a pointer to a model, not one.
+        if bytes.trim_ascii_start().starts_with(b"{") {
+            bail!(
+                "{} is a JSON file (a model pointer such as latest.json?), not a model: pass the \
+                 folder that holds latest.json ({}) or a model.bin file",
+                path.display(),
+                path.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map_or(".".into(), |p| p.display().to_string())
+            );
+        }
         return Artifact::from_bytes(&bytes)
             .with_context(|| format!("cannot load model {}", path.display()));
     }

@@ -99,6 +99,20 @@ fn parse_location(uri: &str) -> Result<ModelLocation, ConfigError> {
     Location::parse(uri).map_err(|e| ConfigError::new("MODEL_URI", e.to_string()))
 }
 
+/// A version id to pin, if one is set: one path segment (what `tagger models list` prints).
+fn model_version(raw: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(raw) = raw.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if raw == "." || raw == ".." || raw.contains(['/', '\\']) || raw.chars().any(char::is_control) {
+        return Err(ConfigError::new(
+            "MODEL_VERSION",
+            format!("{raw:?} is not a version id (one folder name under the models prefix, as `tagger models list` prints it)"),
+        ));
+    }
+    Ok(Some(raw))
+}
+
 /// Everything the function reads from its environment, once, at start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -123,6 +137,9 @@ pub struct Config {
     pub body_timeout: Duration,
     /// `REQUEST_TIMEOUT_SECS` (default 30): a request not answered by then gets 408.
     pub request_timeout: Duration,
+    /// `MODEL_VERSION` (default none): serve this version (`<prefix>/<version>/model.bin`) and
+    /// never reload; `latest.json` is not read. Empty means not pinned.
+    pub model_version: Option<String>,
     /// Threads for prediction work at once (`tagger serve`); 0 runs it inline on the request's
     /// task, which suits Lambda's one event at a time. Not read from the environment.
     pub cpu_workers: usize,
@@ -141,6 +158,7 @@ impl Config {
             max_explain_cost: DEFAULT_MAX_EXPLAIN_COST,
             body_timeout: Duration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+            model_version: None,
             cpu_workers: 0,
         }
     }
@@ -204,6 +222,7 @@ impl Config {
                 DEFAULT_REQUEST_TIMEOUT_SECS,
                 1,
             )?),
+            model_version: model_version(get("MODEL_VERSION"))?,
             cpu_workers: 0,
         })
     }
@@ -281,6 +300,18 @@ mod tests {
             (c.refresh, c.max_body_bytes, c.max_instances),
             (Duration::ZERO, 2048, 7)
         );
+    }
+
+    #[test]
+    fn model_version_pins_one_version_and_empty_means_unpinned() {
+        let c = config(&[("MODEL_URI", "/m"), ("MODEL_VERSION", " v-123 ")]).unwrap();
+        assert_eq!(c.model_version.as_deref(), Some("v-123"));
+        let c = config(&[("MODEL_URI", "/m"), ("MODEL_VERSION", "")]).unwrap();
+        assert_eq!(c.model_version, None);
+        for bad in ["a/b", "..", "x\\y"] {
+            let err = config(&[("MODEL_URI", "/m"), ("MODEL_VERSION", bad)]).unwrap_err();
+            assert_eq!(err.var, "MODEL_VERSION", "{err}");
+        }
     }
 
     #[test]

@@ -37,6 +37,7 @@ mod app;
 mod config;
 mod error;
 mod models;
+mod openapi;
 mod request;
 mod routes;
 pub use app::app;
@@ -76,7 +77,8 @@ impl State {
 
     /// Like [`State::new`] without the initial load: the first request loads the model.
     pub fn unloaded(store: Arc<dyn ObjectStore>, prefix: &str, config: Config) -> State {
-        let models = ModelCache::new(store, prefix, config.refresh);
+        let models =
+            ModelCache::new(store, prefix, config.refresh).pinned_to(config.model_version.clone());
         let cpu = (config.cpu_workers > 0).then(|| Arc::new(Semaphore::new(config.cpu_workers)));
         State {
             config,

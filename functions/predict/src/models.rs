@@ -60,6 +60,8 @@ pub struct ModelCache {
     /// When the next check may run; `None` = now.
     next_check: Mutex<Option<Instant>>,
     refreshing: AtomicBool,
+    /// `MODEL_VERSION`: this version is loaded once and never replaced.
+    pinned: Option<String>,
 }
 
 impl std::fmt::Debug for ModelCache {
@@ -91,7 +93,20 @@ impl ModelCache {
             current: RwLock::new(None),
             next_check: Mutex::new(None),
             refreshing: AtomicBool::new(false),
+            pinned: None,
         }
+    }
+
+    /// Serves only `version` (none: follow `latest.json`): it is loaded on the first refresh,
+    /// retried until it loads, and then never checked again.
+    pub fn pinned_to(mut self, version: Option<String>) -> Self {
+        self.pinned = version;
+        self
+    }
+
+    /// The pinned version, if hot reload is off.
+    pub fn pinned(&self) -> Option<&str> {
+        self.pinned.as_deref()
     }
 
     /// The model serving now, without any I/O.
@@ -124,6 +139,9 @@ impl ModelCache {
 
     /// Checks the pointer now (unless another refresh is running) and swaps in a changed model.
     pub async fn refresh_now(&self) -> RefreshOutcome {
+        if self.pinned.is_some() && self.current().is_some() {
+            return RefreshOutcome::Unchanged;
+        }
         if self
             .refreshing
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -139,6 +157,9 @@ impl ModelCache {
         let held = self.current();
         let registry = Registry::new(self.store.as_ref(), &self.prefix);
         let started = Instant::now();
+        if let Some(version) = &self.pinned {
+            return self.load_pinned(&registry, version, started).await;
+        }
         match registry
             .refresh(held.as_deref().map(|s| s.etag.as_str()))
             .await
@@ -195,6 +216,43 @@ impl ModelCache {
                         tracing::error!(error = %message, store = %self.store.describe(), "model failed to load; answering 503")
                     }
                 }
+                RefreshOutcome::Failed { message }
+            }
+        }
+    }
+}
+
+impl ModelCache {
+    /// Loads the pinned version by its folder, verified as a promotion verifies it.
+    async fn load_pinned(
+        &self,
+        registry: &Registry<'_>,
+        version: &str,
+        started: Instant,
+    ) -> RefreshOutcome {
+        match registry.load_version(version).await {
+            Ok((pointer, artifact)) => {
+                let served = Arc::new(Served {
+                    predictor: Predictor::new(artifact),
+                    pointer,
+                    etag: String::new(),
+                    loaded_at: tagger_registry::clock::now_rfc3339(),
+                });
+                tracing::info!(
+                    version = %version,
+                    pinned = true,
+                    source = %served.predictor.info().source,
+                    load_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "model loaded (pinned by MODEL_VERSION: no reloads)"
+                );
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(served);
+                RefreshOutcome::Loaded {
+                    version: version.to_owned(),
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                tracing::error!(error = %message, store = %self.store.describe(), version, "pinned model failed to load; answering 503");
                 RefreshOutcome::Failed { message }
             }
         }
@@ -298,6 +356,42 @@ mod tests {
             RefreshOutcome::Failed { .. }
         ));
         assert_eq!(models.current().unwrap().version(), a.info.version);
+    }
+
+    #[tokio::test]
+    async fn a_pinned_version_is_served_and_never_replaced() {
+        let store = Arc::new(MemoryStore::new());
+        let (a, b) = (
+            tagger_testkit::tiny_artifact(1),
+            tagger_testkit::tiny_artifact(2),
+        );
+        tagger_testkit::publish(store.as_ref(), "models", &a).await;
+        tagger_testkit::publish(store.as_ref(), "models", &b).await;
+        let models = cache(&store, Duration::ZERO).pinned_to(Some(a.info.version.clone()));
+        assert_eq!(models.pinned(), Some(a.info.version.as_str()));
+        assert_eq!(models.get().await.unwrap().version(), a.info.version);
+        // latest.json names b, and moves again: the pinned model stays.
+        tagger_testkit::publish_corrupt(store.as_ref(), "models", "broken").await;
+        assert_eq!(models.refresh_now().await, RefreshOutcome::Unchanged);
+        assert_eq!(models.get().await.unwrap().version(), a.info.version);
+    }
+
+    #[tokio::test]
+    async fn a_pinned_version_that_does_not_exist_answers_nothing_and_is_retried() {
+        let store = Arc::new(MemoryStore::new());
+        let a = tagger_testkit::tiny_artifact(1);
+        let models = cache(&store, Duration::ZERO).pinned_to(Some(a.info.version.clone()));
+        assert!(matches!(
+            models.refresh_now().await,
+            RefreshOutcome::Failed { .. }
+        ));
+        assert!(models.get().await.is_none());
+        // Once the version is written (not even made latest), it loads.
+        Registry::new(store.as_ref(), "models")
+            .write_version(&a, b"{}", b"{}")
+            .await
+            .unwrap();
+        assert_eq!(models.get().await.unwrap().version(), a.info.version);
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use tagger_core::predictor::PredictOptions;
 use crate::error::ApiError;
 
 /// Fields a JSON request may carry.
-const JSON_FIELDS: &str = "question, html, instances, scores, threshold, top_k, explain";
+pub(crate) const JSON_FIELDS: &str = "question, html, instances, scores, threshold, top_k, explain";
 /// Query parameters `POST /predict` takes.
 const QUERY_PARAMETERS: &str = "scores, threshold, top_k, explain";
 
@@ -74,7 +74,7 @@ impl Options {
             o.threshold = Some(check_threshold(t)?);
         }
         if let Some(v) = get("top_k") {
-            let k = v.trim().parse::<u64>().map_err(|_| {
+            let k = whole_number(v).ok_or_else(|| {
                 ApiError::bad_request(
                     "invalid_parameter",
                     format!("top_k must be a whole number >= 1, got {v:?}"),
@@ -106,7 +106,13 @@ impl Options {
         }
         match obj.remove("top_k") {
             None | Some(Value::Null) => {}
-            Some(Value::Number(n)) => match n.as_u64() {
+            // `3.0` is the integer 3 to JSON Schema (and to JavaScript), so it is one here too;
+            // integers past u64 (read as floats) mean "every tag", as u64::MAX does.
+            Some(Value::Number(n)) => match n.as_u64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                    .map(|f| f as u64)
+            }) {
                 Some(k) => self.top_k = Some(check_top_k(k)?),
                 None => {
                     return Err(ApiError::bad_request(
@@ -120,14 +126,22 @@ impl Options {
         Ok(())
     }
 
-    /// Batch answers carry every tag's score unless told otherwise (the origin's batch contract).
-    pub(crate) fn library(&self, batch: bool) -> PredictOptions {
+    /// Every tag's score only when asked (`scores=true`), for one question and batches alike:
+    /// a batch of 100 questions on a 700-tag model would otherwise carry 70,000 numbers.
+    pub(crate) fn library(&self) -> PredictOptions {
         PredictOptions {
             threshold: self.threshold,
             top_k: self.top_k,
-            scores: self.scores.unwrap_or(batch),
+            scores: self.scores.unwrap_or(false),
         }
     }
+}
+
+/// Digits only; a number past u64 saturates (a top_k larger than any model's tag count).
+fn whole_number(v: &str) -> Option<u64> {
+    let v = v.trim();
+    (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| v.parse::<u64>().unwrap_or(u64::MAX))
 }
 
 fn take_bool(obj: &mut Map<String, Value>, name: &str) -> Result<Option<bool>, ApiError> {
@@ -138,11 +152,12 @@ fn take_bool(obj: &mut Map<String, Value>, name: &str) -> Result<Option<bool>, A
     }
 }
 
+/// Exactly `true` or `false`, as the OpenAPI document's `boolean` parameters are written; `1`,
+/// `yes` or a bare `?scores` would be schema-violating requests that the API quietly accepted.
 fn query_bool(name: &str, v: &str) -> Result<bool, ApiError> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        // A bare `?scores` means yes.
-        "" | "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
         _ => Err(ApiError::bad_request(
             "invalid_parameter",
             format!("{name} must be true or false, got {v:?}"),

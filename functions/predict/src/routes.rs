@@ -51,6 +51,7 @@ enum Route {
     Page,
     Script,
     Style,
+    OpenApi,
 }
 
 impl Route {
@@ -71,6 +72,7 @@ impl Route {
             Route::Page => "/index.html",
             Route::Script => "/app.js",
             Route::Style => "/app.css",
+            Route::OpenApi => "/openapi.json",
         }
     }
 }
@@ -90,6 +92,7 @@ fn route(req: &Request) -> Option<Route> {
         Some("index.html") => Some(Route::Page),
         Some("app.js") => Some(Route::Script),
         Some("app.css") => Some(Route::Style),
+        Some("openapi.json") => Some(Route::OpenApi),
         // `/prod/` on a REST API or a named HTTP API stage: the stage root.
         Some(only) if segments.len() == 1 && stage(req).is_some_and(|s| s == only) => {
             Some(Route::Root)
@@ -115,7 +118,7 @@ pub(crate) async fn dispatch(AxumState(state): AxumState<Arc<State>>, req: Reque
             StatusCode::NOT_FOUND,
             "not_found",
             format!(
-                "no route for {:?}: use POST /predict, GET /model, GET /health or GET / (the page)",
+                "no route for {:?}: use POST /predict, GET /model, GET /health, GET /openapi.json or GET / (the page)",
                 req.uri().path()
             ),
         )),
@@ -124,6 +127,7 @@ pub(crate) async fn dispatch(AxumState(state): AxumState<Arc<State>>, req: Reque
         (Some(r @ (Route::Script | Route::Style)), &Method::GET) => Ok(asset(r)),
         (Some(Route::Model), &Method::GET) => model_info(&state).await,
         (Some(Route::Health), &Method::GET) => health(&state).await,
+        (Some(Route::OpenApi), &Method::GET) => Ok(openapi_document()),
         (Some(r), _) => Err(ApiError::method_not_allowed(r.allow(), &method)),
     };
     let mut response = result.unwrap_or_else(ApiError::into_response);
@@ -165,6 +169,15 @@ fn asset(route: Route) -> Response {
     resp
 }
 
+/// The API's OpenAPI 3.1 document (see [`crate::openapi`]).
+fn openapi_document() -> Response {
+    let mut resp = Response::new(Body::from(crate::openapi::DOCUMENT));
+    let headers = resp.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
 // ---------------------------------------------------------------------------------------------
 // GET /health, GET /model
 
@@ -192,6 +205,8 @@ async fn model_info(state: &State) -> Result<Response, ApiError> {
             }),
         );
         map.insert("loaded_at".into(), json!(served.loaded_at));
+        // MODEL_VERSION: this version stays, whatever latest.json says.
+        map.insert("pinned".into(), json!(state.models().pinned().is_some()));
     }
     let mut resp = json_response(StatusCode::OK, &body, Some(served.version()));
     // Model facts change only on a reload: let the edge (and clients) keep them a while.
@@ -270,13 +285,21 @@ fn check_input(input: &Input, max_instances: usize) -> Result<(), ApiError> {
         Input::Batch(items) if items.is_empty() => Err(ApiError::empty_question(
             "instances is empty: send at least one question",
         )),
-        Input::Batch(items) => match items.iter().position(|q| q.trim().is_empty()) {
+        Input::Batch(items) => match items.iter().position(|q| is_blank(q)) {
             Some(i) => Err(ApiError::empty_question(format!("instances[{i}] is empty"))),
             None => Ok(()),
         },
-        Input::One(q) if q.trim().is_empty() => Err(ApiError::empty_question("question is empty")),
+        Input::One(q) if is_blank(q) => Err(ApiError::empty_question("question is empty")),
         Input::One(_) => Ok(()),
     }
+}
+
+/// Nothing but whitespace, by the definition the OpenAPI document's `\S` pattern has in the
+/// tools that check it (Python's `str.isspace`): Unicode's White_Space plus the four separators
+/// U+001C..U+001F.
+pub(crate) fn is_blank(q: &str) -> bool {
+    q.chars()
+        .all(|c| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 
 /// Predictions (and explanations) for the input, and the number of tags returned. CPU-bound: runs
@@ -299,7 +322,7 @@ fn answer(
             "question".to_owned()
         }
     };
-    let lib_opts = opts.library(batch);
+    let lib_opts = opts.library();
     let mut predictions = Vec::with_capacity(questions.len());
     // DeepSHAP's work grows with the tags explained times the words the model knows.
     let mut explain_cost = 0u64;

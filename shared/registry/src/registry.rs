@@ -252,6 +252,82 @@ impl<'a> Registry<'a> {
         }
     }
 
+    /// The rollback target (`previous.json`) and its ETag, if a promotion kept one.
+    pub async fn previous(&self) -> Result<Option<(Pointer, String)>> {
+        match self.store.get(&self.key(PREVIOUS)).await? {
+            None => Ok(None),
+            Some(obj) => Ok(Some((
+                parse_pointer(&self.key(PREVIOUS), &obj.body)?,
+                obj.etag,
+            ))),
+        }
+    }
+
+    /// The published versions (folders holding a `model.bin`), sorted by id. Needs a store that
+    /// can list (`s3:ListBucket` on S3).
+    pub async fn versions(&self) -> Result<Vec<String>> {
+        let folder = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        let mut versions: Vec<String> = self
+            .store
+            .list(&folder)
+            .await?
+            .iter()
+            .filter_map(|key| key.strip_prefix(folder.as_str()))
+            .filter_map(|rel| rel.strip_suffix("/model.bin"))
+            .filter(|version| !version.contains('/'))
+            .map(str::to_owned)
+            .collect();
+        versions.sort();
+        versions.dedup();
+        Ok(versions)
+    }
+
+    /// Reads version `version`'s artifact, decodes and verifies it fully, and returns it with
+    /// the pointer that would publish it: what a promotion checks before moving `latest.json`.
+    pub async fn load_version(&self, version: &str) -> Result<(Pointer, Artifact)> {
+        if version.is_empty() || version.contains('/') || version == "." || version == ".." {
+            return Err(Error::NotFound {
+                key: self.key(&format!("{version}/model.bin")),
+            });
+        }
+        let rel = format!("{version}/model.bin");
+        let key = self.key(&rel);
+        let stored = self
+            .store
+            .get(&key)
+            .await?
+            .ok_or_else(|| Error::NotFound { key: key.clone() })?;
+        let artifact = Artifact::from_bytes(&stored.body).map_err(|source| Error::Artifact {
+            version: version.to_owned(),
+            source,
+        })?;
+        if artifact.info.version != version {
+            return Err(Error::Store {
+                op: "load",
+                key,
+                message: format!(
+                    "the artifact says it is version {}, not {version}",
+                    artifact.info.version
+                ),
+                retryable: false,
+            });
+        }
+        let pointer = Pointer {
+            version: version.to_owned(),
+            key: rel,
+            sha256: Artifact::sha256_hex(&stored.body),
+            created_at: artifact.info.created_at.clone(),
+            source: artifact.info.source.clone(),
+            sequencer: None,
+            metrics: artifact.info.metrics.clone(),
+        };
+        Ok((pointer, artifact))
+    }
+
     /// Moves `latest.json` to `pointer`, keeping the old one as `previous.json`. `expected` is
     /// the ETag of the pointer the caller based its decision on (`None`: there was none); if it
     /// changed meanwhile the move fails with `PreconditionFailed` and nothing is written.
@@ -292,6 +368,51 @@ fn parse_pointer(key: &str, body: &[u8]) -> Result<Pointer> {
 mod tests {
     use super::*;
     use crate::store::MemoryStore;
+
+    #[test]
+    fn versions_lists_published_folders_and_load_version_verifies_them() {
+        runtime().block_on(async {
+            let store = MemoryStore::new();
+            let registry = Registry::new(&store, "models");
+            assert!(registry.versions().await.unwrap().is_empty());
+            let (a, b) = (
+                tagger_testkit::tiny_artifact(1),
+                tagger_testkit::tiny_artifact(2),
+            );
+            let pa = registry.publish(&a, b"{}", b"{}").await.unwrap();
+            registry.publish(&b, b"{}", b"{}").await.unwrap();
+            let mut expected = vec![a.info.version.clone(), b.info.version.clone()];
+            expected.sort();
+            assert_eq!(registry.versions().await.unwrap(), expected);
+            let (pointer, artifact) = registry.load_version(&a.info.version).await.unwrap();
+            assert_eq!(pointer, pa);
+            assert_eq!(artifact.info.version, a.info.version);
+            assert_eq!(
+                registry.previous().await.unwrap().unwrap().0.version,
+                a.info.version
+            );
+            assert!(matches!(
+                registry.load_version("nope").await,
+                Err(Error::NotFound { .. })
+            ));
+            assert!(matches!(
+                registry.load_version("../x").await,
+                Err(Error::NotFound { .. })
+            ));
+            store
+                .put(
+                    "models/bad/model.bin",
+                    Bytes::from_static(b"TAGGERMD not a model"),
+                    PutMode::Overwrite,
+                )
+                .await
+                .unwrap();
+            assert!(matches!(
+                registry.load_version("bad").await,
+                Err(Error::Artifact { .. })
+            ));
+        });
+    }
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()

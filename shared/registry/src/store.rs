@@ -77,6 +77,17 @@ pub trait ObjectStore: Send + Sync {
     /// `Error::PreconditionFailed`.
     async fn put(&self, key: &str, body: Bytes, mode: PutMode) -> Result<String>;
 
+    /// Every key that starts with `prefix` (a folder such as `models/`, or `""` for all), sorted.
+    /// Stores that cannot list (test doubles) say so with a permanent error.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        Err(Error::Store {
+            op: "list",
+            key: prefix.to_owned(),
+            message: format!("{} cannot list its keys", self.describe()),
+            retryable: false,
+        })
+    }
+
     /// Where this store points, for logs and reports (`s3://bucket/prefix`, `file:///dir`).
     fn describe(&self) -> String;
 }
@@ -256,6 +267,15 @@ impl ObjectStore for MemoryStore {
         Ok(etag)
     }
 
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self
+            .lock()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+
     fn describe(&self) -> String {
         "memory://".into()
     }
@@ -398,6 +418,43 @@ impl ObjectStore for LocalStore {
             return Err(local_error("put", key, e));
         }
         Ok(content_etag(&body))
+    }
+
+    /// Files under the root as keys; the lock file, temporary files of writes in progress and
+    /// anything whose name is not a valid key are left out. A missing root holds no keys.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut folders = vec![(self.root.clone(), String::new())];
+        while let Some((dir, rel)) = folders.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(local_error("list", &rel, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| local_error("list", &rel, e))?;
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                if name.starts_with('.') {
+                    continue;
+                }
+                let key = join(&rel, &name);
+                let kind = entry
+                    .file_type()
+                    .map_err(|e| local_error("list", &key, e))?;
+                if kind.is_dir() {
+                    // Only folders that can hold keys under `prefix`.
+                    if prefix.starts_with(&format!("{key}/")) || key.starts_with(prefix) {
+                        folders.push((entry.path(), key));
+                    }
+                } else if kind.is_file() && key.starts_with(prefix) && check_key(&key).is_ok() {
+                    keys.push(key);
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
     }
 
     fn describe(&self) -> String {
@@ -560,6 +617,50 @@ mod tests {
             "a successful move was lost"
         );
         assert!(wins > 0);
+    }
+
+    async fn listing(store: &dyn ObjectStore) {
+        for key in [
+            "models/a/model.bin",
+            "models/b/model.bin",
+            "models/latest.json",
+            "data/x.csv",
+        ] {
+            store
+                .put(key, Bytes::from_static(b"x"), PutMode::Overwrite)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store.list("models/").await.unwrap(),
+            [
+                "models/a/model.bin",
+                "models/b/model.bin",
+                "models/latest.json"
+            ]
+        );
+        assert_eq!(store.list("").await.unwrap().len(), 4);
+        assert!(store.list("nothing/").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn memory_store_lists_keys_under_a_prefix() {
+        listing(&MemoryStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn local_store_lists_files_but_not_its_lock_or_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        listing(&store).await;
+        std::fs::write(dir.path().join("models/.latest.json.1-1.tmp"), b"").unwrap();
+        assert!(dir.path().join(LOCAL_LOCK_FILE).is_file());
+        assert_eq!(store.list("models/").await.unwrap().len(), 3);
+        assert!(LocalStore::new(dir.path().join("missing"))
+            .list("")
+            .await
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

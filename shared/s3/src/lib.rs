@@ -265,6 +265,36 @@ impl ObjectStore for S3Store {
         }
     }
 
+    /// ListObjectsV2 under the store's root, page by page (1,000 keys a page).
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let root = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(format!("{root}{prefix}"))
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.fail("list", prefix, e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .filter_map(|k| k.strip_prefix(root.as_str()))
+                    .filter(|k| check_key(k).is_ok())
+                    .map(str::to_owned),
+            );
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
     fn describe(&self) -> String {
         if self.prefix.is_empty() {
             format!("s3://{}", self.bucket)

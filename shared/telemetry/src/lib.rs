@@ -69,11 +69,21 @@ pub fn init(default_level: &str) {
             .try_init()
     } else {
         registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(stderr_colours(env)),
+            )
             .try_init()
     };
     // Already installed (a test harness, a second call): keep the first.
     let _ = result;
+}
+
+/// Colour on stderr only for a terminal, and never with `NO_COLOR` set (no-color.org).
+fn stderr_colours(env: impl Fn(&str) -> Option<String>) -> bool {
+    use std::io::IsTerminal;
+    env("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
 #[cfg(test)]

@@ -1,0 +1,107 @@
+//! A published model described for people (`tagger info`, `tagger models show`): plain words and
+//! numbers, no Rust or JSON notation.
+
+use tagger_core::tokenizer::TokenizerConfig;
+use tagger_core::Predictor;
+use tagger_train::config::Preset;
+use tagger_train::pipeline::TrainingRecord;
+
+use super::{safe, safe_report};
+
+/// `default`, `seed`: the names the CLI and the sidecar take.
+pub fn preset_name(p: Preset) -> &'static str {
+    match p {
+        Preset::Default => "default",
+        Preset::Seed => "seed",
+    }
+}
+
+/// `words (min count 2, at most 20000 features, with bigrams)`, `keras (400 words)`.
+pub fn tokenizer_text(t: &TokenizerConfig) -> String {
+    match t {
+        TokenizerConfig::Keras { num_words } => format!("keras ({num_words} words)"),
+        TokenizerConfig::Words {
+            min_count,
+            max_features,
+            bigrams,
+        } => format!(
+            "words (min count {min_count}, at most {max_features} features{})",
+            if *bigrams { ", with bigrams" } else { "" }
+        ),
+    }
+}
+
+/// `20000 features -> 256 -> 6 tags`; no hidden layer reads `20000 features -> 6 tags`.
+pub fn network_text(features: usize, hidden: &[usize], tags: usize) -> String {
+    let mut parts = vec![format!("{features} features")];
+    if !hidden.is_empty() {
+        parts.push(
+            hidden
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    parts.push(format!("{tags} tags"));
+    parts.join(" -> ")
+}
+
+pub fn print_model(model: &Predictor) -> std::io::Result<()> {
+    let summary = model.summary();
+    let record = TrainingRecord::of(model.info());
+    super::outln!("version:     {}", safe(&summary.version))?;
+    super::outln!("created at:  {}", safe(&summary.trained_at))?;
+    super::outln!("trained by:  tagger {}", safe(&summary.crate_version))?;
+    super::outln!(
+        "data:        {} (sha256 {})",
+        safe(&summary.source),
+        safe(&summary.data_sha256.chars().take(16).collect::<String>())
+    )?;
+    super::outln!(
+        "rows:        {} train, {} validation, {} test",
+        summary.rows.train,
+        summary.rows.validation,
+        summary.rows.test
+    )?;
+    if let Some(settings) = &record.settings {
+        super::outln!(
+            "preset:      {}; tokenizer {}",
+            preset_name(settings.preset),
+            tokenizer_text(&settings.tokenizer)
+        )?;
+    }
+    super::outln!(
+        "network:     {}",
+        network_text(summary.features, &summary.hidden, summary.labels.len())
+    )?;
+    super::outln!("background:  {} rows", summary.background_rows)?;
+    super::outln!("tags and thresholds:")?;
+    for (name, t) in &summary.thresholds.per_tag {
+        super::outln!("    {:<28} {t:.2}", safe(name))?;
+    }
+    if let Some(m) = &record.metrics {
+        super::outln!("{}", safe_report(m).table(10))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_use_plain_words() {
+        assert_eq!(network_text(100, &[64], 6), "100 features -> 64 -> 6 tags");
+        assert_eq!(
+            network_text(100, &[50, 25], 6),
+            "100 features -> 50, 25 -> 6 tags"
+        );
+        assert_eq!(network_text(100, &[], 6), "100 features -> 6 tags");
+        assert_eq!(
+            tokenizer_text(&TokenizerConfig::Keras { num_words: 400 }),
+            "keras (400 words)"
+        );
+        assert_eq!(preset_name(Preset::Seed), "seed");
+    }
+}
