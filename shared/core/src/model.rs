@@ -65,21 +65,43 @@ impl Mlp {
                 h += &first.weights.row(i as usize);
             }
         }
+        let mut active: Vec<(f32, &[f32])> = Vec::new();
         for layer in &self.layers[1..] {
             let mut next = layer.bias.clone();
+            // ReLU zeroes about half the units: their weight rows are skipped, and the rest are
+            // row-wise axpys over contiguous memory (cooking model: 30 µs a question instead of
+            // 170 µs with `dot`), four rows per pass so that `next` is loaded and stored a
+            // quarter as often. Rows of a non-standard layout (never made by this crate) are
+            // added first, out of turn.
+            let width = next.len();
+            active.clear();
             for (i, &v) in h.iter().enumerate() {
-                // ReLU zeroes about half the units: their weight rows are skipped, and the
-                // rest are row-wise axpys over contiguous memory (cooking model: 30 µs a question
-                // instead of 170 µs with `dot`).
                 if v > 0.0 {
-                    let row = layer.weights.row(i);
-                    match (next.as_slice_mut(), row.as_slice()) {
-                        (Some(out), Some(w)) => {
-                            out.iter_mut().zip(w).for_each(|(o, &wj)| *o += v * wj)
-                        }
-                        _ => next.scaled_add(v, &row),
+                    match layer.weights.row(i).to_slice() {
+                        Some(w) => active.push((v, w)),
+                        None => next.scaled_add(v, &layer.weights.row(i)),
                     }
                 }
+            }
+            let out = next
+                .as_slice_mut()
+                .expect("a freshly cloned bias is contiguous");
+            let mut quads = active.chunks_exact(4);
+            for q in &mut quads {
+                let [(a, wa), (b, wb), (c, wc), (d, wd)] = [q[0], q[1], q[2], q[3]];
+                let (wa, wb, wc, wd) = (&wa[..width], &wb[..width], &wc[..width], &wd[..width]);
+                for j in 0..width {
+                    // Added one row at a time, as four separate axpys would: the same bits.
+                    let mut o = out[j];
+                    o += a * wa[j];
+                    o += b * wb[j];
+                    o += c * wc[j];
+                    o += d * wd[j];
+                    out[j] = o;
+                }
+            }
+            for &(v, w) in quads.remainder() {
+                out.iter_mut().zip(w).for_each(|(o, &wj)| *o += v * wj);
             }
             h = next;
         }
