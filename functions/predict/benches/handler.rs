@@ -24,6 +24,12 @@ const COOKING: &str = concat!(
 );
 
 fn model() -> (Artifact, &'static str) {
+    // A saved artifact skips the training (e.g. under valgrind, where training takes minutes).
+    if let Ok(path) = std::env::var("HANDLER_BENCH_MODEL") {
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let artifact = Artifact::from_bytes(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"));
+        return (artifact, "HANDLER_BENCH_MODEL");
+    }
     match std::fs::read_to_string(COOKING) {
         Ok(csv) => {
             let t = Instant::now();
@@ -78,12 +84,10 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(LocalStore::new(dir.path()));
     rt.block_on(tagger_testkit::publish(store.as_ref(), "", &artifact));
-    let model_bytes = std::fs::metadata(
-        dir.path()
-            .join(format!("{}/model.bin", artifact.info.version)),
-    )
-    .map(|m| m.len())
-    .unwrap_or(0);
+    let model_path = dir
+        .path()
+        .join(format!("{}/model.bin", artifact.info.version));
+    let model_bytes = std::fs::metadata(&model_path).map(|m| m.len()).unwrap_or(0);
     drop(artifact);
 
     let question = "How long can I keep homemade chicken stock in the fridge before it goes bad, and is it safe \
@@ -139,6 +143,17 @@ it fine to store it in plastic containers instead of glass jars in the freezer f
             },
             criterion::BatchSize::SmallInput,
         )
+    });
+    // The same question through the model alone: the router's share is the difference.
+    let predictor = tagger_core::Predictor::new(
+        Artifact::from_bytes(&std::fs::read(&model_path).expect("model file")).expect("artifact"),
+    );
+    c.bench_function("predictor alone: same question -> tags", |b| {
+        b.iter(|| {
+            predictor
+                .predict(&question, &Default::default())
+                .expect("an answer")
+        })
     });
     c.bench_function(
         "event JSON -> lambda_http::Request (runtime side, not the handler)",
