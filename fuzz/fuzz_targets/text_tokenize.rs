@@ -50,6 +50,7 @@ fn fixed_tokenizers() -> &'static [Tokenizer] {
                 min_count: 1,
                 max_features: 64,
                 bigrams: true,
+                repeats: true,
             },
             TokenizerConfig::default(),
         ]
@@ -104,6 +105,7 @@ fuzz_target!(|data: &[u8]| {
             min_count: 1,
             max_features: 32,
             bigrams: true,
+            repeats: true,
         },
     ] {
         let tok = Tokenizer::fit(&config, lines.iter().copied()).expect("valid config fits");
@@ -115,6 +117,7 @@ fuzz_target!(|data: &[u8]| {
         min_count: 1,
         max_features: 32,
         bigrams: false,
+        repeats: true,
     };
     let (tok, rows) = Tokenizer::fit_encode(&config, &lines).expect("valid config fits");
     let fitted = Tokenizer::fit(&config, lines.iter().copied()).expect("valid config fits");

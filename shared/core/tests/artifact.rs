@@ -7,6 +7,7 @@ use tagger_core::artifact::{
 };
 use tagger_core::explain::WordOptions;
 use tagger_core::predictor::PredictOptions;
+use tagger_core::tokenizer::{Tokenizer, TokenizerConfig};
 use tagger_core::{Error, Predictor};
 
 fn tiny_artifact() -> Artifact {
@@ -329,4 +330,42 @@ fn a_corrupted_payload_is_refused_even_when_the_pointer_digest_matches_it() {
         Artifact::from_bytes_with_digest(&bytes, &rewritten_pointer_digest),
         Err(Error::Checksum { .. })
     ));
+}
+
+#[test]
+fn repeat_features_survive_a_round_trip() {
+    // The format has no field for the option: the reader infers it from the vocabulary.
+    let mut artifact = tiny_artifact();
+    let TokenizerConfig::Words {
+        min_count,
+        max_features,
+        bigrams,
+        ..
+    } = *artifact.tokenizer.config()
+    else {
+        panic!("the tiny model uses the word tokenizer");
+    };
+    let mut vocab = artifact.tokenizer.vocabulary().to_vec();
+    let word = vocab[0].clone();
+    let repeat = vocab.len() as u32;
+    *vocab.last_mut().unwrap() = format!("{word}×2");
+    let config = TokenizerConfig::Words {
+        min_count,
+        max_features,
+        bigrams,
+        repeats: true,
+    };
+    artifact.tokenizer = Tokenizer::from_parts(config, vocab).unwrap();
+    let question = format!("{word} and {word} again");
+    assert!(artifact.tokenizer.encode(&question).contains(&repeat));
+    let loaded = Artifact::from_bytes(&artifact.to_bytes().unwrap()).unwrap();
+    assert_eq!(loaded, artifact);
+    assert_eq!(
+        Predictor::new(loaded)
+            .predict(&question, &all_scores())
+            .unwrap(),
+        Predictor::new(artifact)
+            .predict(&question, &all_scores())
+            .unwrap()
+    );
 }

@@ -5,7 +5,7 @@
 //! cargo run --release -p tagger-train --example tune -- <cooking|so-titles|path.csv> [key=value ...]
 //! ```
 //! keys: preset=default|seed, hidden=256[,128], epochs=, batch=, lr=, dropout=, patience=, seed=,
-//! min_count=, max_features=, bigrams=0|1, num_words= (Keras tokenizer), thresholds=global|fixed:0.8|pertag:<min_support>:<floor>|shrunk:<strength>|frequency,
+//! min_count=, max_features=, bigrams=0|1, repeats=0|1, num_words= (Keras tokenizer), thresholds=global|fixed:0.8|pertag:<min_support>:<floor>|shrunk:<strength>|frequency,
 //! lr_decay=, class_balance=, sparse_adam=0|1, shuffle=0|1, refit=0|1, resplit=<seed> (pool train + test, shuffle,
 //! cut again at the same sizes).
 //!
@@ -117,6 +117,7 @@ fn main() {
         min_count,
         max_features,
         bigrams,
+        repeats,
     } = &mut s.tokenizer
     {
         if let Some(v) = parse("min_count") {
@@ -127,6 +128,9 @@ fn main() {
         }
         if let Some(v) = parse("bigrams") {
             *bigrams = v != 0.0;
+        }
+        if let Some(v) = parse("repeats") {
+            *repeats = v != 0.0;
         }
     }
     if let Some(t) = get("thresholds") {

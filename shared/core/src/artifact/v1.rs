@@ -255,6 +255,7 @@ impl Payload {
                 min_count,
                 max_features,
                 bigrams,
+                repeats: false,
             },
         };
         Ok(Artifact {

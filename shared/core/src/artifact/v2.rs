@@ -115,6 +115,7 @@ impl<'a> Payload<'a> {
                     min_count,
                     max_features,
                     bigrams,
+                    ..
                 } => TokenizerConfigV2::Words {
                     min_count: min_count as u64,
                     max_features: max_features as u64,
@@ -153,6 +154,12 @@ impl<'a> Payload<'a> {
     }
 
     pub(super) fn into_artifact(self) -> Result<Artifact> {
+        // The format has no field for repeat features: a vocabulary with any says they are on
+        // (and one without encodes the same either way).
+        let repeats = self
+            .vocabulary
+            .iter()
+            .any(|w| crate::tokenizer::repeat_parts(w).is_some());
         let config = match self.tokenizer {
             TokenizerConfigV2::Keras { num_words } => TokenizerConfig::Keras {
                 num_words: part("tokenizer", to_usize(num_words))?,
@@ -165,6 +172,7 @@ impl<'a> Payload<'a> {
                 min_count: part("tokenizer", to_usize(min_count))?,
                 max_features: part("tokenizer", to_usize(max_features))?,
                 bigrams,
+                repeats,
             },
         };
         let layers = self

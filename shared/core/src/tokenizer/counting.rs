@@ -49,21 +49,62 @@ pub(crate) fn keras_word_counts(chunks: &[&[&str]]) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// In how many texts a token occurs: `see` it once per token occurrence, with the text's number.
-#[derive(Clone, Copy)]
+/// In how many texts a token occurs, and in how many it occurs at least as often as each of
+/// [`REPEAT_LEVELS`]: `see` it once per token occurrence, with the text's number.
+#[derive(Clone, Copy, Default)]
 pub(crate) struct DocCount {
     pub(crate) docs: u32,
     pub(crate) last_doc: u32,
+    /// Occurrences in text `last_doc` so far.
+    pub(crate) in_doc: u32,
+    pub(crate) repeat_docs: [u32; 2],
 }
 
 impl DocCount {
+    /// Counts one occurrence in text `doc`; returns the repeat level this occurrence reached
+    /// (`Some(0)` at the second occurrence in the text, `Some(1)` at the fourth).
     #[inline]
-    pub(crate) fn see(&mut self, doc: u32) {
+    pub(crate) fn see(&mut self, doc: u32) -> Option<usize> {
         if self.last_doc != doc {
             self.last_doc = doc;
             self.docs += 1;
+            self.in_doc = 0;
         }
+        self.in_doc += 1;
+        let level = REPEAT_LEVELS.iter().position(|&l| l == self.in_doc)?;
+        self.repeat_docs[level] += 1;
+        Some(level)
     }
+}
+
+/// [`REPEATS_MIN_MEAN_TOKENS`]; tests may lower it ([`MIN_MEAN_TOKENS`]) to exercise repeat
+/// features on short texts.
+#[cfg(not(test))]
+fn repeats_min_mean_tokens() -> u64 {
+    REPEATS_MIN_MEAN_TOKENS
+}
+
+#[cfg(test)]
+fn repeats_min_mean_tokens() -> u64 {
+    MIN_MEAN_TOKENS.with(std::cell::Cell::get)
+}
+
+#[cfg(test)]
+thread_local! {
+    pub(crate) static MIN_MEAN_TOKENS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// In [`WordCounts::row_ids`]: a token id with `REPEAT_FLAG << level` set stands for the
+/// token's repeat feature of that level. Ids stay far below: a chunk would need 2^30 distinct
+/// tokens to reach the flags.
+pub(crate) const REPEAT_FLAG: u32 = 1 << 30;
+
+/// Index of a [`WordCounts::row_ids`] entry in the per-chunk feature table of
+/// [`words_vocabulary_of`] (three slots per token: itself, then its repeat levels).
+#[inline]
+pub(crate) fn slot_of(id: u32) -> usize {
+    let level = (id >> 30) as usize;
+    (id & (REPEAT_FLAG - 1)) as usize * 3 + level.min(2)
 }
 
 pub(crate) struct WordCounts<'a> {
@@ -73,18 +114,28 @@ pub(crate) struct WordCounts<'a> {
     /// (id1, id2) -> document count
     pub(crate) pairs: FxHashMap<u64, DocCount>,
     /// With `keep_rows`: each text's distinct token ids, text after text (`row_lens` long each),
-    /// so the texts need not be tokenized again to encode them.
+    /// so the texts need not be tokenized again to encode them; with repeats, also the flagged
+    /// ids of the repeat levels reached ([`REPEAT_FLAG`]).
     pub(crate) row_ids: Vec<u32>,
     pub(crate) row_lens: Vec<u32>,
+    /// Texts and token occurrences counted.
+    pub(crate) texts: u64,
+    pub(crate) tokens: u64,
 }
 
-pub(crate) fn count_words<'a>(chunk: &[&'a str], bigrams: bool, keep_rows: bool) -> WordCounts<'a> {
+pub(crate) fn count_words<'a>(
+    chunk: &[&'a str],
+    bigrams: bool,
+    repeats: bool,
+    keep_rows: bool,
+) -> WordCounts<'a> {
     let mut interner = Interner::default();
     let mut docs: Vec<DocCount> = Vec::new();
     let mut pairs: FxHashMap<u64, DocCount> = FxHashMap::default();
     let mut buf = LowerBuf::new();
     let mut row_ids: Vec<u32> = Vec::new();
     let mut row_lens: Vec<u32> = Vec::with_capacity(if keep_rows { chunk.len() } else { 0 });
+    let mut tokens = 0u64;
     for (doc, &text) in chunk.iter().enumerate() {
         // Texts are numbered from 1 so the initial `last_doc` of 0 never matches.
         let doc = doc as u32 + 1;
@@ -92,26 +143,21 @@ pub(crate) fn count_words<'a>(chunk: &[&'a str], bigrams: bool, keep_rows: bool)
         let row_start = row_ids.len();
         word_tokens(text, |tok| {
             let (id, new) = interner.intern(tok, &mut buf);
+            tokens += 1;
             if new {
-                docs.push(DocCount {
-                    docs: 0,
-                    last_doc: 0,
-                });
+                docs.push(DocCount::default());
             }
             let d = &mut docs[id as usize];
             if keep_rows && d.last_doc != doc {
                 row_ids.push(id);
             }
-            d.see(doc);
+            let level = d.see(doc);
+            if let (true, true, Some(level)) = (keep_rows, repeats, level) {
+                row_ids.push(id | (REPEAT_FLAG << level));
+            }
             if bigrams {
                 if prev != NO_PART {
-                    pairs
-                        .entry(pair_key(prev, id))
-                        .or_insert(DocCount {
-                            docs: 0,
-                            last_doc: 0,
-                        })
-                        .see(doc);
+                    pairs.entry(pair_key(prev, id)).or_default().see(doc);
                 }
                 prev = id;
             }
@@ -126,26 +172,36 @@ pub(crate) fn count_words<'a>(chunk: &[&'a str], bigrams: bool, keep_rows: bool)
         pairs,
         row_ids,
         row_lens,
+        texts: chunk.len() as u64,
+        tokens,
     }
 }
 
-/// A vocabulary candidate's name without building the bigram string: `"a b"` is `Bi(a, b)`.
+/// A vocabulary candidate's name without building the bigram string: `"a b"` is `Bi(a, b)`,
+/// `"a×2"` is `Rep(a, "×2")`.
 #[derive(Clone, Copy)]
 pub(crate) enum Name<'a> {
     Uni(&'a str),
     Bi(&'a str, &'a str),
+    Rep(&'a str, &'static str),
 }
+
+/// The suffixes of the repeat levels' names.
+const REPEAT_SUFFIXES: [&str; 2] = ["×2", "×4"];
 
 impl Name<'_> {
     pub(crate) fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
-        let (a, b) = match *self {
-            Name::Uni(a) => (a, None),
-            Name::Bi(a, b) => (a, Some(b)),
+        let (a, b, suffix) = match *self {
+            Name::Uni(a) => (a, None, ""),
+            Name::Bi(a, b) => (a, Some(b), ""),
+            Name::Rep(a, suffix) => (a, None, suffix),
         };
-        a.bytes().chain(
-            b.into_iter()
-                .flat_map(|b| std::iter::once(b' ').chain(b.bytes())),
-        )
+        a.bytes()
+            .chain(
+                b.into_iter()
+                    .flat_map(|b| std::iter::once(b' ').chain(b.bytes())),
+            )
+            .chain(suffix.bytes())
     }
 
     /// Byte order of the joined names, which is `str`'s order.
@@ -160,6 +216,7 @@ impl Name<'_> {
         match self {
             Name::Uni(a) => a.to_string(),
             Name::Bi(a, b) => format!("{a} {b}"),
+            Name::Rep(a, suffix) => format!("{a}{suffix}"),
         }
     }
 }
@@ -169,19 +226,25 @@ pub(crate) fn words_vocabulary(
     min_count: u64,
     max_features: usize,
     bigrams: bool,
+    repeats: bool,
 ) -> Vec<String> {
-    let counts = per_chunk(chunks, |chunk| count_words(chunk, bigrams, false));
-    words_vocabulary_of(counts, min_count, max_features, bigrams).0
+    let counts = per_chunk(chunks, |chunk| count_words(chunk, bigrams, repeats, false));
+    words_vocabulary_of(counts, min_count, max_features, bigrams, repeats).0
 }
 
 /// The vocabulary of counted chunks, and per chunk its token ids' features (0 = not kept; the
-/// unigram features only, enough to encode the texts when there are no bigrams).
+/// unigram features and their repeat levels', three slots per id ([`slot_of`]), enough to
+/// encode the texts when there are no bigrams).
 pub(crate) fn words_vocabulary_of(
     counts: Vec<WordCounts<'_>>,
     min_count: u64,
     max_features: usize,
     bigrams: bool,
+    repeats: bool,
 ) -> (Vec<String>, Vec<Vec<u32>>) {
+    let texts: u64 = counts.iter().map(|c| c.texts).sum();
+    let tokens: u64 = counts.iter().map(|c| c.tokens).sum();
+    let repeats = repeats && tokens >= repeats_min_mean_tokens() * texts.max(1);
     let (word_lists, mut pair_maps): (Vec<_>, Vec<_>) = counts
         .into_iter()
         .map(|c| ((c.names, c.docs), c.pairs))
@@ -189,7 +252,8 @@ pub(crate) fn words_vocabulary_of(
     // Merge into the first chunk's numbering: global id = first chunk's id for its tokens (so
     // its bigram map is reused as is), then new ids for tokens the others add.
     let mut names: Vec<&str> = Vec::new();
-    let mut merged: FxHashMap<&str, (u64, u32)> = FxHashMap::default();
+    // token -> (documents, global id, documents per repeat level)
+    let mut merged: FxHashMap<&str, (u64, u32, [u64; 2])> = FxHashMap::default();
     let mut local_to_global: Vec<Vec<u32>> = Vec::with_capacity(word_lists.len());
     for (words, docs) in &word_lists {
         let mut map = Vec::with_capacity(words.len());
@@ -197,31 +261,42 @@ pub(crate) fn words_vocabulary_of(
             let (word, docs) = (word.as_ref(), u64::from(count.docs));
             let e = merged.entry(word).or_insert_with(|| {
                 names.push(word);
-                (0, names.len() as u32 - 1)
+                (0, names.len() as u32 - 1, [0; 2])
             });
             e.0 += docs;
+            for (r, &c) in e.2.iter_mut().zip(&count.repeat_docs) {
+                *r += u64::from(c);
+            }
             map.push(e.1);
         }
         local_to_global.push(map);
     }
-    // (documents, name, global id of a unigram or NO_PART)
+    // (documents, name, global slot of a unigram or repeat level (id * 3 + level), or NO_PART)
     let mut candidates: Vec<(u64, Name<'_>, u32)> = merged
         .iter()
-        .filter(|(_, &(d, _))| d >= min_count)
-        .map(|(&w, &(d, id))| (d, Name::Uni(w), id))
+        .filter(|(_, &(d, _, _))| d >= min_count)
+        .map(|(&w, &(d, id, _))| (d, Name::Uni(w), id * 3))
         .collect();
+    if repeats {
+        for (&w, &(_, id, levels)) in &merged {
+            for (level, &d) in levels.iter().enumerate() {
+                if d >= min_count {
+                    candidates.push((
+                        d,
+                        Name::Rep(w, REPEAT_SUFFIXES[level]),
+                        id * 3 + 1 + level as u32,
+                    ));
+                }
+            }
+        }
+    }
     if bigrams {
         let (first, rest) = pair_maps.split_at_mut(1);
         let pair_docs = &mut first[0];
         for (pairs, map) in rest.iter().zip(&local_to_global[1..]) {
             for (&key, count) in pairs {
                 let (a, b) = ((key >> 32) as usize, (key & 0xffff_ffff) as usize);
-                let e = pair_docs
-                    .entry(pair_key(map[a], map[b]))
-                    .or_insert(DocCount {
-                        docs: 0,
-                        last_doc: 0,
-                    });
+                let e = pair_docs.entry(pair_key(map[a], map[b])).or_default();
                 e.docs = e.docs.saturating_add(count.docs);
             }
         }
@@ -243,7 +318,7 @@ pub(crate) fn words_vocabulary_of(
         candidates.truncate(max_features);
     }
     candidates.sort_unstable_by(order);
-    let mut feature_of = vec![0u32; names.len()];
+    let mut feature_of = vec![0u32; names.len() * 3];
     for (rank, c) in candidates.iter().enumerate() {
         if c.2 != NO_PART {
             feature_of[c.2 as usize] = rank as u32 + 1;
@@ -251,7 +326,15 @@ pub(crate) fn words_vocabulary_of(
     }
     let local_features = local_to_global
         .iter()
-        .map(|map| map.iter().map(|&g| feature_of[g as usize]).collect())
+        .map(|map| {
+            map.iter()
+                .flat_map(|&g| {
+                    feature_of[g as usize * 3..g as usize * 3 + 3]
+                        .iter()
+                        .copied()
+                })
+                .collect()
+        })
         .collect();
     let vocab = candidates
         .into_iter()

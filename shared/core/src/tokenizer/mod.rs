@@ -41,11 +41,42 @@ pub enum TokenizerConfig {
     /// with `bigrams`, every pair of adjacent tokens, named `"w1 w2"`) found in at least
     /// `min_count` training texts, at most `max_features` of them, by document count descending
     /// then token ascending.
+    ///
+    /// With `repeats`, a token found at least twice in a text also gives the feature
+    /// `"token×2"`, and at least four times `"token×4"` (each a vocabulary candidate like any
+    /// token, counted in the texts where the token repeats that often): a binary stand-in for
+    /// log-scaled term frequency, which long questions carry and a bag of words alone loses.
+    /// Only for long training texts ([`REPEATS_MIN_MEAN_TOKENS`]); otherwise fitting keeps none
+    /// and records the option off.
     Words {
         min_count: usize,
         max_features: usize,
         bigrams: bool,
+        #[serde(default)]
+        repeats: bool,
     },
+}
+
+/// Joins a token and its repetition level in a repeat feature's name (`"lambda×2"`). The word
+/// pattern never puts `×` in a token, so such names never clash with a token's.
+pub const REPEAT_MARK: char = '×';
+
+/// Occurrences in one text that give a token's repeat features: `token×2`, `token×4`.
+pub const REPEAT_LEVELS: [u32; 2] = [2, 4];
+
+/// Repeat features are only made for training texts of at least this many tokens on average.
+/// Titles (about 9 tokens on cooking and so-titles) seldom repeat a word: there they added a
+/// few hundred features (artifact size) and moved P@1 by no more than seed noise, while
+/// title + body posts (about 60 tokens on so-nlp) gain from them.
+pub const REPEATS_MIN_MEAN_TOKENS: u64 = 20;
+
+/// The token and level of a repeat feature's name (`"lambda×2"` -> `("lambda", 0)`).
+pub fn repeat_parts(name: &str) -> Option<(&str, usize)> {
+    let (token, level) = name.rsplit_once(REPEAT_MARK)?;
+    let level = REPEAT_LEVELS
+        .iter()
+        .position(|l| level.parse::<u32>().ok() == Some(*l))?;
+    (!token.is_empty() && !token.contains(' ')).then_some((token, level))
 }
 
 impl Default for TokenizerConfig {
@@ -56,6 +87,7 @@ impl Default for TokenizerConfig {
             min_count: 2,
             max_features: 20_000,
             bigrams: false,
+            repeats: false,
         }
     }
 }
@@ -115,6 +147,9 @@ pub struct Tokenizer {
     lookup: TokenMap<Box<str>, Entry>,
     /// `(part id of w1) << 32 | (part id of w2)` -> feature of bigram "w1 w2".
     pairs: FxHashMap<u64, u32>,
+    /// Feature -> the features of its token's repeat levels (0 = not kept); empty when the
+    /// vocabulary has no repeat features.
+    repeat_of: Vec<[u32; 2]>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -156,15 +191,23 @@ impl TryFrom<TokenizerRepr> for Tokenizer {
             ));
         }
         let bigrams = matches!(r.config, TokenizerConfig::Words { bigrams: true, .. });
+        let repeats = matches!(r.config, TokenizerConfig::Words { repeats: true, .. });
         for w in &r.vocab {
-            if w.is_empty() || (!bigrams && w.contains(' ')) || w.matches(' ').count() > 1 {
+            let repeat = w.contains(REPEAT_MARK) && repeat_parts(w).is_some();
+            if w.is_empty()
+                || (!bigrams && w.contains(' '))
+                || w.matches(' ').count() > 1
+                || (repeat && !repeats)
+            {
                 return Err(format!(
                     "vocabulary entry {w:?} is not a token the config can produce"
                 ));
             }
         }
         let t = Tokenizer::from_vocab(r.config, r.vocab);
-        let distinct = t.lookup.values().filter(|e| e.feature != 0).count() + t.pairs.len();
+        let distinct = t.lookup.values().filter(|e| e.feature != 0).count()
+            + t.pairs.len()
+            + t.repeat_of.iter().flatten().filter(|&&f| f != 0).count();
         if distinct != t.vocab.len() {
             return Err("vocabulary has duplicate entries".to_string());
         }
@@ -209,7 +252,8 @@ impl Tokenizer {
                 min_count,
                 max_features,
                 bigrams,
-            } => words_vocabulary(&chunks, min_count as u64, max_features, bigrams),
+                repeats,
+            } => words_vocabulary(&chunks, min_count as u64, max_features, bigrams, repeats),
         };
         Ok(Tokenizer::from_vocab(config.clone(), vocab))
     }
@@ -233,6 +277,7 @@ impl Tokenizer {
             min_count,
             max_features,
             bigrams: false,
+            repeats,
         } = *config
         else {
             let tokenizer = Tokenizer::fit_in_chunks(config, texts, n_chunks)?;
@@ -241,7 +286,7 @@ impl Tokenizer {
         };
         config.validate()?;
         let chunks = chunk_by_bytes(texts, n_chunks);
-        let mut counts = per_chunk(&chunks, |chunk| count_words(chunk, false, true));
+        let mut counts = per_chunk(&chunks, |chunk| count_words(chunk, false, repeats, true));
         let ids: Vec<(Vec<u32>, Vec<u32>)> = counts
             .iter_mut()
             .map(|c| {
@@ -251,7 +296,8 @@ impl Tokenizer {
                 )
             })
             .collect();
-        let (vocab, features) = words_vocabulary_of(counts, min_count as u64, max_features, false);
+        let (vocab, features) =
+            words_vocabulary_of(counts, min_count as u64, max_features, false, repeats);
         let nnz = ids.iter().map(|(flat, _)| flat.len()).sum();
         let mut rows = SparseRows::with_capacity(texts.len(), nnz);
         let mut row = Vec::new();
@@ -263,7 +309,7 @@ impl Tokenizer {
                 row.extend(
                     flat[at..at + len]
                         .iter()
-                        .map(|&id| feature_of[id as usize])
+                        .map(|&id| feature_of[slot_of(id)])
                         .filter(|&f| f != 0),
                 );
                 rows.push_row(&row);
@@ -273,7 +319,7 @@ impl Tokenizer {
         Ok((Tokenizer::from_vocab(config.clone(), vocab), rows))
     }
 
-    fn from_vocab(config: TokenizerConfig, vocab: Vec<String>) -> Tokenizer {
+    fn from_vocab(mut config: TokenizerConfig, vocab: Vec<String>) -> Tokenizer {
         let mut lookup: TokenMap<Box<str>, Entry> = TokenMap::default();
         let mut pairs: FxHashMap<u64, u32> = FxHashMap::default();
         let mut next_part = 0u32;
@@ -281,8 +327,26 @@ impl Tokenizer {
             feature: 0,
             part: NO_PART,
         };
+        let repeats = matches!(config, TokenizerConfig::Words { repeats: true, .. });
+        // Repeat features name their token, which ranks before them (it is in at least as
+        // many texts, and its name is a prefix of theirs): its feature is known by then.
+        let mut repeat_of: Vec<[u32; 2]> = Vec::new();
         for (i, w) in vocab.iter().enumerate() {
             let feature = i as u32 + 1;
+            if repeats && w.contains(REPEAT_MARK) {
+                if let Some((token, level)) = repeat_parts(w) {
+                    let base = lookup
+                        .get(token, &mut LowerBuf::new())
+                        .map_or(0, |e| e.feature);
+                    if base != 0 {
+                        if repeat_of.is_empty() {
+                            repeat_of = vec![[0; 2]; vocab.len() + 1];
+                        }
+                        repeat_of[base as usize][level] = feature;
+                    }
+                    continue;
+                }
+            }
             match w.split_once(' ') {
                 None => lookup.entry_or(w, none).feature = feature,
                 Some((a, b)) => {
@@ -299,11 +363,17 @@ impl Tokenizer {
                 }
             }
         }
+        // Without repeat features in the vocabulary the option changes nothing: record it off,
+        // as an artifact (whose format infers it from the vocabulary) reads it back.
+        if let TokenizerConfig::Words { repeats, .. } = &mut config {
+            *repeats &= !repeat_of.is_empty();
+        }
         Tokenizer {
             config,
             vocab,
             lookup,
             pairs,
+            repeat_of,
         }
     }
 
@@ -345,6 +415,26 @@ impl Tokenizer {
             }
         }
         out.sort_unstable();
+        if !self.repeat_of.is_empty() {
+            // `out` holds a token's feature once per occurrence: runs are term frequencies.
+            let n = out.len();
+            let mut i = 0;
+            while i < n {
+                let f = out[i];
+                let run = out[i..n].iter().take_while(|&&g| g == f).count();
+                if let Some(levels) = self.repeat_of.get(f as usize) {
+                    for (&feature, &at_least) in levels.iter().zip(&REPEAT_LEVELS) {
+                        if feature != 0 && run >= at_least as usize {
+                            out.push(feature);
+                        }
+                    }
+                }
+                i += run;
+            }
+            if out.len() > n {
+                out.sort_unstable();
+            }
+        }
         out.dedup();
     }
 
@@ -394,6 +484,14 @@ impl Tokenizer {
     /// The feature of a token or `"w1 w2"` bigram as [`feature_name`](Self::feature_name)
     /// spells it (lowercase).
     pub fn feature_index(&self, name: &str) -> Option<u32> {
+        if let (false, Some((token, level))) = (self.repeat_of.is_empty(), repeat_parts(name)) {
+            let base = self.feature_index(token)?;
+            return self
+                .repeat_of
+                .get(base as usize)
+                .map(|l| l[level])
+                .filter(|&f| f != 0);
+        }
         match name.split_once(' ') {
             None => self
                 .lookup

@@ -33,6 +33,24 @@ fn words(min_count: usize, max_features: usize, bigrams: bool) -> TokenizerConfi
         min_count,
         max_features,
         bigrams,
+        repeats: false,
+    }
+}
+
+fn with_repeats(config: TokenizerConfig) -> TokenizerConfig {
+    match config {
+        TokenizerConfig::Words {
+            min_count,
+            max_features,
+            bigrams,
+            ..
+        } => TokenizerConfig::Words {
+            min_count,
+            max_features,
+            bigrams,
+            repeats: true,
+        },
+        keras => keras,
     }
 }
 
@@ -210,6 +228,74 @@ fn words_vocabulary_orders_by_document_count_then_token() {
 }
 
 #[test]
+fn repeats_add_a_feature_per_frequency_level() {
+    let texts = [
+        "lambda lambda lambda lambda s3",
+        "Lambda LAMBDA s3 s3 api",
+        "lambda api",
+        "s3",
+    ];
+    let t = Tokenizer::fit(&with_repeats(words(2, 100, false)), texts).unwrap();
+    // lambda: 3 texts, twice or more in 2, four times in 1 (below min_count); s3: 3 texts,
+    // twice in 1; api: 2 texts.
+    assert_eq!(t.vocabulary(), ["lambda", "s3", "api", "lambda×2"]);
+    assert_eq!(t.encode("lambda"), [1]);
+    assert_eq!(t.encode("LAMBDA s3 lambda"), [1, 2, 4]);
+    assert_eq!(t.encode("api lambda lambda lambda lambda"), [1, 3, 4]);
+    assert_eq!(t.feature_index("lambda×2"), Some(4));
+    assert_eq!(t.feature_index("lambda×4"), None);
+    assert_eq!(t.feature_index("s3×2"), None);
+    assert_eq!(t.feature_name(4), Some("lambda×2"));
+    // The fourth occurrence level, once kept.
+    let t = Tokenizer::fit(&with_repeats(words(1, 100, false)), texts).unwrap();
+    assert_eq!(t.feature_index("lambda×4"), Some(5));
+    assert_eq!(t.encode("lambda lambda lambda lambda"), [1, 4, 5]);
+    assert_eq!(t.encode("lambda lambda lambda"), [1, 4]);
+    // Off: repeats change nothing, and a repeat name is no feature.
+    let off = Tokenizer::fit(&words(1, 100, false), texts).unwrap();
+    assert!(off.vocabulary().iter().all(|w| !w.contains(REPEAT_MARK)));
+    assert_eq!(off.feature_index("lambda×2"), None);
+}
+
+#[test]
+fn repeats_need_long_training_texts() {
+    let short = ["lambda lambda s3", "lambda lambda api"];
+    let config = with_repeats(words(1, 100, false));
+    counting::MIN_MEAN_TOKENS.with(|m| m.set(REPEATS_MIN_MEAN_TOKENS));
+    let t = Tokenizer::fit(&config, short).unwrap();
+    assert_eq!(t.vocabulary(), ["lambda", "api", "s3"]);
+    assert_eq!(t.config(), &words(1, 100, false));
+    let long: Vec<String> = short
+        .iter()
+        .map(|t| format!("{t} {}", "w ".repeat(REPEATS_MIN_MEAN_TOKENS as usize)))
+        .collect();
+    let t = Tokenizer::fit(&config, long.iter().map(String::as_str)).unwrap();
+    counting::MIN_MEAN_TOKENS.with(|m| m.set(0));
+    assert_eq!(t.feature_index("lambda×2"), Some(2));
+    assert_eq!(t.config(), &config);
+}
+
+#[test]
+fn repeats_without_repeat_features_record_the_option_off() {
+    let t = Tokenizer::fit(&with_repeats(words(1, 100, false)), ["a b", "b c"]).unwrap();
+    assert_eq!(t.config(), &words(1, 100, false));
+}
+
+#[test]
+fn repeat_names_are_rejected_unless_the_config_has_repeats() {
+    let parse = |s: &str| serde_json::from_str::<Tokenizer>(s);
+    assert!(parse(
+        r#"{"config":{"Words":{"min_count":1,"max_features":9,"bigrams":false}},"vocab":["a","a×2"]}"#
+    )
+    .is_err());
+    let t = parse(
+        r#"{"config":{"Words":{"min_count":1,"max_features":9,"bigrams":false,"repeats":true}},"vocab":["a","a×2"]}"#,
+    )
+    .unwrap();
+    assert_eq!(t.encode("a A"), [1, 2]);
+}
+
+#[test]
 fn words_bigrams_are_counted_and_encoded_like_unigrams() {
     let texts = ["new york city", "New York pizza", "york new"];
     let t = Tokenizer::fit(&words(2, 100, true), texts).unwrap();
@@ -349,8 +435,16 @@ fn fit_on_no_text_gives_an_empty_vocabulary() {
 fn any_config() -> impl Strategy<Value = TokenizerConfig> {
     prop_oneof![
         (2usize..40).prop_map(|num_words| TokenizerConfig::Keras { num_words }),
-        (1usize..3, 1usize..40, any::<bool>())
-            .prop_map(|(min_count, max_features, bigrams)| words(min_count, max_features, bigrams)),
+        (1usize..3, 1usize..40, any::<bool>(), any::<bool>()).prop_map(
+            |(min_count, max_features, bigrams, repeats)| {
+                let config = words(min_count, max_features, bigrams);
+                if repeats {
+                    with_repeats(config)
+                } else {
+                    config
+                }
+            }
+        ),
     ]
 }
 
@@ -396,8 +490,9 @@ proptest! {
     }
 
     #[test]
-    fn words_fit_does_not_depend_on_text_order(min_count in 1usize..3, max_features in 1usize..40, bigrams: bool, texts in any_texts()) {
+    fn words_fit_does_not_depend_on_text_order(min_count in 1usize..3, max_features in 1usize..40, bigrams: bool, repeats: bool, texts in any_texts()) {
         let config = words(min_count, max_features, bigrams);
+        let config = if repeats { with_repeats(config) } else { config };
         let forward = Tokenizer::fit(&config, texts.iter().map(String::as_str)).unwrap();
         let backward = Tokenizer::fit(&config, texts.iter().rev().map(String::as_str)).unwrap();
         prop_assert_eq!(forward, backward);

@@ -161,11 +161,14 @@ pub(super) fn check_overrides(o: &Overrides) -> Result<()> {
         int("min_count", n(v), 1, n(MAX_FEATURES))?;
     }
     if o.num_words.is_some()
-        && (o.max_features.is_some() || o.min_count.is_some() || o.bigrams.is_some())
+        && (o.max_features.is_some()
+            || o.min_count.is_some()
+            || o.bigrams.is_some()
+            || o.repeats.is_some())
     {
         return Err(Error::config(
             "num_words",
-            "selects the Keras tokenizer, which has no max_features, min_count or bigrams: set one or the other",
+            "selects the Keras tokenizer, which has no max_features, min_count, bigrams or repeats: set one or the other",
         ));
     }
     if let Some(v) = o.threshold {

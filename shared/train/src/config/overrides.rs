@@ -87,6 +87,9 @@ pub struct Overrides {
     /// Word tokenizer: add pairs of adjacent words.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub bigrams: Option<bool>,
+    /// Word tokenizer: add a feature for a word found at least 2 (and 4) times in a text.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub repeats: Option<bool>,
     /// One fixed decision threshold for every tag: in (0, 1).
     #[arg(long)]
     #[schemars(extend("exclusiveMinimum" = 0, "exclusiveMaximum" = 1))]
@@ -248,6 +251,7 @@ impl Overrides {
             max_features,
             min_count,
             bigrams,
+            repeats,
             threshold,
             thresholds,
             validation_split,
@@ -284,6 +288,7 @@ impl Overrides {
             max_features: pick(max_features, &later.max_features),
             min_count: pick(min_count, &later.min_count),
             bigrams: pick(bigrams, &later.bigrams),
+            repeats: pick(repeats, &later.repeats),
             threshold: pick(threshold, &later.threshold),
             thresholds: pick(thresholds, &later.thresholds),
             validation_split: pick(validation_split, &later.validation_split),
@@ -351,23 +356,29 @@ pub(super) fn apply(mut s: Settings, o: &Overrides) -> Result<Settings> {
     if let Some(n) = o.num_words {
         s.tokenizer = TokenizerConfig::Keras { num_words: n };
     }
-    if o.max_features.is_some() || o.min_count.is_some() || o.bigrams.is_some() {
+    if o.max_features.is_some()
+        || o.min_count.is_some()
+        || o.bigrams.is_some()
+        || o.repeats.is_some()
+    {
         // Words settings refine the current words tokenizer, or else the default one.
         let words = |t: &TokenizerConfig| match *t {
             TokenizerConfig::Words {
                 min_count,
                 max_features,
                 bigrams,
-            } => Some((min_count, max_features, bigrams)),
+                repeats,
+            } => Some((min_count, max_features, bigrams, repeats)),
             TokenizerConfig::Keras { .. } => None,
         };
-        let (min_count, max_features, bigrams) = words(&s.tokenizer)
+        let (min_count, max_features, bigrams, repeats) = words(&s.tokenizer)
             .or_else(|| words(&default_tokenizer()))
-            .unwrap_or((2, 20_000, false));
+            .unwrap_or((2, 20_000, false, true));
         s.tokenizer = TokenizerConfig::Words {
             min_count: o.min_count.unwrap_or(min_count),
             max_features: o.max_features.unwrap_or(max_features),
             bigrams: o.bigrams.unwrap_or(bigrams),
+            repeats: o.repeats.unwrap_or(repeats),
         };
     }
     if let Some(mode) = o.thresholds {

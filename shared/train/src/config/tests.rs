@@ -251,6 +251,7 @@ fn samples() -> BTreeMap<&'static str, (&'static str, &'static str)> {
         ("max_features", ("5000", "5000")),
         ("min_count", ("3", "3")),
         ("bigrams", ("true", "true")),
+        ("repeats", ("false", "false")),
         ("threshold", ("0.5", "0.5")),
         ("thresholds", (r#""per-tag""#, "per-tag")),
         ("validation_split", ("0.2", "0.2")),
