@@ -10,7 +10,7 @@
 //! previous model keeps serving, and the next due refresh tries again (the artifact may simply
 //! not have been fully uploaded yet).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -60,6 +60,9 @@ pub struct ModelCache {
     /// When the next check may run; `None` = now.
     next_check: Mutex<Option<Instant>>,
     refreshing: AtomicBool,
+    /// Loads and failed loads since the metrics last took them.
+    loads: AtomicU64,
+    load_failures: AtomicU64,
 }
 
 impl std::fmt::Debug for ModelCache {
@@ -91,7 +94,18 @@ impl ModelCache {
             current: RwLock::new(None),
             next_check: Mutex::new(None),
             refreshing: AtomicBool::new(false),
+            loads: AtomicU64::new(0),
+            load_failures: AtomicU64::new(0),
         }
+    }
+
+    /// Models loaded and loads that failed (a pointer or artifact that did not read) since the
+    /// last call, the first load included.
+    pub fn take_load_counts(&self) -> (u64, u64) {
+        (
+            self.loads.swap(0, Ordering::Relaxed),
+            self.load_failures.swap(0, Ordering::Relaxed),
+        )
     }
 
     /// The model serving now, without any I/O.
@@ -180,9 +194,11 @@ impl ModelCache {
                     "model loaded"
                 );
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(served);
+                self.loads.fetch_add(1, Ordering::Relaxed);
                 RefreshOutcome::Loaded { version }
             }
             Err(e) => {
+                self.load_failures.fetch_add(1, Ordering::Relaxed);
                 let message = e.to_string();
                 match &held {
                     Some(s) => tracing::error!(
@@ -298,6 +314,10 @@ mod tests {
             RefreshOutcome::Failed { .. }
         ));
         assert_eq!(models.current().unwrap().version(), a.info.version);
+        // What the metrics report: one load, then three failed ones (the `get` between the two
+        // refreshes checked again: the interval is zero), then nothing new.
+        assert_eq!(models.take_load_counts(), (1, 3));
+        assert_eq!(models.take_load_counts(), (0, 0));
     }
 
     #[tokio::test]

@@ -139,7 +139,10 @@ impl Metrics {
     }
 
     /// Documents kept in memory, for tests and tools that read them back.
-    pub fn memory(namespace: impl Into<String>, function: impl Into<String>) -> (Metrics, Captured) {
+    pub fn memory(
+        namespace: impl Into<String>,
+        function: impl Into<String>,
+    ) -> (Metrics, Captured) {
         let captured = Captured::default();
         let buf = Arc::clone(&captured.0);
         let metrics = Metrics::with_sink(namespace, function, move |line| {
@@ -157,7 +160,11 @@ impl Metrics {
         env: impl Fn(&str) -> Option<String>,
         default_function: &str,
     ) -> Result<Metrics, (&'static str, String)> {
-        let get = |k: &str| env(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            env(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let function = get("AWS_LAMBDA_FUNCTION_NAME");
         let on = match get("METRICS").map(|v| v.to_ascii_lowercase()).as_deref() {
             None => function.is_some(),
@@ -245,7 +252,8 @@ pub struct Document {
 impl Document {
     /// A dimension's value (a string member the dimension sets name).
     pub fn dimension(&mut self, name: &'static str, value: impl Into<String>) -> &mut Self {
-        self.members.insert(name.into(), Value::String(value.into()));
+        self.members
+            .insert(name.into(), Value::String(value.into()));
         self
     }
 
@@ -269,7 +277,11 @@ impl Document {
         }
         let sets: Vec<Vec<&'static str>> = dimension_sets
             .iter()
-            .map(|set| std::iter::once(FUNCTION).chain(set.iter().copied()).collect())
+            .map(|set| {
+                std::iter::once(FUNCTION)
+                    .chain(set.iter().copied())
+                    .collect()
+            })
             .collect();
         match self.directives.iter_mut().find(|(s, _)| *s == sets) {
             Some((_, metrics)) => metrics.push((name, unit)),
@@ -431,7 +443,12 @@ mod tests {
         doc.dimension("Route", "/predict")
             .dimension("StatusClass", "5xx")
             .property("RequestId", "r-1")
-            .metric("Requests", Unit::Count, 1.0, &[&[], &["Route", "StatusClass"]])
+            .metric(
+                "Requests",
+                Unit::Count,
+                1.0,
+                &[&[], &["Route", "StatusClass"]],
+            )
             .metric("Latency", Unit::Milliseconds, 2.5, &[&[]])
             .metric("Http5xx", Unit::Count, 1.0, &[&[]])
             .metric("Skipped", Unit::Count, f64::NAN, &[&[]]);
@@ -474,7 +491,8 @@ mod tests {
     #[test]
     fn the_environment_turns_metrics_on_in_lambda_and_names_the_namespace() {
         assert!(!Metrics::from_lookup(env(&[]), "predict").unwrap().enabled());
-        let lambda = Metrics::from_lookup(env(&[("AWS_LAMBDA_FUNCTION_NAME", "p-1")]), "x").unwrap();
+        let lambda =
+            Metrics::from_lookup(env(&[("AWS_LAMBDA_FUNCTION_NAME", "p-1")]), "x").unwrap();
         assert_eq!(
             format!("{lambda:?}"),
             r#"Metrics { namespace: "Tagger", function: "p-1" }"#
