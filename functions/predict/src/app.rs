@@ -3,9 +3,9 @@
 //!
 //! Outermost first: a request id (`x-request-id`, from the client, the Lambda invocation or a
 //! counter), one INFO access-log line per request (id, method, path, route, status, latency,
-//! model version, tag count; never the question) and its metrics document, CORS when origins are configured, JSON bodies
-//! for the errors the layers below produce, a whole-request timeout (408), the body size limit
-//! (413) and a body read timeout (408).
+//! model version, tag count; never the question) and its metrics document, CORS when origins are
+//! configured, JSON bodies for the errors the layers below produce, a whole-request timeout
+//! (408), the body size limit (413) and a body read timeout (408).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

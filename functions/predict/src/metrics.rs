@@ -68,7 +68,7 @@ impl RequestMetrics {
             doc.dimension("ModelVersion", v);
         }
         if let Some(a) = resp.extensions().get::<Answered>() {
-            let by_version: &[&[&str]] = if version.is_some() {
+            let by_version: &'static [&'static [&'static str]] = if version.is_some() {
                 &[&[], &["ModelVersion"]]
             } else {
                 &[&[]]

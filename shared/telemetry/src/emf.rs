@@ -24,7 +24,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Map, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 
 /// Default CloudWatch namespace (`METRICS_NAMESPACE` overrides it).
 pub const DEFAULT_NAMESPACE: &str = "Tagger";
@@ -199,9 +200,9 @@ impl Metrics {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let mut members = Map::new();
+        let mut members = Vec::with_capacity(16);
         if let Some(inner) = &self.inner {
-            members.insert(FUNCTION.into(), Value::from(inner.function.as_str()));
+            members.push((FUNCTION, Value::from(inner.function.as_str())));
         }
         Document {
             timestamp,
@@ -217,7 +218,11 @@ impl Metrics {
             return;
         }
         let mut line = Vec::with_capacity(1024);
-        if serde_json::to_writer(&mut line, &doc.to_json(&inner.namespace)).is_ok() {
+        let wire = Wire {
+            doc,
+            namespace: &inner.namespace,
+        };
+        if serde_json::to_writer(&mut line, &wire).is_ok() {
             line.push(b'\n');
             (inner.sink)(&line);
         }
@@ -244,22 +249,31 @@ impl Captured {
 #[derive(Clone, Debug)]
 pub struct Document {
     timestamp: u64,
-    members: Map<String, Value>,
-    /// Metrics grouped by the dimension sets they are published under.
-    directives: Vec<(Vec<Vec<&'static str>>, Vec<(&'static str, Unit)>)>,
+    /// Root members in insertion order, each name once (a few, so a scan beats a map).
+    members: Vec<(&'static str, Value)>,
+    /// Metrics grouped by the dimension sets they are published under (without `Function`).
+    directives: Vec<(DimensionSets, Vec<(&'static str, Unit)>)>,
 }
+
+type DimensionSets = &'static [&'static [&'static str]];
 
 impl Document {
     /// A dimension's value (a string member the dimension sets name).
     pub fn dimension(&mut self, name: &'static str, value: impl Into<String>) -> &mut Self {
-        self.members
-            .insert(name.into(), Value::String(value.into()));
+        self.set(name, Value::String(value.into()));
         self
+    }
+
+    fn set(&mut self, name: &'static str, value: Value) {
+        match self.members.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => *v = value,
+            None => self.members.push((name, value)),
+        }
     }
 
     /// A member that is not a metric: searchable in Logs Insights, not published as a metric.
     pub fn property(&mut self, name: &'static str, value: impl Into<Value>) -> &mut Self {
-        self.members.insert(name.into(), value.into());
+        self.set(name, value.into());
         self
     }
 
@@ -270,48 +284,101 @@ impl Document {
         name: &'static str,
         unit: Unit,
         value: f64,
-        dimension_sets: &[&[&'static str]],
+        dimension_sets: DimensionSets,
     ) -> &mut Self {
         if !value.is_finite() {
             return self;
         }
-        let sets: Vec<Vec<&'static str>> = dimension_sets
-            .iter()
-            .map(|set| {
-                std::iter::once(FUNCTION)
-                    .chain(set.iter().copied())
-                    .collect()
-            })
-            .collect();
-        match self.directives.iter_mut().find(|(s, _)| *s == sets) {
+        match self
+            .directives
+            .iter_mut()
+            .find(|(sets, _)| *sets == dimension_sets)
+        {
             Some((_, metrics)) => metrics.push((name, unit)),
-            None => self.directives.push((sets, vec![(name, unit)])),
+            None => self.directives.push((dimension_sets, vec![(name, unit)])),
         }
-        self.members.insert(name.into(), Value::from(value));
+        self.set(name, Value::from(value));
         self
     }
+}
 
-    fn to_json(&self, namespace: &str) -> Value {
-        let directives: Vec<Value> = self
+/// A document as written: serialised straight from its parts, with no intermediate JSON tree.
+struct Wire<'a> {
+    doc: &'a Document,
+    namespace: &'a str,
+}
+
+impl Serialize for Wire<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut root = s.serialize_map(Some(self.doc.members.len() + 1))?;
+        root.serialize_entry("_aws", &Aws(self))?;
+        for (name, value) in &self.doc.members {
+            root.serialize_entry(name, value)?;
+        }
+        root.end()
+    }
+}
+
+struct Aws<'a>(&'a Wire<'a>);
+
+impl Serialize for Aws<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let directives: Vec<Directive> = self
+            .0
+            .doc
             .directives
             .iter()
-            .map(|(sets, metrics)| {
-                serde_json::json!({
-                    "Namespace": namespace,
-                    "Dimensions": sets,
-                    "Metrics": metrics
-                        .iter()
-                        .map(|(name, unit)| serde_json::json!({"Name": name, "Unit": unit.as_str()}))
-                        .collect::<Vec<_>>(),
-                })
+            .map(|(sets, metrics)| Directive {
+                namespace: self.0.namespace,
+                sets,
+                metrics,
             })
             .collect();
-        let mut root = self.members.clone();
-        root.insert(
-            "_aws".into(),
-            serde_json::json!({"Timestamp": self.timestamp, "CloudWatchMetrics": directives}),
-        );
-        Value::Object(root)
+        let mut aws = s.serialize_map(Some(2))?;
+        aws.serialize_entry("Timestamp", &self.0.doc.timestamp)?;
+        aws.serialize_entry("CloudWatchMetrics", &directives)?;
+        aws.end()
+    }
+}
+
+struct Directive<'a> {
+    namespace: &'a str,
+    sets: DimensionSets,
+    metrics: &'a [(&'static str, Unit)],
+}
+
+impl Serialize for Directive<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Set(&'static [&'static str]);
+        impl Serialize for Set {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(std::iter::once(&FUNCTION).chain(self.0))
+            }
+        }
+        struct Metric(&'static str, Unit);
+        impl Serialize for Metric {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("Name", self.0)?;
+                m.serialize_entry("Unit", self.1.as_str())?;
+                m.end()
+            }
+        }
+        let mut d = s.serialize_map(Some(3))?;
+        d.serialize_entry("Namespace", self.namespace)?;
+        d.serialize_entry(
+            "Dimensions",
+            &self.sets.iter().map(|set| Set(set)).collect::<Vec<_>>(),
+        )?;
+        d.serialize_entry(
+            "Metrics",
+            &self
+                .metrics
+                .iter()
+                .map(|&(n, u)| Metric(n, u))
+                .collect::<Vec<_>>(),
+        )?;
+        d.end()
     }
 }
 
