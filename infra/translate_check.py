@@ -548,6 +548,67 @@ def alarms(tpl: dict, _: Path) -> None:
         require(res["Properties"].get("AlarmActions") == [topic], f"alarm without the topic: {res}")
 
 
+@check("7e. X-Ray active on both functions with the role to write traces; metrics namespace passed on")
+def tracing_active(tpl: dict, _: Path) -> None:
+    d = Deployed(tpl, {"MetricsNamespace": "Ops/tagger"})
+    for fn in ("TrainFunction", "PredictFunction"):
+        props = d.resource(fn)["Properties"]
+        require(props.get("TracingConfig") == {"Mode": "Active"}, f"{fn} tracing: {props.get('TracingConfig')}")
+        role = d.resource(f"{fn}Role")["Properties"]
+        # SAM attaches the managed X-Ray write policy to the role it generates for Tracing: Active.
+        xray = {"arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess", "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"}
+        require(bool(xray & set(role.get("ManagedPolicyArns", []))),
+                f"{fn}Role cannot write traces: {role.get('ManagedPolicyArns')}")
+        env = props["Environment"]["Variables"]
+        require(env.get("METRICS_NAMESPACE") == "Ops/tagger", f"{fn} METRICS_NAMESPACE: {env.get('METRICS_NAMESPACE')}")
+
+
+EMF_ALARMS = {
+    # metric: (function it watches, statistic)
+    "Http5xx": ("PredictFunction", ("Statistic", "Sum")),
+    "Latency": ("PredictFunction", ("ExtendedStatistic", "p99")),
+    "Failed": ("TrainFunction", ("Statistic", "Sum")),
+    "Rejected": ("TrainFunction", ("Statistic", "Sum")),
+}
+
+
+@check("7f. alarms on the functions' own metrics (5xx, p99 latency, failed/rejected training), throttles and the DLQ; a dashboard of them")
+def emf_alarms_and_dashboard(tpl: dict, _: Path) -> None:
+    import json
+
+    d = Deployed(tpl, {"MetricsNamespace": "Ops/tagger"})
+    for metric, (fn, (stat_key, stat)) in EMF_ALARMS.items():
+        a = alarm(d, metric)
+        require(a is not None, f"no alarm on {metric}")
+        dims = {x["Name"]: x["Value"] for x in a["Dimensions"]}
+        require(a["Namespace"] == "Ops/tagger" and dims == {"Function": f"<Ref {fn}>"},
+                f"{metric} alarm watches {a['Namespace']} {dims}: the EMF documents carry Function=<function name>")
+        require(a.get(stat_key) == stat, f"{metric} alarm statistic {a.get(stat_key)}, want {stat}")
+    lat = alarm(d, "Latency")
+    require(lat["Threshold"] == "1000" and lat.get("Unit") == "Milliseconds", f"latency alarm {lat}")
+    throttled = {
+        a["Properties"]["Dimensions"][0]["Value"]
+        for a in d.of_type("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "Throttles"
+    }
+    require(throttled == {"<Ref TrainFunction>", "<Ref PredictFunction>"}, f"throttle alarms on {throttled}")
+    require(alarm(d, "ApproximateNumberOfMessagesVisible") is not None, "no alarm on the dead-letter queue")
+
+    boards = d.of_type("AWS::CloudWatch::Dashboard")
+    require(len(boards) == 1, f"{len(boards)} dashboards")
+    (board,) = boards.values()
+    body = json.loads(board["Properties"]["DashboardBody"])
+    text = json.dumps(body)
+    for metric in [*EMF_ALARMS, "Requests", "TagsPerAnswer", "NoTagAnswers", "ExplainRequests",
+                   "ColdStart", "ModelReloads", "ModelReloadFailures", "CandidateMicroF1",
+                   "LiveMicroF1", "RowsRead", "RowsSkipped", "TrainingSeconds", "BadData", "Promoted"]:
+        require(f'"{metric}"' in text or f'\\"{metric}\\"' in text, f"the dashboard does not show {metric}")
+    arns = next(w["properties"]["alarms"] for w in body["widgets"] if w["type"] == "alarm")
+    every = {f"<{lid}.Arn>" for lid in d.of_type("AWS::CloudWatch::Alarm")} - {
+        "<PredictSpilloverAlarm.Arn>", "<TrainAsyncEventsDroppedAlarm.Arn>", "<TrainDestinationDeliveryFailuresAlarm.Arn>"}
+    require(every <= set(arns), f"alarms missing from the dashboard: {sorted(every - set(arns))}")
+
+
 def main(argv: list[str]) -> int:
     template = Path(argv[1]) if len(argv) > 1 else HERE / "template.yaml"
     samconfig = Path(argv[2]) if len(argv) > 2 else HERE / "samconfig.toml"

@@ -616,3 +616,88 @@ fn glob_and_key_pattern_helpers_match_iam_semantics() {
     assert!(is_write_action("s3:DeleteObject"));
     assert!(!is_write_action("s3:GetObject"));
 }
+
+/// The metric names and the `Function` dimension the alarms watch are the ones the code writes:
+/// a rename on either side fails here, not as an alarm that silently never fires.
+const PREDICT_METRICS_SRC: &str = include_str!("../../functions/predict/src/metrics.rs");
+const TRAIN_HANDLER_SRC: &str = include_str!("../../functions/train/src/handler.rs");
+const EMF_SRC: &str = include_str!("../../shared/telemetry/src/emf.rs");
+
+#[test]
+fn both_functions_are_traced_and_alarms_watch_the_metrics_they_write() {
+    let tpl = template();
+    for function in ["TrainFunction", "PredictFunction"] {
+        let p = props(&tpl, function);
+        assert_eq!(str_at(p, "Tracing"), Some("Active"), "{function}");
+        let ns = p
+            .get("Environment")
+            .and_then(|e| e.get("Variables"))
+            .and_then(|v| v.get("METRICS_NAMESPACE"))
+            .unwrap_or_else(|| panic!("{function} has no METRICS_NAMESPACE"));
+        assert_eq!(render(ns), "${MetricsNamespace}", "{function}");
+    }
+    assert!(
+        EMF_SRC.contains(r#"pub const FUNCTION: &str = "Function";"#),
+        "the dimension the alarms name"
+    );
+    for (alarm, metric, function, source) in [
+        (
+            "PredictHttp5xxAlarm",
+            "Http5xx",
+            "PredictFunction",
+            PREDICT_METRICS_SRC,
+        ),
+        (
+            "PredictLatencyAlarm",
+            "Latency",
+            "PredictFunction",
+            PREDICT_METRICS_SRC,
+        ),
+        (
+            "TrainFailedAlarm",
+            "Failed",
+            "TrainFunction",
+            TRAIN_HANDLER_SRC,
+        ),
+        (
+            "TrainRejectedAlarm",
+            "Rejected",
+            "TrainFunction",
+            TRAIN_HANDLER_SRC,
+        ),
+    ] {
+        let a = props(&tpl, alarm);
+        assert_eq!(str_at(a, "MetricName"), Some(metric), "{alarm}");
+        assert!(
+            source.contains(&format!("\"{metric}\"")),
+            "{alarm} watches {metric}, which the function does not write"
+        );
+        assert_eq!(
+            render(a.get("Namespace").expect("Namespace")),
+            "${MetricsNamespace}",
+            "{alarm}"
+        );
+        let dims = one_or_many(a.get("Dimensions"));
+        assert_eq!(
+            dims.len(),
+            1,
+            "{alarm}: only Function, as the documents publish it"
+        );
+        assert_eq!(str_at(dims[0], "Name"), Some("Function"), "{alarm}");
+        assert_eq!(
+            render(dims[0].get("Value").expect("Value")),
+            format!("${{{function}}}"),
+            "{alarm}"
+        );
+    }
+    assert_eq!(
+        str_at(props(&tpl, "PredictLatencyAlarm"), "ExtendedStatistic"),
+        Some("p99")
+    );
+    assert_eq!(
+        resource(&tpl, "Dashboard")
+            .get("Type")
+            .and_then(Value::as_str),
+        Some("AWS::CloudWatch::Dashboard")
+    );
+}

@@ -10,6 +10,7 @@ use tagger_job::{JobConfig, JobReport, Outcome};
 use tagger_registry::registry::{Pointer, Registry};
 use tagger_registry::store::ObjectStore;
 use tagger_s3::S3Store;
+use tagger_telemetry::emf::{self, Metrics};
 use tagger_tests::Moto;
 use tagger_train::config::Overrides;
 use train::handler::{self, RecordResult, TrainError};
@@ -113,9 +114,19 @@ impl Bucket {
         event: S3Event,
         cfg: &JobConfig,
     ) -> Result<Vec<RecordResult>, TrainError> {
+        self.invoke_with(event, cfg, &Metrics::off()).await
+    }
+
+    async fn invoke_with(
+        &self,
+        event: S3Event,
+        cfg: &JobConfig,
+        metrics: &Metrics,
+    ) -> Result<Vec<RecordResult>, TrainError> {
         let ctx = handler::Context {
             client: self.client.clone(),
             job: cfg.clone(),
+            metrics: metrics.clone(),
         };
         handler::handle(LambdaEvent::new(event, Context::default()), &ctx).await
     }
@@ -612,4 +623,108 @@ async fn missing_bucket_is_a_storage_configuration_error() {
     let err = bucket.invoke(event, &quick()).await.unwrap_err();
     assert_eq!(err.error_type(), "StorageConfig", "{err}");
     assert!(err.message().contains("NoSuchBucket"), "{err}");
+}
+
+/// Each decision writes one metrics document: its outcome as a 0/1 count among the four the
+/// alarms watch, the rows, the training time and both models' scores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_decision_writes_one_metrics_document() {
+    let Some(bucket) = Bucket::new("each_decision_writes").await else {
+        return;
+    };
+    let (metrics, captured) = Metrics::memory("TaggerTest", "train-test");
+    let outcome_counts = |doc: &serde_json::Value| {
+        ["Promoted", "Rejected", "BadData", "Failed"].map(|m| doc[m].as_f64().unwrap())
+    };
+
+    let csv = small_csv(1, 300);
+    let event = bucket.upload("data/q.csv", csv.clone(), "01").await;
+    bucket
+        .invoke_with(event, &quick(), &metrics)
+        .await
+        .expect("good upload");
+    let docs = captured.documents();
+    assert_eq!(docs.len(), 1, "{docs:#?}");
+    let promoted = &docs[0];
+    emf::validate(promoted).unwrap_or_else(|e| panic!("{e}: {promoted}"));
+    assert_eq!(outcome_counts(promoted), [1.0, 0.0, 0.0, 0.0], "{promoted}");
+    assert_eq!(
+        (
+            &promoted["Outcome"],
+            &promoted["DataKey"],
+            &promoted["Function"]
+        ),
+        (
+            &serde_json::json!("promoted"),
+            &serde_json::json!("data/q.csv"),
+            &serde_json::json!("train-test")
+        )
+    );
+    let report = bucket.report("data/q.csv").await;
+    assert_eq!(promoted["RowsRead"], report.rows_read.unwrap() as f64);
+    assert_eq!(promoted["RowsSkipped"], 0.0);
+    assert_eq!(
+        promoted["CandidateMicroF1"],
+        report.metrics.as_ref().unwrap().micro_f1
+    );
+    assert!(promoted["TrainingSeconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        promoted["Version"],
+        report.version.clone().unwrap().as_str()
+    );
+    assert!(promoted.get("LiveMicroF1").is_none(), "no model was live");
+
+    // A worse model is rejected by the gate: both scores are reported.
+    bucket
+        .upload(
+            "data/q.json",
+            r#"{"epochs": 1, "hidden": [2], "learning_rate": 0.00001, "threshold": 0.99}"#,
+            "02",
+        )
+        .await;
+    let event = bucket.upload("data/q.csv", csv, "03").await;
+    bucket
+        .invoke_with(event, &quick(), &metrics)
+        .await
+        .unwrap_err();
+    let docs = captured.documents();
+    let rejected = &docs[1];
+    emf::validate(rejected).unwrap();
+    assert_eq!(outcome_counts(rejected), [0.0, 1.0, 0.0, 0.0], "{rejected}");
+    let report = bucket.report("data/q.csv").await;
+    let live = report
+        .incumbent
+        .and_then(|i| i.micro_f1)
+        .expect("live score");
+    assert_eq!(rejected["LiveMicroF1"], live);
+    assert!(
+        rejected["CandidateMicroF1"].as_f64().unwrap() < live,
+        "{rejected}"
+    );
+
+    // A CSV that cannot be read: bad data, with the rows it got to.
+    let event = bucket
+        .upload(
+            "data/broken.csv",
+            "tags,text\npython,\"unclosed\nrust,fine\n",
+            "04",
+        )
+        .await;
+    bucket
+        .invoke_with(event, &quick(), &metrics)
+        .await
+        .unwrap_err();
+    let docs = captured.documents();
+    assert_eq!(docs.len(), 3, "{docs:#?}");
+    emf::validate(&docs[2]).unwrap();
+    assert_eq!(
+        outcome_counts(&docs[2]),
+        [0.0, 0.0, 1.0, 0.0],
+        "{}",
+        docs[2]
+    );
+    assert_eq!(
+        docs[2]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        serde_json::json!([["Function"], ["Function", "Outcome"]])
+    );
 }

@@ -24,9 +24,15 @@ pub fn tokenizer_text(t: &TokenizerConfig) -> String {
             min_count,
             max_features,
             bigrams,
+            repeats,
         } => format!(
-            "words (min count {min_count}, at most {max_features} features{})",
-            if *bigrams { ", with bigrams" } else { "" }
+            "words (min count {min_count}, at most {max_features} features{}{})",
+            if *bigrams { ", with bigrams" } else { "" },
+            if *repeats {
+                ", with repeat features"
+            } else {
+                ""
+            }
         ),
     }
 }
@@ -101,6 +107,15 @@ mod tests {
         assert_eq!(
             tokenizer_text(&TokenizerConfig::Keras { num_words: 400 }),
             "keras (400 words)"
+        );
+        assert_eq!(
+            tokenizer_text(&TokenizerConfig::Words {
+                min_count: 2,
+                max_features: 20000,
+                bigrams: false,
+                repeats: true,
+            }),
+            "words (min count 2, at most 20000 features, with repeat features)"
         );
         assert_eq!(preset_name(Preset::Seed), "seed");
     }

@@ -115,7 +115,7 @@ it fine to store it in plastic containers instead of glass jars in the freezer f
         refresh: Duration::from_secs(3600),
         ..predict::Config::for_local(dir.path().display().to_string())
     };
-    let state = Arc::new(rt.block_on(predict::State::new(store, "", config)));
+    let state = Arc::new(rt.block_on(predict::State::new(store.clone(), "", config)));
     let app = predict::app(Arc::clone(&state));
     let loaded = t.elapsed();
     let (status, body) = rt.block_on(answer(&app, request(&event)));
@@ -144,6 +144,31 @@ it fine to store it in plastic containers instead of glass jars in the freezer f
             criterion::BatchSize::SmallInput,
         )
     });
+    // The same with the per-request metrics document built and serialised (as on Lambda, where
+    // it goes to stdout; here to a sink that drops it, so only the document's cost is measured).
+    let config = predict::Config {
+        metrics: tagger_telemetry::emf::Metrics::with_sink("Tagger", "bench", |_| {}),
+        ..state.config().clone()
+    };
+    let with_metrics = predict::app(Arc::new(rt.block_on(predict::State::new(
+        Arc::clone(&store) as Arc<dyn tagger_registry::store::ObjectStore>,
+        "",
+        config,
+    ))));
+    c.bench_function(
+        "app: 1 KB JSON question -> tags (warm, EMF document written)",
+        |b| {
+            b.iter_batched(
+                || request(&event),
+                |req| {
+                    let (status, body) = rt.block_on(answer(&with_metrics, req));
+                    assert_eq!(status, 200);
+                    body
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        },
+    );
     // The same question through the model alone: the router's share is the difference.
     let predictor = tagger_core::Predictor::new(
         Artifact::from_bytes(&std::fs::read(&model_path).expect("model file")).expect("artifact"),

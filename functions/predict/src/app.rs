@@ -3,9 +3,9 @@
 //!
 //! Outermost first: a request id (`x-request-id`, from the client, the Lambda invocation or a
 //! counter), one INFO access-log line per request (id, method, path, route, status, latency,
-//! model version, tag count; never the question), CORS when origins are configured, JSON bodies
-//! for the errors the layers below produce, a whole-request timeout (408), the body size limit
-//! (413) and a body read timeout (408).
+//! model version, tag count; never the question) and its metrics document, CORS when origins are
+//! configured, JSON bodies for the errors the layers below produce, a whole-request timeout
+//! (408), the body size limit (413) and a body read timeout (408).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,6 +29,7 @@ use tracing::Span;
 
 use crate::config::CorsOrigins;
 use crate::error::ApiError;
+use crate::metrics::RequestMetrics;
 use crate::routes::{dispatch, RouteName, TagCount};
 use crate::State;
 
@@ -38,6 +39,7 @@ const CORS_MAX_AGE: Duration = Duration::from_secs(600);
 /// The application: every route, behind the layers described in the module docs.
 pub fn app(state: Arc<State>) -> Router {
     let config = state.config().clone();
+    let metrics = Arc::new(RequestMetrics::new(Arc::clone(&state)));
     let router = Router::new()
         .fallback(dispatch)
         .with_state(state)
@@ -68,7 +70,10 @@ pub fn app(state: Arc<State>) -> Router {
                     tracing::info_span!("request", id, method = %req.method(), path = req.uri().path())
                 })
                 .on_request(())
-                .on_response(access_log)
+                .on_response(move |resp: &Response, latency: Duration, span: &Span| {
+                    access_log(resp, latency, span);
+                    metrics.record(resp, latency);
+                })
                 .on_failure(()),
         )
         .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
@@ -83,7 +88,13 @@ fn access_log(resp: &Response, latency: Duration, _span: &Span) {
         .get("x-model-version")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
+    let request_id = resp
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
     tracing::info!(
+        request_id,
         route,
         status = resp.status().as_u16(),
         latency_ms = latency.as_secs_f64() * 1e3,

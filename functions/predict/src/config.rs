@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use tagger_registry::store::Location;
+use tagger_telemetry::emf::Metrics;
 
 /// Default for `MODEL_CACHE_SECS`.
 pub const DEFAULT_MODEL_CACHE_SECS: u64 = 60;
@@ -143,6 +144,10 @@ pub struct Config {
     /// Threads for prediction work at once (`tagger serve`); 0 runs it inline on the request's
     /// task, which suits Lambda's one event at a time. Not read from the environment.
     pub cpu_workers: usize,
+    /// `METRICS` (`emf` or `off`; default `emf` inside Lambda, `off` elsewhere) and
+    /// `METRICS_NAMESPACE` (default `Tagger`): one Embedded Metric Format line per request on
+    /// standard output.
+    pub metrics: Metrics,
 }
 
 impl Config {
@@ -160,6 +165,7 @@ impl Config {
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
             model_version: None,
             cpu_workers: 0,
+            metrics: Metrics::off(),
         }
     }
 
@@ -224,6 +230,8 @@ impl Config {
             )?),
             model_version: model_version(get("MODEL_VERSION"))?,
             cpu_workers: 0,
+            metrics: Metrics::from_lookup(&get, "predict")
+                .map_err(|(var, message)| ConfigError::new(var, message))?,
         })
     }
 
@@ -271,6 +279,7 @@ mod tests {
             ("REQUEST_TIMEOUT_SECS", "x"),
             ("CORS_ALLOW_ORIGINS", "example.com"),
             ("CORS_ALLOW_ORIGINS", "*,https://a.example"),
+            ("METRICS", "on"),
         ] {
             let err = config(&[("MODEL_URI", "/tmp/m"), (var, bad)]).unwrap_err();
             assert_eq!(err.var, var, "{err}");

@@ -36,6 +36,7 @@ use tokio::sync::Semaphore;
 mod app;
 mod config;
 mod error;
+mod metrics;
 mod models;
 mod openapi;
 mod request;

@@ -10,7 +10,7 @@
 //! previous model keeps serving, and the next due refresh tries again (the artifact may simply
 //! not have been fully uploaded yet).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -62,6 +62,9 @@ pub struct ModelCache {
     refreshing: AtomicBool,
     /// `MODEL_VERSION`: this version is loaded once and never replaced.
     pinned: Option<String>,
+    /// Loads and failed loads since the metrics last took them.
+    loads: AtomicU64,
+    load_failures: AtomicU64,
 }
 
 impl std::fmt::Debug for ModelCache {
@@ -94,6 +97,8 @@ impl ModelCache {
             next_check: Mutex::new(None),
             refreshing: AtomicBool::new(false),
             pinned: None,
+            loads: AtomicU64::new(0),
+            load_failures: AtomicU64::new(0),
         }
     }
 
@@ -107,6 +112,15 @@ impl ModelCache {
     /// The pinned version, if hot reload is off.
     pub fn pinned(&self) -> Option<&str> {
         self.pinned.as_deref()
+    }
+
+    /// Models loaded and loads that failed (a pointer or artifact that did not read) since the
+    /// last call, the first load included.
+    pub fn take_load_counts(&self) -> (u64, u64) {
+        (
+            self.loads.swap(0, Ordering::Relaxed),
+            self.load_failures.swap(0, Ordering::Relaxed),
+        )
     }
 
     /// The model serving now, without any I/O.
@@ -201,9 +215,11 @@ impl ModelCache {
                     "model loaded"
                 );
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(served);
+                self.loads.fetch_add(1, Ordering::Relaxed);
                 RefreshOutcome::Loaded { version }
             }
             Err(e) => {
+                self.load_failures.fetch_add(1, Ordering::Relaxed);
                 let message = e.to_string();
                 match &held {
                     Some(s) => tracing::error!(
@@ -246,12 +262,14 @@ impl ModelCache {
                     "model loaded (pinned by MODEL_VERSION: no reloads)"
                 );
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(served);
+                self.loads.fetch_add(1, Ordering::Relaxed);
                 RefreshOutcome::Loaded {
                     version: version.to_owned(),
                 }
             }
             Err(e) => {
                 let message = e.to_string();
+                self.load_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %message, store = %self.store.describe(), version, "pinned model failed to load; answering 503");
                 RefreshOutcome::Failed { message }
             }
@@ -356,6 +374,10 @@ mod tests {
             RefreshOutcome::Failed { .. }
         ));
         assert_eq!(models.current().unwrap().version(), a.info.version);
+        // What the metrics report: one load, then three failed ones (the `get` between the two
+        // refreshes checked again: the interval is zero), then nothing new.
+        assert_eq!(models.take_load_counts(), (1, 3));
+        assert_eq!(models.take_load_counts(), (0, 0));
     }
 
     #[tokio::test]
@@ -374,6 +396,8 @@ mod tests {
         tagger_testkit::publish_corrupt(store.as_ref(), "models", "broken").await;
         assert_eq!(models.refresh_now().await, RefreshOutcome::Unchanged);
         assert_eq!(models.get().await.unwrap().version(), a.info.version);
+        // The metrics see the one load.
+        assert_eq!(models.take_load_counts(), (1, 0));
     }
 
     #[tokio::test]

@@ -28,6 +28,7 @@ use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 use tagger_core::explain::WordOptions;
 use tagger_core::predictor::Prediction;
+use tracing::Instrument;
 
 use crate::error::{json_response, ApiError};
 use crate::models::Served;
@@ -41,6 +42,14 @@ pub(crate) struct RouteName(pub(crate) &'static str);
 /// Tags in a prediction answer, for the access log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TagCount(pub(crate) usize);
+
+/// What a prediction answered, for the metrics: questions, those with no tag, explained or not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Answered {
+    pub(crate) answers: usize,
+    pub(crate) no_tags: usize,
+    pub(crate) explain: bool,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Route {
@@ -234,12 +243,17 @@ async fn predict(req: Request, state: &State) -> Result<Response, ApiError> {
     let served = state.models().get().await.ok_or_else(ApiError::no_model)?;
     let max_cost = state.config().max_explain_cost;
     let job_model = Arc::clone(&served);
-    let (body, tags) = state
+    let (body, tags, answered) = state
         .run_cpu(move || answer(&job_model, input, &opts, max_cost))
+        .instrument(tracing::info_span!(
+            "prediction",
+            version = served.version()
+        ))
         .await
         .ok_or_else(|| ApiError::internal("prediction job failed", &"worker ended"))??;
     let mut resp = json_response(StatusCode::OK, &body, Some(served.version()));
     resp.extensions_mut().insert(TagCount(tags));
+    resp.extensions_mut().insert(answered);
     Ok(resp)
 }
 
@@ -302,14 +316,14 @@ pub(crate) fn is_blank(q: &str) -> bool {
         .all(|c| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 
-/// Predictions (and explanations) for the input, and the number of tags returned. CPU-bound: runs
-/// on the pool.
+/// Predictions (and explanations) for the input, the number of tags returned and what was
+/// answered. CPU-bound: runs on the pool.
 fn answer(
     served: &Served,
     input: Input,
     opts: &Options,
     max_explain_cost: u64,
-) -> Result<(Value, usize), ApiError> {
+) -> Result<(Value, usize, Answered), ApiError> {
     let predictor = &served.predictor;
     let (questions, batch) = match input {
         Input::One(q) => (vec![q], false),
@@ -348,6 +362,11 @@ fn answer(
         ));
     }
     let tag_count = predictions.iter().map(|p| p.tags.len()).sum();
+    let answered = Answered {
+        answers: predictions.len(),
+        no_tags: predictions.iter().filter(|p| p.tags.is_empty()).count(),
+        explain,
+    };
     let mut bodies = Vec::with_capacity(predictions.len());
     for (i, (question, p)) in questions.iter().zip(&predictions).enumerate() {
         let explanations = if explain {
@@ -368,7 +387,7 @@ fn answer(
     } else {
         bodies.pop().unwrap_or(Value::Null)
     };
-    Ok((body, tag_count))
+    Ok((body, tag_count, answered))
 }
 
 /// One answer: `explanations` per returned tag (DeepSHAP, 5 words per tag and direction, words

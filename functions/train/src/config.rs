@@ -10,6 +10,8 @@
 //! | `MAX_REGRESSION` | `0.02` | quality gate: allowed micro-F1 drop vs the live model |
 //! | `TRAIN_<SETTING>` | preset's | every training setting under its own name, upper-cased: `TRAIN_PRESET` (`default` or `seed`), `TRAIN_EPOCHS`, `TRAIN_HIDDEN` (`256` or `50,25`), `TRAIN_BATCH_SIZE`, `TRAIN_LEARNING_RATE`, ..., `TRAIN_MAX_MEMORY_MB` (the README's settings list); parsed as the CLI's flag of that name; a dataset's sidecar overrides them |
 //! | `TRAIN_SETTINGS` | none | the same defaults as one JSON object (sidecar format, without `force`); single variables win |
+//! | `METRICS` | `emf` in Lambda, else `off` | one Embedded Metric Format document per upload on standard output |
+//! | `METRICS_NAMESPACE` | `Tagger` | their CloudWatch namespace |
 //!
 //! `force` is never a default: it is a per-dataset decision, made in the sidecar only. A
 //! `TRAIN_*` variable that names no setting is an error, not a silently ignored typo.
@@ -18,12 +20,14 @@ use std::str::FromStr;
 
 use anyhow::{anyhow, Context as _, Result};
 use tagger_job::JobConfig;
+use tagger_telemetry::emf::Metrics;
 use tagger_train::config::Overrides;
 
 /// Everything the function reads from its environment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub job: JobConfig,
+    pub metrics: Metrics,
 }
 
 impl Config {
@@ -91,7 +95,9 @@ impl Config {
         job.max_regression = margin.unwrap_or(job.max_regression);
         job.validate()
             .map_err(|e| anyhow!("invalid training configuration from the environment: {e}"))?;
-        Ok(Config { job })
+        let metrics =
+            Metrics::from_lookup(get, "train").map_err(|(var, e)| anyhow!("{var}: {e}"))?;
+        Ok(Config { job, metrics })
     }
 }
 

@@ -14,8 +14,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_lambda_events::s3::{S3Event, S3EventRecord};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
-use tagger_job::{self as job, Budget, FailureKind, JobConfig, JobError, Outcome, Upload};
+use tagger_job::{
+    self as job, Budget, FailureKind, JobConfig, JobError, JobReport, Outcome, Upload,
+};
 use tagger_registry::store::ObjectStore;
+use tagger_telemetry::emf::{Metrics, Unit};
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 /// What one record came to.
@@ -204,6 +207,7 @@ pub async fn handle_with<F>(
     event: S3Event,
     cfg: &JobConfig,
     budget: Budget,
+    metrics: &Metrics,
     store_for: F,
 ) -> Result<Vec<RecordResult>, TrainError>
 where
@@ -216,16 +220,23 @@ where
             Ok(u) => u,
             Err(e) => {
                 tracing::warn!(error = %e, "unusable event record");
+                record_decision(metrics, None, "failed", None);
                 failures.push(e);
                 continue;
             }
         };
         let store = store_for(&bucket);
         tracing::info!(bucket = %bucket, key = %upload.key, etag = ?upload.etag, sequencer = ?upload.sequencer, "upload");
-        let result = match &invalid_key {
-            Some(bytes) => job::reject_invalid_key(store.as_ref(), bytes, &upload, cfg).await,
+        let (result, report) = match &invalid_key {
+            Some(bytes) => (
+                job::reject_invalid_key(store.as_ref(), bytes, &upload, cfg).await,
+                None,
+            ),
             None => run_blocking(store.as_ref(), &upload, cfg, budget).await,
         };
+        if let Some(outcome) = outcome_name(&result) {
+            record_decision(metrics, Some(&upload.key), outcome, report.as_ref());
+        }
         match result {
             Ok(outcome) => results.push(RecordResult {
                 bucket,
@@ -262,13 +273,95 @@ async fn run_blocking(
     upload: &Upload,
     cfg: &JobConfig,
     budget: Budget,
-) -> Result<Outcome, JobError> {
+) -> (Result<Outcome, JobError>, Option<JobReport>) {
     match Handle::current().runtime_flavor() {
         RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| {
-            Handle::current().block_on(job::retrain_until(store, upload, cfg, budget))
+            Handle::current().block_on(job::retrain_reported(store, upload, cfg, budget))
         }),
-        _ => job::retrain_until(store, upload, cfg, budget).await,
+        _ => job::retrain_reported(store, upload, cfg, budget).await,
     }
+}
+
+/// The decision's name in the metrics and the log: `promoted`, `already_published`,
+/// `superseded`, `rejected` (the quality gate), `bad_data` (the CSV, its sidecar or its key) or
+/// `failed` (storage, timeout, internal). `None` for an upload that is not for training.
+pub fn outcome_name(result: &Result<Outcome, JobError>) -> Option<&'static str> {
+    Some(match result {
+        Ok(Outcome::Ignored { .. }) => return None,
+        Ok(Outcome::Promoted { .. }) => "promoted",
+        Ok(Outcome::AlreadyPublished { .. }) => "already_published",
+        Ok(Outcome::Superseded { .. }) => "superseded",
+        Err(e) => match e.kind {
+            FailureKind::QualityGate => "rejected",
+            FailureKind::BadData | FailureKind::BadConfig | FailureKind::BadKey => "bad_data",
+            _ => "failed",
+        },
+    })
+}
+
+/// One INFO line and one metrics document per decision (see the README's metrics table).
+fn record_decision(
+    metrics: &Metrics,
+    data_key: Option<&str>,
+    outcome: &'static str,
+    report: Option<&JobReport>,
+) {
+    let rows_read = report.and_then(|r| r.rows_read);
+    let rows_skipped = report.map(|r| r.skipped.iter().map(|s| s.count).sum::<u64>());
+    let candidate = report.and_then(|r| r.metrics.as_ref()).map(|m| m.micro_f1);
+    let live = report
+        .and_then(|r| r.incumbent.as_ref())
+        .and_then(|i| i.micro_f1);
+    let version = report.and_then(|r| r.version.as_deref());
+    let train_seconds = report.map(|r| r.timings.train_seconds).filter(|&s| s > 0.0);
+    tracing::info!(
+        data_key = data_key.unwrap_or("-"),
+        outcome,
+        version,
+        reason = report.map(|r| r.reason.as_str()),
+        rows_read,
+        rows_skipped,
+        candidate_micro_f1 = candidate,
+        live_micro_f1 = live,
+        train_seconds,
+        "decision"
+    );
+    if !metrics.enabled() {
+        return;
+    }
+    let mut doc = metrics.document();
+    doc.dimension("Outcome", outcome)
+        .metric("Uploads", Unit::Count, 1.0, &[&[], &["Outcome"]]);
+    for (name, which) in [
+        ("Promoted", "promoted"),
+        ("Rejected", "rejected"),
+        ("BadData", "bad_data"),
+        ("Failed", "failed"),
+    ] {
+        doc.metric(name, Unit::Count, f64::from(outcome == which), &[&[]]);
+    }
+    if let Some(key) = data_key {
+        doc.property("DataKey", key);
+    }
+    if let Some(v) = version {
+        doc.property("Version", v);
+    }
+    let optional = [
+        ("RowsRead", Unit::Count, rows_read.map(|n| n as f64)),
+        ("RowsSkipped", Unit::Count, rows_skipped.map(|n| n as f64)),
+        ("TrainingSeconds", Unit::Seconds, train_seconds),
+        ("CandidateMicroF1", Unit::None, candidate),
+        ("LiveMicroF1", Unit::None, live),
+    ];
+    for (name, unit, value) in optional {
+        if let Some(v) = value {
+            doc.metric(name, unit, v, &[&[]]);
+        }
+    }
+    if let Some(r) = report {
+        doc.metric("JobSeconds", Unit::Seconds, r.timings.total_seconds, &[&[]]);
+    }
+    metrics.emit(&doc);
 }
 
 /// What `main` builds once and every invocation shares.
@@ -276,6 +369,7 @@ async fn run_blocking(
 pub struct Context {
     pub client: aws_sdk_s3::Client,
     pub job: JobConfig,
+    pub metrics: Metrics,
 }
 
 /// The Lambda entry point: the bucket comes from each record.
@@ -289,7 +383,7 @@ pub async fn handle(
         0 => Budget::UNLIMITED,
         ms => budget_for(ms),
     };
-    handle_with(event.payload, &ctx.job, budget, |bucket| {
+    handle_with(event.payload, &ctx.job, budget, &ctx.metrics, |bucket| {
         Arc::new(tagger_s3::S3Store::new(ctx.client.clone(), bucket, "")) as Arc<dyn ObjectStore>
     })
     .await
@@ -334,9 +428,13 @@ mod tests {
         let mut ev = event(PUT);
         ev.records[0].s3.object.key = Some("data/bad%FFname.csv".into());
         let shared = store.clone();
-        let err = handle_with(ev, &JobConfig::default(), Budget::UNLIMITED, move |_| {
-            shared.clone() as Arc<dyn ObjectStore>
-        })
+        let err = handle_with(
+            ev,
+            &JobConfig::default(),
+            Budget::UNLIMITED,
+            &Metrics::off(),
+            move |_| shared.clone() as Arc<dyn ObjectStore>,
+        )
         .await
         .unwrap_err();
         assert_eq!(err.error_type(), "BadInput", "{err}");
@@ -384,7 +482,7 @@ mod tests {
         let mut ev = event(PUT);
         ev.records[0].s3.object.size = Some((1 << 20) + 1);
         let shared = store.clone();
-        let err = handle_with(ev, &cfg, Budget::UNLIMITED, move |_| {
+        let err = handle_with(ev, &cfg, Budget::UNLIMITED, &Metrics::off(), move |_| {
             shared.clone() as Arc<dyn ObjectStore>
         })
         .await
@@ -422,7 +520,7 @@ mod tests {
         let mut ev = event(PUT);
         ev.records[0].s3.object.size = None;
         let shared = store.clone();
-        let err = handle_with(ev, &cfg, Budget::UNLIMITED, move |_| {
+        let err = handle_with(ev, &cfg, Budget::UNLIMITED, &Metrics::off(), move |_| {
             shared.clone() as Arc<dyn ObjectStore>
         })
         .await
@@ -461,7 +559,7 @@ mod tests {
             ..JobConfig::default()
         };
         let shared = store.clone();
-        let err = handle_with(event(PUT), &cfg, budget, move |_| {
+        let err = handle_with(event(PUT), &cfg, budget, &Metrics::off(), move |_| {
             shared.clone() as Arc<dyn ObjectStore>
         })
         .await
@@ -490,7 +588,7 @@ mod tests {
         let mut ev = event(PUT);
         ev.records[0].s3.object.sequencer = Some("0066321A5C8B3E4F99".into());
         let shared = store.clone();
-        let err = handle_with(ev, &cfg, past, move |_| {
+        let err = handle_with(ev, &cfg, past, &Metrics::off(), move |_| {
             shared.clone() as Arc<dyn ObjectStore>
         })
         .await
@@ -558,9 +656,13 @@ mod tests {
         let mut ev = event(PUT);
         ev.records[0].s3.object.key = Some("reports/data/questions.csv.json".into());
         let shared = store.clone();
-        let out = handle_with(ev, &JobConfig::default(), Budget::UNLIMITED, move |_| {
-            shared.clone() as Arc<dyn ObjectStore>
-        })
+        let out = handle_with(
+            ev,
+            &JobConfig::default(),
+            Budget::UNLIMITED,
+            &Metrics::off(),
+            move |_| shared.clone() as Arc<dyn ObjectStore>,
+        )
         .await
         .unwrap();
         assert!(matches!(out[0].outcome, Outcome::Ignored { .. }), "{out:?}");
@@ -587,6 +689,7 @@ mod tests {
             event(ENCODED),
             &JobConfig::default(),
             Budget::UNLIMITED,
+            &Metrics::off(),
             move |_| shared.clone() as Arc<dyn ObjectStore>,
         )
         .await

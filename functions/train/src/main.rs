@@ -19,6 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let ctx = Context {
         client,
         job: config.job,
+        metrics: config.metrics,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
         handler::handle(event, &ctx)

@@ -44,6 +44,7 @@ use tagger_registry::store::{join, ObjectStore};
 use tagger_train::config::{Overrides, Settings, Sidecar};
 use tagger_train::dataset::{self, FormatReport, SkipCount};
 use tagger_train::pipeline::{self, TrainData};
+use tracing::Instrument;
 
 /// Is sequencer `a` newer than `b`? S3 sequencers are hex strings of varying length that order
 /// events for one key once left-padded with zeros to the same length.
@@ -99,11 +100,24 @@ pub async fn retrain_until(
     cfg: &JobConfig,
     budget: Budget,
 ) -> Result<Outcome, JobError> {
+    retrain_reported(store, upload, cfg, budget).await.0
+}
+
+/// [`retrain_until`], with the report it wrote (or tried to write): `None` when no run took
+/// place (an ignored upload, invalid job settings, a redelivery answered from its report).
+pub async fn retrain_reported(
+    store: &dyn ObjectStore,
+    upload: &Upload,
+    cfg: &JobConfig,
+    budget: Budget,
+) -> (Result<Outcome, JobError>, Option<JobReport>) {
     if let Some(reason) = ignore_reason(&upload.key, cfg) {
         tracing::info!(key = %upload.key, %reason, "ignored upload");
-        return Ok(Outcome::Ignored { reason });
+        return (Ok(Outcome::Ignored { reason }), None);
     }
-    cfg.validate()?;
+    if let Err(e) = cfg.validate() {
+        return (Err(e.into()), None);
+    }
     let started = Instant::now();
     let report_key = cfg.report_key(&upload.key);
     let mut report = JobReport::new(upload.clone(), join(&store.describe(), &upload.key), cfg);
@@ -112,10 +126,13 @@ pub async fn retrain_until(
     // permanently bad answers from its report instead of reading and training again.
     if let Some(previous) = earlier_verdict(store, &report_key, upload).await {
         tracing::info!(key = %upload.key, reason = %previous.message, "upload already failed permanently; not retrying");
-        return Err(previous);
+        return (Err(previous), None);
     }
 
-    let result = run(store, upload, cfg, &budget, &mut report).await;
+    let span = tracing::info_span!("job", data_key = %upload.key);
+    let result = run(store, upload, cfg, &budget, &mut report)
+        .instrument(span)
+        .await;
     report.timings.total_seconds = started.elapsed().as_secs_f64();
     report.finished_at = tagger_registry::clock::now_rfc3339();
     match &result {
@@ -140,7 +157,7 @@ pub async fn retrain_until(
         }
     }
     let written = write_report(store, &report_key, &report).await;
-    match (result, written) {
+    let result = match (result, written) {
         (Ok(outcome), Ok(())) => Ok(outcome),
         // A promotion without its report: retrying lands on AlreadyPublished and writes it.
         (Ok(_), Err(e)) => Err(JobError::new(
@@ -153,7 +170,8 @@ pub async fn retrain_until(
             tracing::error!(key = %report_key, error = %report_err, "cannot write the failure report");
             Err(e)
         }
-    }
+    };
+    (result, Some(report))
 }
 
 fn describe(outcome: &Outcome) -> (&'static str, String) {
@@ -280,14 +298,16 @@ async fn run(
     };
     let created_at = tagger_registry::clock::now_rfc3339();
     let mut stopped_at = None;
-    let trained = pipeline::train_until(data, None, &settings, &created_at, &mut |e| {
-        tracing::info!(epoch = e.epoch, train_loss = e.train_loss, val_loss = ?e.val_loss, val_micro_f1 = ?e.val_micro_f1, seconds = e.seconds, "epoch");
-        // Another epoch like this one must still leave the reserve for evaluating and publishing.
-        let go_on = budget.allows(Duration::from_secs_f64(e.seconds));
-        if !go_on {
-            stopped_at = Some(e.epoch);
-        }
-        go_on
+    let trained = tracing::info_span!("training", rows = rows).in_scope(|| {
+        pipeline::train_until(data, None, &settings, &created_at, &mut |e| {
+            tracing::info!(epoch = e.epoch, train_loss = e.train_loss, val_loss = ?e.val_loss, val_micro_f1 = ?e.val_micro_f1, seconds = e.seconds, "epoch");
+            // Another epoch like this one must still leave the reserve for evaluating and publishing.
+            let go_on = budget.allows(Duration::from_secs_f64(e.seconds));
+            if !go_on {
+                stopped_at = Some(e.epoch);
+            }
+            go_on
+        })
     });
     report.timings.train_seconds = t.elapsed().as_secs_f64();
     let trained = match (trained, stopped_at) {

@@ -151,6 +151,7 @@ impl ObjectStore for S3Store {
         }
     }
 
+    #[tracing::instrument(name = "s3.get", skip_all, fields(bucket = %self.bucket, key = %key, conditional = etag.is_some()))]
     async fn get_if_changed(&self, key: &str, etag: Option<&str>) -> Result<Fetched> {
         let full = self.object_key(key)?;
         let result = self
@@ -177,6 +178,7 @@ impl ObjectStore for S3Store {
 
     /// Refuses by the response's Content-Length before reading the body, and stops reading once
     /// more than `max_bytes` arrived when there is no length.
+    #[tracing::instrument(name = "s3.get", skip_all, fields(bucket = %self.bucket, key = %key, max_bytes = max_bytes))]
     async fn get_limited(&self, key: &str, max_bytes: u64) -> Result<Option<Object>> {
         let full = self.object_key(key)?;
         let result = self
@@ -219,6 +221,7 @@ impl ObjectStore for S3Store {
 
     /// A HEAD response has no body, so a missing bucket is indistinguishable from a missing key
     /// here: both are `None`. Use `get` where that difference matters.
+    #[tracing::instrument(name = "s3.head", skip_all, fields(bucket = %self.bucket, key = %key))]
     async fn head(&self, key: &str) -> Result<Option<String>> {
         let full = self.object_key(key)?;
         let result = self
@@ -235,6 +238,7 @@ impl ObjectStore for S3Store {
         }
     }
 
+    #[tracing::instrument(name = "s3.put", skip_all, fields(bucket = %self.bucket, key = %key, bytes = body.len()))]
     async fn put(&self, key: &str, body: Bytes, mode: PutMode) -> Result<String> {
         let full = self.object_key(key)?;
         let request = self

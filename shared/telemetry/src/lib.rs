@@ -1,4 +1,4 @@
-//! One logging set-up for both Lambda functions and the CLI.
+//! One logging set-up for both Lambda functions and the CLI, and their metrics ([`emf`]).
 //!
 //! - Level: `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), then `RUST_LOG`, then
 //!   the caller's default; a value that does not parse falls back to the default.
@@ -13,6 +13,8 @@
 //! let env = |k: &str| (k == "AWS_LAMBDA_LOG_LEVEL").then(|| "DEBUG".to_owned());
 //! assert_eq!(tagger_telemetry::level_spec(env, "warn"), "debug");
 //! ```
+
+pub mod emf;
 
 use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
