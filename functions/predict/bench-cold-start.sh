@@ -23,7 +23,9 @@ bins=()
 while getopts "n:b:" opt; do
   case $opt in
     n) runs=$OPTARG ;;
-    b) bins+=("$OPTARG") ;;
+    # The binary's path made absolute: the script runs from functions/predict.
+    b) spec=${OPTARG#*=}
+       bins+=("${OPTARG%%=*}=$(realpath "${spec%%,*}")${spec#"${spec%%,*}"}") ;;
     *) echo "usage: $0 [-n RUNS] [-b NAME=BINARY[,SUFFIX]]... MODEL_FOLDER..." >&2; exit 2 ;;
   esac
 done
@@ -39,7 +41,8 @@ folders=()
 for f in "$@"; do
   for b in "${bins[@]}"; do folders+=("$(cd "$f$(suffix_of "$b")" && pwd)"); done
 done
-port=${PORT:-9311}
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=${PORT:-$(free_port)}
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -54,7 +57,7 @@ wait_port "$port" || { echo "the emulator did not start: $(cat "$work/emulator.l
 
 sources=(file)
 if command -v moto_server >/dev/null && python3 -c 'import boto3' 2>/dev/null; then
-  s3port=$((port + 1))
+  s3port=$(free_port)
   moto_server -H 127.0.0.1 -p "$s3port" >"$work/moto.log" 2>&1 &
   pids+=($!)
   wait_port "$s3port" || { echo "moto did not start: $(cat "$work/moto.log")" >&2; exit 1; }
@@ -86,7 +89,7 @@ cold_start() {
     "$bin" >"$work/function.log" 2>&1 &
   pid=$!
   answer=$(curl -s --max-time 30 -X POST "http://127.0.0.1:$port/lambda-url/_/predict" \
-                -H 'content-type: application/json' -d "$body" -w ' HTTP%{http_code}')
+                -H 'content-type: application/json' -d "$body" -w ' HTTP%{http_code}') || true
   end=$(date +%s%N)
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
   cpu=$(cat /proc/"$pid"/task/*/schedstat 2>/dev/null | awk '{ns += $1} END {print int(ns / 1000)}')
