@@ -531,6 +531,55 @@ mod tests {
         }
     }
 
+    /// Every store hands over the whole body in order, in one piece or several, and says when
+    /// there is nothing; a local file larger than one read arrives in several pieces.
+    #[tokio::test]
+    async fn streaming_reads_give_the_whole_body_in_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalStore::new(dir.path());
+        let memory = MemoryStore::new();
+        let body: Vec<u8> = (0..3 * LOCAL_READ_PIECE + 17)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        for store in [&local as &dyn ObjectStore, &memory] {
+            store
+                .put("m/model.bin", Bytes::from(body.clone()), PutMode::Overwrite)
+                .await
+                .unwrap();
+            let (mut got, mut pieces) = (Vec::new(), 0);
+            let found = store
+                .get_streaming("m/model.bin", &mut |piece| {
+                    got.extend_from_slice(piece);
+                    pieces += 1;
+                    Ok(())
+                })
+                .await
+                .unwrap();
+            assert!(found);
+            assert_eq!(got, body);
+            if store.describe().starts_with("file://") {
+                assert!(pieces > 1, "{pieces}");
+            }
+            let missing = store
+                .get_streaming("m/absent.bin", &mut |_| panic!("no body for a missing key"))
+                .await
+                .unwrap();
+            assert!(!missing);
+            // An error from the sink stops the read and is what the caller gets.
+            let stopped = store
+                .get_streaming("m/model.bin", &mut |_| {
+                    Err(Error::NotFound { key: "stop".into() })
+                })
+                .await;
+            assert!(matches!(stopped, Err(Error::NotFound { key }) if key == "stop"));
+        }
+        // A folder where an object should be is an error, not an empty object.
+        assert!(matches!(
+            local.get_streaming("m", &mut |_| Ok(())).await,
+            Err(Error::Store { .. })
+        ));
+    }
+
     #[tokio::test]
     async fn memory_store_honours_conditions() {
         exercise(&MemoryStore::new()).await;
