@@ -87,6 +87,9 @@ enum TokenizerConfigV3 {
         min_count: u64,
         max_features: u64,
         bigrams: bool,
+        /// Repeat features (`word×2` for a word seen twice in one text). This build's word
+        /// tokenizer has none: it writes `false` and refuses a model that needs them.
+        repeats: bool,
     },
 }
 
@@ -178,6 +181,7 @@ pub(super) fn encode(a: &Artifact) -> Result<Vec<u8>> {
                 min_count: min_count as u64,
                 max_features: max_features as u64,
                 bigrams,
+                repeats: false,
             },
         },
         vocabulary: Cow::Owned(vocab.join("\n")),
@@ -398,10 +402,16 @@ fn decode_meta(buf: &[u8], declared: u64) -> Result<(Parts, Vec<Unpacker>)> {
         TokenizerConfigV3::Keras { num_words } => TokenizerConfig::Keras {
             num_words: part("tokenizer", to_usize(num_words))?,
         },
+        TokenizerConfigV3::Words { repeats: true, .. } => {
+            return Err(Error::decode(
+                "the model's tokenizer uses repeat features, which this build does not have",
+            ))
+        }
         TokenizerConfigV3::Words {
             min_count,
             max_features,
             bigrams,
+            repeats: false,
         } => TokenizerConfig::Words {
             min_count: part("tokenizer", to_usize(min_count))?,
             max_features: part("tokenizer", to_usize(max_features))?,
