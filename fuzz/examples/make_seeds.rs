@@ -22,13 +22,17 @@ fn upload(sidecar: &str, csv: &str) -> Vec<u8> {
 }
 
 fn main() {
-    // artifact_decode: a real format-2 artifact, the committed format-1 one, and broken files.
+    // artifact_decode: a real artifact in the current format, the committed format-1 and
+    // format-2 ones, and broken files.
     let current = tagger_testkit::tiny_artifact(1)
         .to_bytes()
         .expect("tiny artifact encodes");
     let format1 = fs::read("shared/core/tests/fixtures/format1/tiny.bin")
         .expect("run from the repository root");
-    write("artifact_decode", "tiny-format2.bin", &current);
+    let format2 = fs::read("shared/core/tests/fixtures/format2/tiny.bin")
+        .expect("run from the repository root");
+    write("artifact_decode", "tiny-format3.bin", &current);
+    write("artifact_decode", "tiny-format2.bin", &format2);
     write("artifact_decode", "tiny-format1.bin", &format1);
     write(
         "artifact_decode",

@@ -2,8 +2,8 @@
 //!
 //! Each input is decoded twice: as given (header checks: magic, version, length, digest) and,
 //! when it starts with the magic, with its length field and payload digest rewritten to match,
-//! so that mutations of the payload reach the bincode decoders and the consistency checks
-//! instead of stopping at the checksum.
+//! so that mutations of the payload reach the payload decoders (bincode, format 3's inflate and
+//! weight unpacking) and the consistency checks instead of stopping at the checksum.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

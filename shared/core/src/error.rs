@@ -53,6 +53,9 @@ pub enum Error {
     #[error("artifact cannot be encoded")]
     Encode(#[source] bincode::error::EncodeError),
 
+    #[error("artifact cannot be encoded: {0}")]
+    Unencodable(String),
+
     #[error("question is empty")]
     EmptyQuestion,
 

@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use tagger_core::artifact::{
-    seal, Artifact, FORMAT_VERSION, HEADER_LEN, MAGIC, MIN_FORMAT_VERSION,
+    seal, Artifact, Decoder, FORMAT_VERSION, HEADER_LEN, MAGIC, MIN_FORMAT_VERSION,
 };
 use tagger_core::explain::WordOptions;
 use tagger_core::predictor::PredictOptions;
@@ -368,4 +368,119 @@ fn repeat_features_survive_a_round_trip() {
             .predict(&question, &all_scores())
             .unwrap()
     );
+}
+
+const FORMAT1: &[u8] = include_bytes!("fixtures/format1/tiny.bin");
+
+/// Feeds `bytes` to a decoder in pieces of `piece` bytes, as a download delivers them.
+fn decode_in_pieces(bytes: &[u8], piece: usize, digest: Option<&str>) -> Result<Artifact, Error> {
+    let mut decoder = match digest {
+        Some(d) => Decoder::expecting_sha256(d),
+        None => Decoder::new(),
+    };
+    for chunk in bytes.chunks(piece) {
+        decoder.update(chunk)?;
+    }
+    decoder.finish()
+}
+
+/// Whatever the pieces a download arrives in, the decoder builds the artifact that decoding the
+/// whole file at once does, for the current format and both older ones.
+#[test]
+fn decoding_in_pieces_gives_the_artifact_of_decoding_at_once() {
+    let a = tiny_artifact();
+    for bytes in [
+        a.to_bytes().unwrap(),
+        a.to_format2_bytes().unwrap(),
+        FORMAT1.to_vec(),
+    ] {
+        let whole = Artifact::from_bytes(&bytes).unwrap();
+        let digest = Artifact::sha256_hex(&bytes);
+        for piece in [1, 2, 3, 5, 8, 51, 52, 53, 61, 1000, 4096, bytes.len()] {
+            assert_eq!(
+                decode_in_pieces(&bytes, piece, Some(&digest)).unwrap(),
+                whole,
+                "pieces of {piece}"
+            );
+        }
+    }
+}
+
+/// With the digest a pointer records, one flipped byte anywhere after the magic and version
+/// (length, payload digest, meta block, weight codes) is named as corruption, also where the
+/// damage would break decoding first: the decoder keeps hashing past a decoding error.
+#[test]
+fn with_a_pointer_digest_any_flipped_byte_is_named_as_corruption() {
+    let bytes = encoded();
+    let digest = Artifact::sha256_hex(&bytes);
+    for at in (12..bytes.len()).step_by(3) {
+        let mut flipped = bytes.clone();
+        flipped[at] ^= 0x40;
+        match decode_in_pieces(&flipped, 100, Some(&digest)) {
+            Err(Error::Checksum { stored, .. }) => assert_eq!(stored, digest, "byte {at}"),
+            other => panic!("byte {at}: expected a checksum error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_download_cut_short_is_truncated_naming_the_full_length() {
+    let bytes = encoded();
+    for cut in [
+        HEADER_LEN + 1,
+        HEADER_LEN + 9,
+        bytes.len() / 2,
+        bytes.len() - 1,
+    ] {
+        let err = decode_in_pieces(&bytes[..cut], 7, None).unwrap_err();
+        assert!(
+            matches!(err, Error::Truncated { len, needed } if len == cut && needed == bytes.len()),
+            "{cut}: {err:?}"
+        );
+    }
+}
+
+/// A foreign body (an HTML error page, another format) stops the download at its first bytes.
+#[test]
+fn a_foreign_body_is_refused_by_its_first_bytes() {
+    let mut decoder = Decoder::new();
+    assert!(matches!(
+        decoder.update(b"<html>"),
+        Err(Error::BadMagic { .. })
+    ));
+    let mut newer = encoded();
+    newer[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    let mut decoder = Decoder::new();
+    assert!(matches!(
+        decoder.update(&newer[..HEADER_LEN]),
+        Err(Error::VersionTooNew { .. })
+    ));
+    // A caller that goes on regardless still gets the error, not a panic or an artifact.
+    decoder.update(&newer[HEADER_LEN..]).unwrap();
+    assert!(matches!(decoder.finish(), Err(Error::VersionTooNew { .. })));
+}
+
+/// Format 3's meta block is deflated: its declared sizes are checked before anything is
+/// reserved, and a block that inflates to a different size is refused.
+#[test]
+fn format3_refuses_a_meta_block_whose_frame_lies() {
+    let bytes = encoded();
+    let payload = &bytes[HEADER_LEN..];
+    let meta_len = u32::from_le_bytes(payload[..4].try_into().unwrap());
+    let raw_len = u32::from_le_bytes(payload[4..8].try_into().unwrap());
+    for (packed, raw) in [
+        (meta_len, raw_len + 1),
+        (meta_len, raw_len - 1),
+        (u32::MAX, raw_len),
+        (meta_len - 1, raw_len),
+    ] {
+        let mut p = payload.to_vec();
+        p[..4].copy_from_slice(&packed.to_le_bytes());
+        p[4..8].copy_from_slice(&raw.to_le_bytes());
+        let err = Artifact::from_bytes(&sealed(FORMAT_VERSION, &p)).unwrap_err();
+        assert!(
+            matches!(err, Error::Decode { .. }),
+            "{packed} {raw}: {err:?}"
+        );
+    }
 }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::store::{join, Fetched, ObjectStore, PutMode};
-use tagger_core::artifact::{Artifact, HeadlineMetrics};
+use tagger_core::artifact::{Artifact, Decoder, HeadlineMetrics};
 
 pub const LATEST: &str = "latest.json";
 pub const PREVIOUS: &str = "previous.json";
@@ -128,18 +128,20 @@ impl<'a> Registry<'a> {
         }
     }
 
-    /// Loads the artifact a pointer names, checking its checksum and format.
+    /// Loads the artifact a pointer names, checking its checksum and format: one GET, the body
+    /// hashed and decoded piece by piece as it arrives, so the model is ready when the last
+    /// byte is in.
     pub async fn load(&self, pointer: &Pointer) -> Result<Artifact> {
         let key = self.key(&pointer.key);
-        let obj = self
+        let mut decoder = Decoder::expecting_sha256(&pointer.sha256);
+        let found = self
             .store
-            .get(&key)
-            .await?
-            .ok_or_else(|| Error::NotFound { key: key.clone() })?;
-        Ok(Artifact::from_bytes_with_digest(
-            &obj.body,
-            &pointer.sha256,
-        )?)
+            .get_streaming(&key, &mut |piece| Ok(decoder.update(piece)?))
+            .await?;
+        if !found {
+            return Err(Error::NotFound { key });
+        }
+        Ok(decoder.finish()?)
     }
 
     /// Loads the latest model unless the pointer still has `etag`.

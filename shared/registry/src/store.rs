@@ -70,6 +70,20 @@ pub trait ObjectStore: Send + Sync {
         }
     }
 
+    /// Hands the body of the object at `key` to `sink` piece by piece as it arrives, in one
+    /// request (no HEAD first), so the caller can hash and decode it while it downloads. `false`
+    /// when there is no object at `key`. An error from `sink` stops the read and is returned.
+    /// This default reads the whole object first; stores that can stream override it.
+    async fn get_streaming(&self, key: &str, sink: &mut BodySink<'_>) -> Result<bool> {
+        match self.get(key).await? {
+            None => Ok(false),
+            Some(obj) => {
+                sink(&obj.body)?;
+                Ok(true)
+            }
+        }
+    }
+
     /// The ETag of the object at `key`, without its body.
     async fn head(&self, key: &str) -> Result<Option<String>>;
 
@@ -91,6 +105,9 @@ pub trait ObjectStore: Send + Sync {
     /// Where this store points, for logs and reports (`s3://bucket/prefix`, `file:///dir`).
     fn describe(&self) -> String;
 }
+
+/// Where [`ObjectStore::get_streaming`] puts each piece of a body.
+pub type BodySink<'a> = dyn FnMut(&[u8]) -> Result<()> + Send + 'a;
 
 /// Strong ETag of a body: the hex SHA-256 of its bytes, quoted as HTTP quotes ETags.
 pub fn content_etag(body: &[u8]) -> String {
@@ -308,6 +325,9 @@ pub struct LocalStore {
     root: PathBuf,
 }
 
+/// How much of a file [`LocalStore::get_streaming`] reads at a time.
+const LOCAL_READ_PIECE: usize = 64 << 10;
+
 /// The lock file's name in the store's root.
 pub const LOCAL_LOCK_FILE: &str = ".tagger-store.lock";
 
@@ -380,6 +400,35 @@ impl ObjectStore for LocalStore {
 
     async fn head(&self, key: &str) -> Result<Option<String>> {
         Ok(self.read(key)?.map(|o| o.etag))
+    }
+
+    /// Reads the file in pieces, never holding it whole (and without the content ETag, which
+    /// would cost a hash of the whole file).
+    async fn get_streaming(&self, key: &str, sink: &mut BodySink<'_>) -> Result<bool> {
+        use std::io::Read;
+        let path = self.path(key)?;
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(local_error("get", key, e)),
+        };
+        let mut piece = vec![0u8; LOCAL_READ_PIECE];
+        loop {
+            match file.read(&mut piece) {
+                Ok(0) => return Ok(true),
+                Ok(n) => sink(&piece[..n])?,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if path.is_dir() => {
+                    return Err(Error::Store {
+                        op: "get",
+                        key: key.to_owned(),
+                        message: format!("{} is a directory ({e})", path.display()),
+                        retryable: false,
+                    })
+                }
+                Err(e) => return Err(local_error("get", key, e)),
+            }
+        }
     }
 
     async fn get_limited(&self, key: &str, max_bytes: u64) -> Result<Option<Object>> {
@@ -537,6 +586,55 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    /// Every store hands over the whole body in order, in one piece or several, and says when
+    /// there is nothing; a local file larger than one read arrives in several pieces.
+    #[tokio::test]
+    async fn streaming_reads_give_the_whole_body_in_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalStore::new(dir.path());
+        let memory = MemoryStore::new();
+        let body: Vec<u8> = (0..3 * LOCAL_READ_PIECE + 17)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        for store in [&local as &dyn ObjectStore, &memory] {
+            store
+                .put("m/model.bin", Bytes::from(body.clone()), PutMode::Overwrite)
+                .await
+                .unwrap();
+            let (mut got, mut pieces) = (Vec::new(), 0);
+            let found = store
+                .get_streaming("m/model.bin", &mut |piece| {
+                    got.extend_from_slice(piece);
+                    pieces += 1;
+                    Ok(())
+                })
+                .await
+                .unwrap();
+            assert!(found);
+            assert_eq!(got, body);
+            if store.describe().starts_with("file://") {
+                assert!(pieces > 1, "{pieces}");
+            }
+            let missing = store
+                .get_streaming("m/absent.bin", &mut |_| panic!("no body for a missing key"))
+                .await
+                .unwrap();
+            assert!(!missing);
+            // An error from the sink stops the read and is what the caller gets.
+            let stopped = store
+                .get_streaming("m/model.bin", &mut |_| {
+                    Err(Error::NotFound { key: "stop".into() })
+                })
+                .await;
+            assert!(matches!(stopped, Err(Error::NotFound { key }) if key == "stop"));
+        }
+        // A folder where an object should be is an error, not an empty object.
+        assert!(matches!(
+            local.get_streaming("m", &mut |_| Ok(())).await,
+            Err(Error::Store { .. })
+        ));
     }
 
     #[tokio::test]

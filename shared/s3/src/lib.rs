@@ -30,7 +30,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 use tagger_registry::store::{
-    check_key, join, Fetched, LocalStore, Location, Object, ObjectStore, PutMode,
+    check_key, join, BodySink, Fetched, LocalStore, Location, Object, ObjectStore, PutMode,
 };
 use tagger_registry::{Error, Result};
 
@@ -174,6 +174,27 @@ impl ObjectStore for S3Store {
             }
             Err(e) => Err(self.fail("get", key, e)),
         }
+    }
+
+    /// One GET; each piece of the body goes to `sink` as the connection delivers it.
+    async fn get_streaming(&self, key: &str, sink: &mut BodySink<'_>) -> Result<bool> {
+        let full = self.object_key(key)?;
+        let result = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(full)
+            .send()
+            .await;
+        let mut body = match result {
+            Ok(out) => out.body,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(false),
+            Err(e) => return Err(self.fail("get", key, e)),
+        };
+        while let Some(piece) = body.next().await {
+            sink(&piece.map_err(|e| self.body_read_failed(key, &e))?)?;
+        }
+        Ok(true)
     }
 
     /// Refuses by the response's Content-Length before reading the body, and stops reading once
