@@ -33,8 +33,10 @@ pub(super) struct Payload<'a> {
     background_indices: Cow<'a, [u32]>,
 }
 
+/// The model's description. Format 3 stores the same structure (see `v3`): it is frozen as of
+/// format 2.
 #[derive(Serialize, Deserialize)]
-struct Info<'a> {
+pub(super) struct Info<'a> {
     version: Cow<'a, str>,
     created_at: Cow<'a, str>,
     crate_version: Cow<'a, str>,
@@ -53,6 +55,50 @@ struct Metrics {
     p_at_1: f64,
     micro_f1: f64,
     macro_f1: f64,
+}
+
+impl<'a> Info<'a> {
+    pub(super) fn of(info: &'a ModelInfo) -> Self {
+        Info {
+            version: Cow::Borrowed(&info.version),
+            created_at: Cow::Borrowed(&info.created_at),
+            crate_version: Cow::Borrowed(&info.crate_version),
+            source: Cow::Borrowed(&info.source),
+            data_sha256: Cow::Borrowed(&info.data_sha256),
+            rows_train: info.rows.train,
+            rows_validation: info.rows.validation,
+            rows_test: info.rows.test,
+            metrics: info.metrics.as_ref().map(|m| Metrics {
+                examples: m.examples,
+                p_at_1: m.p_at_1,
+                micro_f1: m.micro_f1,
+                macro_f1: m.macro_f1,
+            }),
+            training_json: Cow::Borrowed(&info.training_json),
+        }
+    }
+
+    pub(super) fn into_model_info(self) -> ModelInfo {
+        ModelInfo {
+            version: self.version.into_owned(),
+            created_at: self.created_at.into_owned(),
+            crate_version: self.crate_version.into_owned(),
+            source: self.source.into_owned(),
+            data_sha256: self.data_sha256.into_owned(),
+            rows: RowCounts {
+                train: self.rows_train,
+                validation: self.rows_validation,
+                test: self.rows_test,
+            },
+            metrics: self.metrics.map(|m| HeadlineMetrics {
+                examples: m.examples,
+                p_at_1: m.p_at_1,
+                micro_f1: m.micro_f1,
+                macro_f1: m.macro_f1,
+            }),
+            training_json: self.training_json.into_owned(),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -85,26 +131,9 @@ fn slice<T: Clone>(a: &[T]) -> Cow<'_, [T]> {
 
 impl<'a> Payload<'a> {
     pub(super) fn from_artifact(a: &'a Artifact) -> Self {
-        let info = &a.info;
         let (offsets, indices) = a.background.parts();
         Payload {
-            info: Info {
-                version: Cow::Borrowed(&info.version),
-                created_at: Cow::Borrowed(&info.created_at),
-                crate_version: Cow::Borrowed(&info.crate_version),
-                source: Cow::Borrowed(&info.source),
-                data_sha256: Cow::Borrowed(&info.data_sha256),
-                rows_train: info.rows.train,
-                rows_validation: info.rows.validation,
-                rows_test: info.rows.test,
-                metrics: info.metrics.as_ref().map(|m| Metrics {
-                    examples: m.examples,
-                    p_at_1: m.p_at_1,
-                    micro_f1: m.micro_f1,
-                    macro_f1: m.macro_f1,
-                }),
-                training_json: Cow::Borrowed(&info.training_json),
-            },
+            info: Info::of(&a.info),
             mask_words: slice(a.masker.words()),
             mask_replacement: Cow::Borrowed(a.masker.replacement()),
             tokenizer: match *a.tokenizer.config() {
@@ -202,25 +231,7 @@ impl<'a> Payload<'a> {
             .collect::<Result<Vec<_>>>()?;
         let info = self.info;
         Ok(Artifact {
-            info: ModelInfo {
-                version: info.version.into_owned(),
-                created_at: info.created_at.into_owned(),
-                crate_version: info.crate_version.into_owned(),
-                source: info.source.into_owned(),
-                data_sha256: info.data_sha256.into_owned(),
-                rows: RowCounts {
-                    train: info.rows_train,
-                    validation: info.rows_validation,
-                    test: info.rows_test,
-                },
-                metrics: info.metrics.map(|m| HeadlineMetrics {
-                    examples: m.examples,
-                    p_at_1: m.p_at_1,
-                    micro_f1: m.micro_f1,
-                    macro_f1: m.macro_f1,
-                }),
-                training_json: info.training_json.into_owned(),
-            },
+            info: info.into_model_info(),
             masker: Masker::new(self.mask_words.iter(), &self.mask_replacement),
             tokenizer: part(
                 "tokenizer",

@@ -18,7 +18,8 @@ use std::borrow::Cow;
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
 
-use super::{bincode_config, part, Artifact, HeadlineMetrics, ModelInfo, RowCounts};
+use super::v2::Info;
+use super::{bincode_config, part, Artifact, ModelInfo};
 use crate::error::{Error, Result};
 use crate::labels::LabelSet;
 use crate::model::{Dense, Mlp};
@@ -57,28 +58,6 @@ struct Meta<'a> {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Info<'a> {
-    version: Cow<'a, str>,
-    created_at: Cow<'a, str>,
-    crate_version: Cow<'a, str>,
-    source: Cow<'a, str>,
-    data_sha256: Cow<'a, str>,
-    rows_train: u64,
-    rows_validation: u64,
-    rows_test: u64,
-    metrics: Option<Metrics>,
-    training_json: Cow<'a, str>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Metrics {
-    examples: u64,
-    p_at_1: f64,
-    micro_f1: f64,
-    macro_f1: f64,
-}
-
-#[derive(Serialize, Deserialize)]
 enum TokenizerConfigV3 {
     Keras {
         num_words: u64,
@@ -87,8 +66,7 @@ enum TokenizerConfigV3 {
         min_count: u64,
         max_features: u64,
         bigrams: bool,
-        /// Repeat features (`word×2` for a word seen twice in one text). This build's word
-        /// tokenizer has none: it writes `false` and refuses a model that needs them.
+        /// Repeat features (`word×2` for a word seen twice in one text, see the tokenizer).
         repeats: bool,
     },
 }
@@ -150,23 +128,7 @@ pub(super) fn encode(a: &Artifact) -> Result<Vec<u8>> {
         })
         .collect();
     let meta = Meta {
-        info: Info {
-            version: Cow::Borrowed(&info.version),
-            created_at: Cow::Borrowed(&info.created_at),
-            crate_version: Cow::Borrowed(&info.crate_version),
-            source: Cow::Borrowed(&info.source),
-            data_sha256: Cow::Borrowed(&info.data_sha256),
-            rows_train: info.rows.train,
-            rows_validation: info.rows.validation,
-            rows_test: info.rows.test,
-            metrics: info.metrics.as_ref().map(|m| Metrics {
-                examples: m.examples,
-                p_at_1: m.p_at_1,
-                micro_f1: m.micro_f1,
-                macro_f1: m.macro_f1,
-            }),
-            training_json: Cow::Borrowed(&info.training_json),
-        },
+        info: Info::of(info),
         mask_words: slice(a.masker.words()),
         mask_replacement: Cow::Borrowed(a.masker.replacement()),
         tokenizer: match *a.tokenizer.config() {
@@ -425,25 +387,7 @@ fn decode_meta(buf: &[u8], declared: u64) -> Result<(Parts, Vec<Unpacker>)> {
     };
     let info = meta.info;
     let parts = Parts {
-        info: ModelInfo {
-            version: info.version.into_owned(),
-            created_at: info.created_at.into_owned(),
-            crate_version: info.crate_version.into_owned(),
-            source: info.source.into_owned(),
-            data_sha256: info.data_sha256.into_owned(),
-            rows: RowCounts {
-                train: info.rows_train,
-                validation: info.rows_validation,
-                test: info.rows_test,
-            },
-            metrics: info.metrics.map(|m| HeadlineMetrics {
-                examples: m.examples,
-                p_at_1: m.p_at_1,
-                micro_f1: m.micro_f1,
-                macro_f1: m.macro_f1,
-            }),
-            training_json: info.training_json.into_owned(),
-        },
+        info: info.into_model_info(),
         masker: Masker::new(meta.mask_words.iter(), &meta.mask_replacement),
         tokenizer: part("tokenizer", Tokenizer::from_parts(config, vocabulary))?,
         labels: part(
