@@ -112,6 +112,17 @@ impl Mlp {
     pub fn predict_proba(&self, features: &[u32]) -> Array1<f32> {
         self.logits(features).mapv(sigmoid)
     }
+
+    /// [`Mlp::predict_proba`] for each row, `(rows, tags)`: the very numbers serving computes, so
+    /// a score counted against a threshold is the one a request would be answered with (a
+    /// batched matrix product sums in another order and can land an ulp away).
+    pub fn predict_proba_rows(&self, rows: &crate::sparse::SparseRows) -> Array2<f32> {
+        let mut out = Array2::<f32>::zeros((rows.len(), self.n_outputs()));
+        for (mut dst, row) in out.rows_mut().into_iter().zip(rows.iter()) {
+            dst.assign(&self.predict_proba(row));
+        }
+        out
+    }
 }
 
 fn check_layers(layers: &[Dense]) -> Result<()> {

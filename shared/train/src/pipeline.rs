@@ -47,7 +47,7 @@ pub fn evaluate(model: &Predictor, examples: &[Example]) -> Report {
         .collect();
     let y: SparseRows = labels.iter().map(Vec::as_slice).collect();
     metrics::evaluate(
-        &model.model().predict_proba_batch(&x),
+        &model.model().predict_proba_rows(&x),
         &y,
         model.thresholds(),
         model.labels().names(),
@@ -298,7 +298,7 @@ pub fn train_until(
     let t = Instant::now();
     let metrics = (!x_test.is_empty()).then(|| {
         metrics::evaluate(
-            &fitted.model.predict_proba_batch(&x_test),
+            &fitted.model.predict_proba_rows(&x_test),
             &y_test,
             &thresholds,
             labels.names(),
