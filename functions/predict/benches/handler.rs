@@ -48,8 +48,12 @@ fn model() -> (Artifact, &'static str) {
 }
 
 fn event(body: &str) -> String {
+    event_with_query(body, "")
+}
+
+fn event_with_query(body: &str, query: &str) -> String {
     json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": "/predict", "rawQueryString": "",
+        "version": "2.0", "routeKey": "$default", "rawPath": "/predict", "rawQueryString": query,
         "headers": {"content-type": "application/json", "host": "x.lambda-url.us-east-1.on.aws"},
         "requestContext": {
             "accountId": "anonymous", "apiId": "x", "domainName": "x.lambda-url.us-east-1.on.aws", "domainPrefix": "x",
@@ -107,6 +111,7 @@ it fine to store it in plastic containers instead of glass jars in the freezer f
     let body = json!({ "question": question }).to_string();
     assert!(body.len() >= 1000, "{} bytes", body.len());
     let event = event(&body);
+    let explain_event = event_with_query(&body, "explain=true");
 
     // Cold path in-process: state, first load from the folder, first answer.
     let t = Instant::now();
@@ -180,6 +185,35 @@ it fine to store it in plastic containers instead of glass jars in the freezer f
                 .expect("an answer")
         })
     });
+    // explain=true through the router against the library's own predict + explain (prepared
+    // explainer): the handler's share of an explanation is the ratio.
+    c.bench_function(
+        "app: 1 KB JSON question -> tags + explanation (warm)",
+        |b| {
+            b.iter_batched(
+                || request(&explain_event),
+                |req| {
+                    let (status, body) = rt.block_on(answer(&app, req));
+                    assert_eq!(status, 200);
+                    body
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        },
+    );
+    c.bench_function(
+        "predictor alone: same question -> tags + explanation (prepared explainer)",
+        |b| {
+            b.iter(|| {
+                let p = predictor
+                    .predict(&question, &Default::default())
+                    .expect("an answer");
+                predictor
+                    .explain(&question, &p.tags, &Default::default())
+                    .expect("an explanation")
+            })
+        },
+    );
     c.bench_function(
         "event JSON -> lambda_http::Request (runtime side, not the handler)",
         |b| b.iter(|| request(&event)),
