@@ -77,6 +77,27 @@ impl S3Store {
         Ok(join(&self.prefix, key))
     }
 
+    /// An unconditional GET whose body is still to be read; `None` for a missing key.
+    async fn get_object(
+        &self,
+        key: &str,
+    ) -> Result<Option<aws_sdk_s3::operation::get_object::GetObjectOutput>> {
+        let full = self.object_key(key)?;
+        let result = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(full)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(out)),
+            // Only NoSuchKey means "absent": a missing bucket is also a 404 but a real fault.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(self.fail("get", key, e)),
+        }
+    }
+
     fn fail<E>(&self, op: &'static str, key: &str, err: SdkError<E>) -> Error
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
@@ -177,20 +198,12 @@ impl ObjectStore for S3Store {
     }
 
     /// One GET; each piece of the body goes to `sink` as the connection delivers it.
+    #[tracing::instrument(name = "s3.get", skip_all, fields(bucket = %self.bucket, key = %key, streaming = true))]
     async fn get_streaming(&self, key: &str, sink: &mut BodySink<'_>) -> Result<bool> {
-        let full = self.object_key(key)?;
-        let result = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(full)
-            .send()
-            .await;
-        let mut body = match result {
-            Ok(out) => out.body,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(false),
-            Err(e) => return Err(self.fail("get", key, e)),
+        let Some(out) = self.get_object(key).await? else {
+            return Ok(false);
         };
+        let mut body = out.body;
         while let Some(piece) = body.next().await {
             sink(&piece.map_err(|e| self.body_read_failed(key, &e))?)?;
         }
@@ -201,18 +214,8 @@ impl ObjectStore for S3Store {
     /// more than `max_bytes` arrived when there is no length.
     #[tracing::instrument(name = "s3.get", skip_all, fields(bucket = %self.bucket, key = %key, max_bytes = max_bytes))]
     async fn get_limited(&self, key: &str, max_bytes: u64) -> Result<Option<Object>> {
-        let full = self.object_key(key)?;
-        let result = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(full)
-            .send()
-            .await;
-        let out = match result {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(self.fail("get", key, e)),
+        let Some(out) = self.get_object(key).await? else {
+            return Ok(None);
         };
         let too_large = |size: Option<u64>| Error::TooLarge {
             key: key.to_owned(),
