@@ -144,12 +144,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if let Some(scale) = &args.scale {
         let t = Instant::now();
-        let file = std::fs::File::open(scale)
-            .with_context(|| format!("cannot open {}", scale.display()))?;
-        let (examples, load, sha256) = crate::commands::read_csv_hashed(
-            std::io::BufReader::with_capacity(1 << 20, file),
-            &settings.csv,
-        )?;
+        let (examples, load, sha256) = dataset::read_path(scale, &settings.csv)
+            .with_context(|| format!("cannot read {}", scale.display()))?;
         let read = t.elapsed().as_secs_f64();
         let data = TrainData {
             examples,
@@ -202,7 +198,7 @@ fn metrics_line(m: Option<&tagger_train::metrics::Report>) -> String {
 fn load_pair(train: &Path, test: &Path, settings: &Settings) -> Result<(TrainData, TestData)> {
     let open =
         |p: &Path| std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()));
-    let (examples, load, sha256) = crate::commands::read_csv_hashed(open(train)?, &settings.csv)
+    let (examples, load, sha256) = dataset::read_path(train, &settings.csv)
         .with_context(|| format!("cannot read {}", train.display()))?;
     let (test_examples, test_load) = dataset::read_csv(open(test)?, &settings.csv)
         .with_context(|| format!("cannot read {}", test.display()))?;

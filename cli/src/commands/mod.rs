@@ -11,17 +11,14 @@ pub use job::{job, run_job};
 pub use models::models;
 pub use train::{quickstart, train};
 
-use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 use tagger_core::artifact::Artifact;
 use tagger_core::Predictor;
 use tagger_registry::registry::Registry;
 use tagger_registry::store::LocalStore;
 use tagger_train::config::{Overrides, Settings, Sidecar};
-use tagger_train::dataset::{self, CsvOptions, Example, LoadReport};
 
 use crate::TrainSettingsArgs;
 
@@ -87,36 +84,6 @@ pub fn settings_from(args: &TrainSettingsArgs) -> Result<Settings> {
             .settings;
     }
     Ok(Settings::default().apply(&overrides.merged(&args.overrides))?)
-}
-
-/// Hashes bytes as the CSV reader pulls them, so the data is read once.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
-/// Rows of a CSV, its load report and the SHA-256 of its bytes.
-pub fn read_csv_hashed(
-    reader: impl Read,
-    opts: &CsvOptions,
-) -> Result<(Vec<Example>, LoadReport, String)> {
-    let mut hashing = HashingReader {
-        inner: reader,
-        hasher: Sha256::new(),
-    };
-    let (rows, report) = dataset::read_csv(&mut hashing, opts)?;
-    // The CSV reader may stop before EOF (it does not at present); hash any rest so the digest
-    // always covers the whole input.
-    std::io::copy(&mut hashing, &mut std::io::sink())?;
-    Ok((rows, report, hex::encode(hashing.hasher.finalize())))
 }
 
 /// A model folder (with `latest.json`) or a `model.bin` file, ready to answer.
