@@ -4,10 +4,13 @@
 //! Weights are laid out as Keras lays out a `Dense` kernel, `(inputs, outputs)`, so a layer
 //! computes `x @ weights + bias` and Keras-trained weights load unchanged.
 
+use std::borrow::Cow;
+
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::quant::CodedRows;
 
 /// One fully connected layer: `y = x @ weights + bias`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -19,16 +22,91 @@ pub struct Dense {
 }
 
 /// Layers in order; every layer but the last is followed by ReLU, the last by a sigmoid.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// A model decoded from an artifact keeps its first layer's weights as the artifact's codes
+/// ([`Mlp::coded_first`]): a quarter of the memory of `f32` weights, and a cold start does not
+/// write (and fault in) megabytes of weights that a question reads a few rows of. The layer's
+/// `weights` are then empty (no rows); [`Mlp::first_row`] reads a row in either form, and
+/// [`Mlp::layers_mut`] and [`Mlp::expanded`] give `f32` weights.
+#[derive(Clone, Debug)]
 pub struct Mlp {
     layers: Vec<Dense>,
+    coded_first: Option<CodedRows>,
+}
+
+/// Networks are equal when their weights are, whatever form the first layer is kept in.
+impl PartialEq for Mlp {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.coded_first, &other.coded_first) {
+            (None, None) => self.layers == other.layers,
+            (Some(a), Some(b)) => a == b && self.layers == other.layers,
+            _ => self.expanded().layers == other.expanded().layers,
+        }
+    }
 }
 
 impl Mlp {
     /// Checks that the layers chain (each layer's outputs feed the next one's inputs).
     pub fn from_layers(layers: Vec<Dense>) -> Result<Self> {
         check_layers(&layers)?;
-        Ok(Mlp { layers })
+        Ok(Mlp {
+            layers,
+            coded_first: None,
+        })
+    }
+
+    /// [`Mlp::from_layers`] with the first layer's weights kept coded; `rest` are the layers
+    /// after it.
+    pub fn from_coded_first(first: CodedRows, bias: Array1<f32>, rest: Vec<Dense>) -> Result<Self> {
+        let mut layers = Vec::with_capacity(rest.len() + 1);
+        layers.push(Dense {
+            weights: Array2::zeros((0, first.cols())),
+            bias,
+        });
+        layers.extend(rest);
+        check_layers(&layers)?;
+        Ok(Mlp {
+            layers,
+            coded_first: Some(first),
+        })
+    }
+
+    /// The first layer's weights when they are kept coded.
+    pub fn coded_first(&self) -> Option<&CodedRows> {
+        self.coded_first.as_ref()
+    }
+
+    /// This network with `f32` weights in every layer (borrowed when it has them already).
+    pub fn expanded(&self) -> Cow<'_, Mlp> {
+        match &self.coded_first {
+            None => Cow::Borrowed(self),
+            Some(coded) => {
+                let mut layers = self.layers.clone();
+                layers[0].weights = coded.to_array();
+                Cow::Owned(Mlp {
+                    layers,
+                    coded_first: None,
+                })
+            }
+        }
+    }
+
+    /// Row `i` of the first layer's weights (`i < n_inputs()`), read through `scratch` when
+    /// the layer is kept coded or its kernel is not contiguous.
+    pub fn first_row<'a>(&'a self, i: usize, scratch: &'a mut Vec<f32>) -> &'a [f32] {
+        if let Some(coded) = &self.coded_first {
+            coded.row_into(i, scratch);
+            return scratch;
+        }
+        let row = self.layers[0].weights.row(i);
+        match row.to_slice() {
+            Some(w) => w,
+            None => {
+                scratch.clear();
+                scratch.extend(row.iter().copied());
+                scratch
+            }
+        }
     }
 
     /// The checks of [`Mlp::from_layers`] on a network that exists already (a decoded artifact),
@@ -42,13 +120,20 @@ impl Mlp {
     }
 
     /// Mutable access for training and quantisation: values may change, shapes must not
-    /// (every caller keeps each array's shape; [`Mlp::check`] verifies it).
+    /// (every caller keeps each array's shape; [`Mlp::check`] verifies it). A coded first
+    /// layer is expanded to `f32` weights first.
     pub fn layers_mut(&mut self) -> &mut [Dense] {
+        if let Some(coded) = self.coded_first.take() {
+            self.layers[0].weights = coded.to_array();
+        }
         &mut self.layers
     }
 
     pub fn n_inputs(&self) -> usize {
-        self.layers[0].weights.nrows()
+        match &self.coded_first {
+            Some(coded) => coded.rows(),
+            None => self.layers[0].weights.nrows(),
+        }
     }
 
     pub fn n_outputs(&self) -> usize {
@@ -60,9 +145,23 @@ impl Mlp {
     pub fn logits(&self, features: &[u32]) -> Array1<f32> {
         let first = &self.layers[0];
         let mut h = first.bias.clone();
-        for &i in features {
-            if (i as usize) < first.weights.nrows() {
-                h += &first.weights.row(i as usize);
+        match &self.coded_first {
+            Some(coded) => {
+                let out = h
+                    .as_slice_mut()
+                    .expect("a freshly cloned bias is contiguous");
+                for &i in features {
+                    if (i as usize) < coded.rows() {
+                        coded.add_row(i as usize, out);
+                    }
+                }
+            }
+            None => {
+                for &i in features {
+                    if (i as usize) < first.weights.nrows() {
+                        h += &first.weights.row(i as usize);
+                    }
+                }
             }
         }
         let mut active: Vec<(f32, &[f32])> = Vec::new();

@@ -137,6 +137,68 @@ pub fn packed_len(rows: usize, cols: usize, bits: u8) -> Option<usize> {
     )
 }
 
+/// A layer's weights kept as the artifact stores them, one byte per weight instead of four:
+/// weight `(r, c)` is `levels[codes[r * cols + c]] * scales[r]`, the very `f32` that
+/// [`decode`] computes for it. A served model's first layer (one row per vocabulary entry, most
+/// of its weights) stays in this form: a question reads only the rows of its features.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CodedRows {
+    cols: usize,
+    scales: Vec<f32>,
+    codes: Vec<u8>,
+    levels: [f32; 256],
+}
+
+impl CodedRows {
+    pub fn rows(&self) -> usize {
+        self.scales.len()
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Adds row `r`'s weights to `out` (`cols` long), as `out += row` does with the decoded
+    /// weights: the same `f32` operations, so the same bits.
+    #[inline]
+    pub fn add_row(&self, r: usize, out: &mut [f32]) {
+        let scale = self.scales[r];
+        let codes = &self.codes[r * self.cols..(r + 1) * self.cols];
+        for (o, &c) in out.iter_mut().zip(codes) {
+            *o += self.levels[c as usize] * scale;
+        }
+    }
+
+    /// Row `r`'s weights written into `out` (cleared first).
+    pub fn row_into(&self, r: usize, out: &mut Vec<f32>) {
+        let scale = self.scales[r];
+        out.clear();
+        out.extend(
+            self.codes[r * self.cols..(r + 1) * self.cols]
+                .iter()
+                .map(|&c| self.levels[c as usize] * scale),
+        );
+    }
+
+    /// Every weight, `(rows, cols)`: what [`decode`] gives for the same codes.
+    pub fn to_array(&self) -> Array2<f32> {
+        let mut out = Vec::with_capacity(self.codes.len());
+        let mut row = Vec::with_capacity(self.cols);
+        for r in 0..self.rows() {
+            self.row_into(r, &mut row);
+            out.extend_from_slice(&row);
+        }
+        Array2::from_shape_vec((self.rows(), self.cols), out).expect("rows x cols weights")
+    }
+}
+
+/// What an [`Unpacker`] fills: weights, or the codes themselves ([`CodedRows`]).
+#[derive(Debug)]
+enum Out {
+    Weights(Vec<f32>),
+    Codes(Vec<u8>),
+}
+
 /// [`decode`] for bytes that arrive in pieces: each piece is turned into weights as it comes,
 /// so a layer is ready as soon as its last byte is in.
 ///
@@ -151,7 +213,7 @@ pub struct Unpacker {
     /// `levels[code]`: the signed multiple of the row's scale a code stands for (codes are at
     /// most 8 bits, so indexing by a `u8` needs no bounds check).
     levels: [f32; 256],
-    out: Vec<f32>,
+    out: Out,
     /// Codes still to come.
     left: usize,
     /// Bytes still to come.
@@ -168,6 +230,22 @@ pub struct Unpacker {
 impl Unpacker {
     /// `None` when the parts cannot describe `rows x cols` weights of `bits`.
     pub fn new(rows: usize, cols: usize, bits: u8, scales: Vec<f32>) -> Option<Self> {
+        Self::with_output(rows, cols, bits, scales, false)
+    }
+
+    /// An unpacker that keeps the codes ([`Unpacker::finish_coded`]) instead of computing
+    /// weights.
+    pub fn keeping_codes(rows: usize, cols: usize, bits: u8, scales: Vec<f32>) -> Option<Self> {
+        Self::with_output(rows, cols, bits, scales, true)
+    }
+
+    fn with_output(
+        rows: usize,
+        cols: usize,
+        bits: u8,
+        scales: Vec<f32>,
+        codes: bool,
+    ) -> Option<Self> {
         if !(2..=8).contains(&bits) || scales.len() != rows {
             return None;
         }
@@ -184,7 +262,11 @@ impl Unpacker {
             scales,
             levels: table,
             // Filled as bytes arrive; reserved up front so the weights are one allocation.
-            out: Vec::with_capacity(n),
+            out: if codes {
+                Out::Codes(Vec::with_capacity(n))
+            } else {
+                Out::Weights(Vec::with_capacity(n))
+            },
             left: n,
             remaining,
             pending: [0; 8],
@@ -265,11 +347,22 @@ impl Unpacker {
             }
             let scale = self.scales[self.row];
             let levels = &self.levels;
-            for g in groups.by_ref().take(n) {
-                let w = word(g);
-                self.out.extend(
-                    (0..8).map(|k| levels[((w >> (k * BITS)) & mask) as u8 as usize] * scale),
-                );
+            match &mut self.out {
+                Out::Weights(out) => {
+                    for g in groups.by_ref().take(n) {
+                        let w = word(g);
+                        out.extend(
+                            (0..8)
+                                .map(|k| levels[((w >> (k * BITS)) & mask) as u8 as usize] * scale),
+                        );
+                    }
+                }
+                Out::Codes(out) => {
+                    for g in groups.by_ref().take(n) {
+                        let w = word(g);
+                        out.extend((0..8).map(|k| ((w >> (k * BITS)) & mask) as u8));
+                    }
+                }
             }
             self.left -= 8 * n;
             self.col += 8 * n;
@@ -295,8 +388,11 @@ impl Unpacker {
                 self.row += 1;
                 self.col = 0;
             }
-            let code = ((word >> (k as u32 * bits)) & mask) as u8 as usize;
-            self.out.push(self.levels[code] * self.scales[self.row]);
+            let code = ((word >> (k as u32 * bits)) & mask) as u8;
+            match &mut self.out {
+                Out::Weights(out) => out.push(self.levels[code as usize] * self.scales[self.row]),
+                Out::Codes(out) => out.push(code),
+            }
             self.col += 1;
         }
         if self.col == self.cols {
@@ -308,11 +404,42 @@ impl Unpacker {
     /// The weights, once every byte came in; `None` before that or when the padding was not
     /// zero.
     pub fn finish(self) -> Option<Array2<f32>> {
-        if self.remaining > 0 || self.left > 0 || self.bad_padding {
+        if !self.complete() {
             return None;
         }
-        let rows = self.scales.len();
-        Array2::from_shape_vec((rows, self.cols), self.out).ok()
+        match self.out {
+            Out::Weights(out) => Array2::from_shape_vec((self.scales.len(), self.cols), out).ok(),
+            Out::Codes(codes) => Some(
+                CodedRows {
+                    cols: self.cols,
+                    scales: self.scales,
+                    codes,
+                    levels: self.levels,
+                }
+                .to_array(),
+            ),
+        }
+    }
+
+    /// The codes of an unpacker made by [`Unpacker::keeping_codes`], once every byte came in;
+    /// `None` before that, when the padding was not zero, or for one made by [`Unpacker::new`].
+    pub fn finish_coded(self) -> Option<CodedRows> {
+        if !self.complete() {
+            return None;
+        }
+        match self.out {
+            Out::Codes(codes) => Some(CodedRows {
+                cols: self.cols,
+                scales: self.scales,
+                codes,
+                levels: self.levels,
+            }),
+            Out::Weights(_) => None,
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.remaining == 0 && self.left == 0 && !self.bad_padding
     }
 }
 
@@ -422,11 +549,43 @@ mod tests {
             cuts.push(packed.len());
             cuts.sort_unstable();
             let mut u = Unpacker::new(rows, cols, bits, scales.clone()).unwrap();
+            let mut c = Unpacker::keeping_codes(rows, cols, bits, scales.clone()).unwrap();
             for piece in cuts.windows(2) {
                 prop_assert_eq!(u.feed(&packed[piece[0]..piece[1]]), piece[1] - piece[0]);
+                prop_assert_eq!(c.feed(&packed[piece[0]..piece[1]]), piece[1] - piece[0]);
             }
-            prop_assert_eq!(u.finish().unwrap(), whole);
+            prop_assert_eq!(u.finish().unwrap(), whole.clone());
+            // Kept as codes, the rows read back as the very weights, and adding one is `+=`.
+            let coded = c.finish_coded().unwrap();
+            prop_assert_eq!(coded.to_array(), whole.clone());
+            let mut row = Vec::new();
+            for r in 0..rows {
+                coded.row_into(r, &mut row);
+                prop_assert_eq!(row.clone(), whole.row(r).to_vec());
+                let mut sum = ndarray::Array1::from_elem(cols, 0.1f32);
+                let mut by_codes = sum.to_vec();
+                sum += &whole.row(r);
+                coded.add_row(r, &mut by_codes);
+                prop_assert_eq!(by_codes, sum.to_vec());
+            }
         }
+    }
+
+    #[test]
+    fn only_a_code_keeping_unpacker_gives_codes() {
+        let w = Array2::from_shape_vec((2, 3), vec![1.0, -1.0, 0.5, 0.0, 0.25, 0.0]).unwrap();
+        let (scales, packed) = encode(&w, 5);
+        let mut u = Unpacker::new(2, 3, 5, scales.clone()).unwrap();
+        u.feed(&packed);
+        assert!(u.finish_coded().is_none());
+        let mut c = Unpacker::keeping_codes(2, 3, 5, scales).unwrap();
+        c.feed(&packed[..1]);
+        assert_eq!(c.remaining(), packed.len() - 1);
+        c.feed(&packed[1..]);
+        assert_eq!(
+            c.finish().unwrap(),
+            decode(2, 3, 5, &encode(&w, 5).0, &packed).unwrap()
+        );
     }
 
     #[test]

@@ -68,6 +68,13 @@ fn save_then_load_gives_identical_predictions_and_bytes() {
     let bytes = original.to_bytes().unwrap();
     let loaded = Artifact::from_bytes(&bytes).unwrap();
     assert_eq!(loaded, original);
+    // Loaded, the first layer stays coded; everything below must not tell the difference.
+    assert!(original.model.coded_first().is_none());
+    let coded = loaded
+        .model
+        .coded_first()
+        .expect("a loaded first layer stays coded");
+    assert_eq!(coded.to_array(), original.model.layers()[0].weights);
     for q in QUESTIONS {
         let before = Predictor::new(original.clone())
             .predict(q, &all_scores())

@@ -161,10 +161,14 @@ impl<'a> Payload<'a> {
                 .enumerate()
                 .map(|(i, l)| {
                     let bits = quant::bits_for_layer(i);
-                    let (scales, codes) = quant::encode(&l.weights, bits);
+                    let weights = match (i, a.model.coded_first()) {
+                        (0, Some(coded)) => Cow::Owned(coded.to_array()),
+                        _ => Cow::Borrowed(&l.weights),
+                    };
+                    let (scales, codes) = quant::encode(&weights, bits);
                     Layer {
-                        inputs: l.weights.nrows() as u64,
-                        outputs: l.weights.ncols() as u64,
+                        inputs: weights.nrows() as u64,
+                        outputs: weights.ncols() as u64,
                         bits,
                         scales,
                         codes,

@@ -106,8 +106,8 @@ pub(super) fn encode(a: &Artifact) -> Result<Vec<u8>> {
         }
     }
     let mut codes = Vec::new();
-    let layers = a
-        .model
+    let model = a.model.expanded();
+    let layers = model
         .layers()
         .iter()
         .enumerate()
@@ -276,26 +276,30 @@ impl Streaming {
             background,
             biases,
         } = *parts;
-        let layers = unpackers
-            .into_iter()
-            .zip(biases)
+        let early =
+            |i: usize| Error::decode(format!("layer {i}: its codes end early or carry padding"));
+        let mut layers = unpackers.into_iter().zip(biases);
+        let (first, first_bias) = layers
+            .next()
+            .ok_or_else(|| Error::decode("the model has no layers"))?;
+        let first = first.finish_coded().ok_or_else(|| early(0))?;
+        let rest = layers
             .enumerate()
             .map(|(i, (u, bias))| {
-                let weights = u.finish().ok_or_else(|| {
-                    Error::decode(format!("layer {i}: its codes end early or carry padding"))
-                })?;
+                let weights = u.finish().ok_or_else(|| early(i + 1))?;
                 Ok(Dense {
                     weights,
                     bias: Array1::from_vec(bias),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let model = Mlp::from_coded_first(first, Array1::from_vec(first_bias), rest)?;
         Ok(Artifact {
             info,
             masker,
             tokenizer,
             labels,
-            model: Mlp::from_layers(layers)?,
+            model,
             thresholds,
             background,
         })
@@ -352,7 +356,13 @@ fn decode_meta(buf: &[u8], declared: u64) -> Result<(Parts, Vec<Unpacker>)> {
                 "layer {i}'s {len} bytes of codes do not fit the {declared}-byte payload"
             )));
         }
-        unpackers.push(Unpacker::new(rows, cols, l.bits, l.scales).ok_or_else(bad)?);
+        // The first layer stays coded (see `Mlp`); the small deeper ones become `f32`.
+        let unpacker = if i == 0 {
+            Unpacker::keeping_codes(rows, cols, l.bits, l.scales)
+        } else {
+            Unpacker::new(rows, cols, l.bits, l.scales)
+        };
+        unpackers.push(unpacker.ok_or_else(bad)?);
         biases.push(l.bias.into_owned());
     }
     let total = buf.len() as u64 + codes_len;

@@ -51,13 +51,6 @@ impl Explainer {
             return Err(Error::NoBackground);
         }
         let first = &model.layers()[0];
-        if first.weights.as_slice().is_none() {
-            return Err(Error::Shape {
-                what: "explainer first layer",
-                expected: "a contiguous row-major kernel".into(),
-                found: "a strided array".into(),
-            });
-        }
         let first_bias = first.bias.iter().map(|&b| f64::from(b)).collect();
         let deep = model.layers()[1..]
             .iter()
@@ -96,12 +89,13 @@ impl Explainer {
         // products (gemm) for the deeper ones.
         let n0 = explainer.first_bias.len();
         let mut z = Array2::<f64>::zeros((rows.len(), n0));
+        let mut scratch = Vec::new();
         for (mut zr, r) in z.rows_mut().into_iter().zip(rows.iter()) {
             zr.iter_mut()
                 .zip(&explainer.first_bias)
                 .for_each(|(v, &b)| *v = b);
             for &i in r {
-                let w = &explainer.first()[i as usize * n0..(i as usize + 1) * n0];
+                let w = explainer.model.first_row(i as usize, &mut scratch);
                 zr.iter_mut().zip(w).for_each(|(v, &w)| *v += f64::from(w));
             }
         }
@@ -134,14 +128,6 @@ impl Explainer {
         explainer.background_pre = pre;
         explainer.expected = expected;
         Ok(explainer)
-    }
-
-    /// First-layer kernel, row-major `(inputs, hidden)` (contiguous: checked in `new`).
-    fn first(&self) -> &[f32] {
-        self.model.layers()[0]
-            .weights
-            .as_slice()
-            .expect("checked contiguous in Explainer::new")
     }
 
     pub fn model(&self) -> &Mlp {
@@ -196,6 +182,7 @@ impl Explainer {
         let mut active: Vec<usize> = Vec::with_capacity(max_width);
         let mut out_mult = vec![0.0f64; m];
         let mut diff: Vec<(u32, f64)> = Vec::new();
+        let mut row_scratch = Vec::new();
         let n0 = self.first_bias.len();
 
         for (r, row) in self.background.iter().enumerate() {
@@ -261,7 +248,7 @@ impl Explainer {
             }
             // First layer: only the weight rows of features where x and r differ are read.
             for &(i, sign) in &diff {
-                let w = &self.first()[i as usize * n0..(i as usize + 1) * n0];
+                let w = self.model.first_row(i as usize, &mut row_scratch);
                 let slot = slot_of(&union, i);
                 for k in 0..m {
                     acc[slot * m + k] += sign * dot(w, &cur[k * n0..(k + 1) * n0]);
@@ -304,13 +291,11 @@ impl Explainer {
 
     /// Pre-activations of every layer, in f64, for in-range sorted features.
     fn forward(&self, x: &[u32]) -> Vec<Vec<f64>> {
-        let n0 = self.first_bias.len();
         let mut z = self.first_bias.clone();
+        let mut scratch = Vec::new();
         for &i in x {
-            for (zh, &w) in z
-                .iter_mut()
-                .zip(&self.first()[i as usize * n0..(i as usize + 1) * n0])
-            {
+            let w = self.model.first_row(i as usize, &mut scratch);
+            for (zh, &w) in z.iter_mut().zip(w) {
                 *zh += f64::from(w);
             }
         }
