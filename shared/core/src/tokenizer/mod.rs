@@ -320,7 +320,7 @@ impl Tokenizer {
     }
 
     fn from_vocab(mut config: TokenizerConfig, vocab: Vec<String>) -> Tokenizer {
-        let mut lookup: TokenMap<Box<str>, Entry> = TokenMap::default();
+        let mut lookup: TokenMap<Box<str>, Entry> = TokenMap::with_capacity(vocab.len());
         let mut pairs: FxHashMap<u64, u32> = FxHashMap::default();
         let mut next_part = 0u32;
         let none = Entry {

@@ -309,6 +309,14 @@ impl<K: std::borrow::Borrow<str> + std::hash::Hash + Eq, V> TokenMap<K, V> {
 }
 
 impl<V> TokenMap<Box<str>, V> {
+    /// Room for `n` short tokens (most of a vocabulary) without rehashing.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        TokenMap {
+            small: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+            long: FxHashMap::default(),
+        }
+    }
+
     /// The value of an already lowercase token, inserting `default` first if absent.
     pub(crate) fn entry_or(&mut self, lowercase: &str, default: V) -> &mut V {
         match SmallKey::new(lowercase.as_bytes()) {
