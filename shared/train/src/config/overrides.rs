@@ -349,6 +349,7 @@ pub(super) fn apply(mut s: Settings, o: &Overrides) -> Result<Settings> {
     }
     if let Some(v) = o.patience {
         s.train.early_stopping_patience = v;
+        s.pinned.patience = true;
     }
     if let Some(v) = o.seed {
         s.train.seed = v;

@@ -69,6 +69,44 @@ fn auto_size_adapts_only_sizes_not_set_and_only_when_on() {
 }
 
 #[test]
+fn small_sets_get_patience_of_at_least_min_patience_steps() {
+    let s = Settings::default();
+    let batch = s.train.batch_size;
+    // 573 rows in batches of 64: 9 steps an epoch, so 12 epochs make 100 steps.
+    assert_eq!(s.train_for(573, 900).early_stopping_patience, 12);
+    // An epoch of 100+ steps keeps the preset's 1 (cooking, so-titles, so-nlp have 160+).
+    assert_eq!(
+        s.train_for(MIN_PATIENCE_STEPS * batch, 900)
+            .early_stopping_patience,
+        s.train.early_stopping_patience
+    );
+    let pinned = Settings::default()
+        .apply(&Overrides {
+            patience: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(pinned.train_for(573, 900).early_stopping_patience, 1);
+    let off = Settings::default()
+        .apply(&Overrides {
+            patience: Some(0),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(off.train_for(573, 900).early_stopping_patience, 0);
+    let json = serde_json::to_value(&pinned).unwrap();
+    assert_eq!(json["pinned"]["patience"], true);
+    let sized = Settings::default()
+        .apply(&Overrides {
+            batch_size: Some(32),
+            ..Default::default()
+        })
+        .unwrap();
+    let json = serde_json::to_value(&sized).unwrap();
+    assert!(json["pinned"].get("patience").is_none(), "{json}");
+}
+
+#[test]
 fn explicit_value_equal_to_the_default_is_not_auto_sized() {
     // The preset's batch is 64 too: an explicit 64 must still stand above 100k rows.
     let flags = cli(&["--batch-size", "64", "--epochs", "20", "--hidden", "256"]).unwrap();
