@@ -138,15 +138,16 @@ pub fn packed_len(rows: usize, cols: usize, bits: u8) -> Option<usize> {
 }
 
 /// A layer's weights kept as the artifact stores them, one byte per weight instead of four:
-/// weight `(r, c)` is `levels[codes[r * cols + c]] * scales[r]`, the very `f32` that
-/// [`decode`] computes for it. A served model's first layer (one row per vocabulary entry, most
+/// weight `(r, c)` is `(codes[r * cols + c] - levels) * scales[r]`, the very `f32` that
+/// [`decode`] computes for it (`code - levels` is a small integer, exact in `f32`). A served model's first layer (one row per vocabulary entry, most
 /// of its weights) stays in this form: a question reads only the rows of its features.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CodedRows {
     cols: usize,
+    /// The largest code magnitude of the layer's width: codes are offset by it.
+    levels: f32,
     scales: Vec<f32>,
     codes: Vec<u8>,
-    levels: [f32; 256],
 }
 
 impl CodedRows {
@@ -164,8 +165,9 @@ impl CodedRows {
     pub fn add_row(&self, r: usize, out: &mut [f32]) {
         let scale = self.scales[r];
         let codes = &self.codes[r * self.cols..(r + 1) * self.cols];
+        // Arithmetic rather than a table lookup, so that the loop vectorises.
         for (o, &c) in out.iter_mut().zip(codes) {
-            *o += self.levels[c as usize] * scale;
+            *o += (f32::from(c) - self.levels) * scale;
         }
     }
 
@@ -176,7 +178,7 @@ impl CodedRows {
         out.extend(
             self.codes[r * self.cols..(r + 1) * self.cols]
                 .iter()
-                .map(|&c| self.levels[c as usize] * scale),
+                .map(|&c| (f32::from(c) - self.levels) * scale),
         );
     }
 
@@ -412,9 +414,9 @@ impl Unpacker {
             Out::Codes(codes) => Some(
                 CodedRows {
                     cols: self.cols,
+                    levels: levels(self.bits),
                     scales: self.scales,
                     codes,
-                    levels: self.levels,
                 }
                 .to_array(),
             ),
@@ -430,9 +432,9 @@ impl Unpacker {
         match self.out {
             Out::Codes(codes) => Some(CodedRows {
                 cols: self.cols,
+                levels: levels(self.bits),
                 scales: self.scales,
                 codes,
-                levels: self.levels,
             }),
             Out::Weights(_) => None,
         }
