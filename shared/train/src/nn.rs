@@ -4,15 +4,18 @@
 //! The network type itself (and the per-question forward pass that serving uses) lives in
 //! `tagger_core::model`; what only training needs is here, as the [`Training`] extension trait.
 
-use ndarray::linalg::general_mat_mul;
-use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis, Slice};
+use ndarray::{Array1, Array2, ArrayView2, Axis, Slice};
+use pulp::Arch;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use tagger_core::model::{sigmoid, Dense, Mlp};
 use tagger_core::sparse::SparseRows;
 
 mod buffers;
+mod kernels;
 pub use buffers::{BatchBuffers, Gradients};
+pub(crate) use kernels::simd;
+use kernels::{masked_dot_rows, sparse_times_dense};
 
 /// Training operations on [`Mlp`] (see each implementation's documentation).
 pub trait Training: Sized {
@@ -184,27 +187,33 @@ impl Training for Mlp {
             .as_slice()
             .expect("a standard-layout array is contiguous");
         let out0 = flat_mut(&mut buffers.outputs[0]);
-        for (z, &id) in out0.chunks_exact_mut(h0).zip(ids) {
-            z.copy_from_slice(bias0);
-            for &i in x.row(id) {
-                let i = i as usize;
-                if i < n_rows {
-                    add_assign(z, &w0[i * h0..(i + 1) * h0]);
+        simd!(Arch::new(), 'a, |out0: &'a mut [f32] = out0; x: &'a SparseRows = x; ids: &'a [usize] = ids; w0: &'a [f32] = &w0; bias0: &'a [f32] = &bias0; h0: usize = h0; n_rows: usize = n_rows;| -> () {
+            for (z, &id) in out0.chunks_exact_mut(h0).zip(ids) {
+                z.copy_from_slice(bias0);
+                for &i in x.row(id) {
+                    let i = i as usize;
+                    if i < n_rows {
+                        add_assign(z, &w0[i * h0..(i + 1) * h0]);
+                    }
                 }
             }
-        }
+        });
         buffers.keep_scale = 1.0;
         let mut dropout = dropout.filter(|(rate, _)| *rate > 0.0);
         for l in 0..=last {
             if l > 0 {
-                let (before, after) = buffers.outputs.split_at_mut(l);
-                let input = top(&before[l - 1], b);
-                let mut out = top_mut(&mut after[0], b);
+                // Only the active units of the layer below contribute (see `kernels`).
                 let layer = &self.layers()[l];
-                for mut row in out.rows_mut() {
-                    row.assign(&layer.bias);
+                let n = layer.weights.ncols();
+                let weights = layer.weights.as_standard_layout();
+                let weights = weights
+                    .as_slice()
+                    .expect("a standard-layout array is contiguous");
+                let out = &mut flat_mut(&mut buffers.outputs[l])[..b * n];
+                for row in out.chunks_exact_mut(n) {
+                    row.iter_mut().zip(&layer.bias).for_each(|(o, &c)| *o = c);
                 }
-                general_mat_mul(1.0, &input, &layer.weights, 1.0, &mut out);
+                sparse_times_dense(Arch::new(), &buffers.active[l - 1], weights, n, out);
             }
             if l == last {
                 break;
@@ -221,13 +230,16 @@ impl Training for Mlp {
                     let cut = (f64::from(keep) * 65536.0).round() as u32;
                     buffers.noise.resize(out.len(), 0);
                     rng.fill(&mut buffers.noise[..]);
-                    for (v, &r) in out.iter_mut().zip(&buffers.noise) {
-                        let kept = u32::from(r) < cut;
-                        *v = if kept { v.max(0.0) * scale } else { 0.0 };
-                    }
+                    simd!(Arch::new(), 'a, |out: &'a mut [f32] = out; noise: &'a [u16] = &buffers.noise; cut: u32 = cut; scale: f32 = scale;| -> () {
+                        for (v, &r) in out.iter_mut().zip(noise) {
+                            let kept = u32::from(r) < cut;
+                            *v = if kept { v.max(0.0) * scale } else { 0.0 };
+                        }
+                    });
                 }
                 None => out.iter_mut().for_each(|v| *v = v.max(0.0)),
             }
+            buffers.active[l].gather_positive(out, b, width);
         }
     }
 
@@ -268,31 +280,51 @@ impl Training for Mlp {
         grads.ensure(self);
 
         // Output layer: delta = (sigmoid(z) - y) / (b * tags).
-        let mut loss = 0.0f64;
+        let loss: f64;
         {
             let (outputs, deltas) = (&buffers.outputs, &mut buffers.deltas);
             let logits = flat(&outputs[last]);
             let delta = flat_mut(&mut deltas[last]);
+            loss = simd!(Arch::new(), 'a, |logits: &'a [f32] = logits; delta: &'a mut [f32] = delta; ids: &'a [usize] = ids; y: &'a SparseRows = y; pos_weights: &'a [f32] = pos_weights; n_out: usize = n_out; scale: f32 = scale;| -> f64 {
+            let mut loss = 0.0f64;
             for ((z_row, d_row), &id) in logits
                 .chunks_exact(n_out)
                 .zip(delta.chunks_exact_mut(n_out))
                 .zip(ids)
             {
-                let mut linear = 0.0f32;
-                // Sum of ln(1 + e) as the ln of a product: one `ln` per 512 outputs instead of
-                // one each. Every factor is in (1, 2], so 512 of them stay below 2^512.
+                // e = exp(-|z|) first, in the delta row (a libm call each, which would keep
+                // the loop below from vectorising).
+                for (d, &z) in d_row.iter_mut().zip(z_row) {
+                    *d = (-z.abs()).exp();
+                }
+                // Sums over 16 lanes (folded in a fixed order below); the sum of ln(1 + e) as
+                // the ln of a product: one `ln` per 512 outputs instead of one each. Every
+                // factor is in (1, 2], so 512 of them stay below 2^512.
+                let mut lanes = [0.0f32; 16];
                 let mut log_sum = 0.0f64;
                 for (zc, dc) in z_row.chunks(512).zip(d_row.chunks_mut(512)) {
-                    let mut product = 1.0f64;
-                    for (&z, d) in zc.iter().zip(dc) {
-                        let e = (-z.abs()).exp();
+                    let mut product = [1.0f64; 16];
+                    let (z16, z_rest) = zc.as_chunks::<16>();
+                    let (d16, d_rest) = dc.as_chunks_mut::<16>();
+                    for (z, d) in z16.iter().zip(d16) {
+                        for l in 0..16 {
+                            let e = d[l];
+                            let inv = 1.0 / (1.0 + e);
+                            d[l] = if z[l] >= 0.0 { inv } else { e * inv } * scale;
+                            lanes[l] += z[l].max(0.0);
+                            product[l] *= 1.0 + f64::from(e);
+                        }
+                    }
+                    for (l, (&z, d)) in z_rest.iter().zip(d_rest).enumerate() {
+                        let e = *d;
                         let inv = 1.0 / (1.0 + e);
                         *d = if z >= 0.0 { inv } else { e * inv } * scale;
-                        linear += z.max(0.0);
-                        product *= 1.0 + f64::from(e);
+                        lanes[l] += z.max(0.0);
+                        product[l] *= 1.0 + f64::from(e);
                     }
-                    log_sum += product.ln();
+                    log_sum += product.iter().product::<f64>().ln();
                 }
+                let mut linear = lanes.iter().sum::<f32>();
                 for &t in y.row(id) {
                     let t = t as usize;
                     if t < n_out {
@@ -310,6 +342,8 @@ impl Training for Mlp {
                 }
                 loss += f64::from(linear) + log_sum;
             }
+            loss
+            });
         }
 
         for l in (0..=last).rev() {
@@ -320,41 +354,51 @@ impl Training for Mlp {
                     .as_slice_mut()
                     .expect("gradient vectors are contiguous");
                 gb.fill(0.0);
-                for row in flat(&buffers.deltas[l]).chunks_exact(width).take(b) {
-                    add_assign(gb, row);
-                }
+                simd!(Arch::new(), 'a, |gb: &'a mut [f32] = gb; deltas: &'a [f32] = flat(&buffers.deltas[l]); width: usize = width; b: usize = b;| -> () {
+                    for row in deltas.chunks_exact(width).take(b) {
+                        add_assign(gb, row);
+                    }
+                });
             }
             if l == 0 {
                 break;
             }
             let (before, after) = buffers.deltas.split_at_mut(l);
-            let delta = top(&after[0], b);
-            let input = top(&buffers.outputs[l - 1], b);
-            general_mat_mul(1.0, &input.t(), &delta, 0.0, &mut grads.weights[l]);
+            let n = self.layers()[l].weights.ncols();
+            let width = self.layers()[l - 1].weights.ncols();
+            let delta = &flat(&after[0])[..b * n];
+            // Weight gradient: input^T @ delta, one delta row per active (row, unit) pair.
+            let input = &buffers.active[l - 1];
+            input.transpose_into(width, &mut buffers.active_t);
+            let gw = grads.weights[l]
+                .as_slice_mut()
+                .expect("gradient arrays are standard layout");
+            gw.fill(0.0);
+            sparse_times_dense(Arch::new(), &buffers.active_t, delta, n, gw);
             // Delta of the layer below: (delta @ W^T) * d(activation). The stored activation is
             // relu(z) * dropout scale, positive exactly where the unit was active and kept,
-            // and its derivative there is the dropout scale (1 without dropout).
-            general_mat_mul(
-                1.0,
-                &delta,
-                &self.layers()[l].weights.t(),
-                0.0,
-                &mut top_mut(&mut before[l - 1], b),
+            // and its derivative there is the dropout scale (1 without dropout): only those
+            // cells are computed, the rest are zero.
+            let weights = self.layers()[l].weights.as_standard_layout();
+            let weights = weights
+                .as_slice()
+                .expect("a standard-layout array is contiguous");
+            masked_dot_rows(
+                Arch::new(),
+                input,
+                delta,
+                weights,
+                buffers.keep_scale,
+                flat_mut(&mut before[l - 1]),
+                width,
             );
-            let width = self.layers()[l - 1].weights.ncols();
-            let keep_scale = buffers.keep_scale;
-            let below = &mut flat_mut(&mut before[l - 1])[..b * width];
-            let input = &flat(&buffers.outputs[l - 1])[..b * width];
-            for (d, &a) in below.iter_mut().zip(input) {
-                *d = if a > 0.0 { *d * keep_scale } else { 0.0 };
-            }
         }
 
         // First layer: scatter-add each row's delta into the weight rows it touched.
         let n_rows = self.layers()[0].weights.nrows();
         let h0 = self.layers()[0].weights.ncols();
         grads.touched.clear();
-        let delta0 = flat(&buffers.deltas[0]);
+        simd!(Arch::new(), 'a, |delta0: &'a [f32] = flat(&buffers.deltas[0]); grads: &'a mut Gradients = grads; x: &'a SparseRows = x; ids: &'a [usize] = ids; h0: usize = h0; n_rows: usize = n_rows;| -> () {
         for (d, &id) in delta0.chunks_exact(h0).zip(ids) {
             for &i in x.row(id) {
                 let i = i as usize;
@@ -375,6 +419,7 @@ impl Training for Mlp {
                 add_assign(&mut grads.first[slot * h0..(slot + 1) * h0], d);
             }
         }
+        });
         for &i in &grads.touched {
             grads.slot[i as usize] = u32::MAX;
         }
@@ -383,7 +428,7 @@ impl Training for Mlp {
 }
 
 /// `a += b` elementwise over equal-length slices (written so the compiler vectorises it).
-#[inline]
+#[inline(always)]
 fn add_assign(a: &mut [f32], b: &[f32]) {
     for (x, y) in a.iter_mut().zip(b) {
         *x += y;
@@ -408,10 +453,6 @@ pub fn bce_with_logits(z: f32, y: f32) -> f32 {
 /// The first `rows` rows of a buffer (batches may be smaller than the buffers).
 fn top(a: &Array2<f32>, rows: usize) -> ArrayView2<'_, f32> {
     a.slice_axis(Axis(0), Slice::from(..rows))
-}
-
-fn top_mut(a: &mut Array2<f32>, rows: usize) -> ArrayViewMut2<'_, f32> {
-    a.slice_axis_mut(Axis(0), Slice::from(..rows))
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 use ndarray::{Array1, Array2};
 use tagger_core::model::Mlp;
 
+use super::kernels::SparseBatch;
+
 /// Per-layer buffers for batched passes, sized once for the largest batch and reused.
 #[derive(Debug)]
 pub struct BatchBuffers {
@@ -14,6 +16,10 @@ pub struct BatchBuffers {
     pub keep_scale: f32,
     /// Random draws for the dropout masks.
     pub(super) noise: Vec<u16>,
+    /// The active (positive) units of each hidden layer's output in the last forward pass.
+    pub(super) active: Vec<SparseBatch>,
+    /// Scratch: a hidden layer's active units by unit instead of by row.
+    pub(super) active_t: SparseBatch,
 }
 
 impl BatchBuffers {
@@ -23,6 +29,8 @@ impl BatchBuffers {
             deltas: Vec::new(),
             keep_scale: 1.0,
             noise: Vec::new(),
+            active: Vec::new(),
+            active_t: SparseBatch::default(),
         };
         me.ensure(model, rows);
         me
@@ -42,6 +50,7 @@ impl BatchBuffers {
                 .map(|l| Array2::zeros((rows, l.weights.ncols())))
                 .collect();
             self.deltas = self.outputs.clone();
+            self.active = vec![SparseBatch::default(); model.layers().len().saturating_sub(1)];
         }
     }
 }

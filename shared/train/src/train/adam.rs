@@ -1,10 +1,11 @@
 //! Adam with lazy first-layer updates: the optimiser behind [`super::fit`].
 
 use ndarray::{Array1, Array2};
+use pulp::Arch;
 use tagger_core::model::Mlp;
 
 use super::TrainConfig;
-use crate::nn::Gradients;
+use crate::nn::{simd, Gradients};
 
 /// Adam (Keras 3's formulation) with a lazy first layer.
 ///
@@ -150,55 +151,60 @@ impl SparseAdam {
         let alpha = self.alpha[t as usize] as f32;
         let (b1, b2, eps) = (self.beta1, self.beta2, self.epsilon);
         let (c1, c2) = (1.0 - b1, 1.0 - b2);
-        let update = |w: &mut f32, m: &mut f32, v: &mut f32, g: f32| {
-            *m += (g - *m) * c1;
-            *v += (g * g - *v) * c2;
-            *w -= alpha * *m / (v.sqrt() + eps);
-        };
+        let update = Update { alpha, c1, c2, eps };
 
+        let arch = Arch::new();
         for (l, layer) in model.layers_mut().iter_mut().enumerate() {
-            ndarray::Zip::from(&mut layer.bias)
-                .and(&mut self.mb[l])
-                .and(&mut self.vb[l])
-                .and(&grads.bias[l])
-                .for_each(|w, m, v, &g| update(w, m, v, g));
+            dense_update(
+                arch,
+                &mut layer.bias,
+                &mut self.mb[l],
+                &mut self.vb[l],
+                &grads.bias[l],
+                update,
+            );
             if l > 0 {
-                ndarray::Zip::from(&mut layer.weights)
-                    .and(&mut self.m[l])
-                    .and(&mut self.v[l])
-                    .and(&grads.weights[l])
-                    .for_each(|w, m, v, &g| update(w, m, v, g));
+                dense_update(
+                    arch,
+                    &mut layer.weights,
+                    &mut self.m[l],
+                    &mut self.v[l],
+                    &grads.weights[l],
+                    update,
+                );
             }
         }
 
         let width = model.layers()[0].weights.ncols();
         let weights = first_layer_slice(model);
-        for (k, &row) in grads.touched.iter().enumerate() {
-            let row = row as usize;
-            let span = row * width..(row + 1) * width;
-            let g = grads.first_row(k, width);
-            let t0 = self.row_step[row];
-            self.row_step[row] = t;
-            let idle = t - 1 - t0;
-            let factors = (t0 > 0 && idle > 0).then(|| self.idle_factors(t0, idle));
-            let (w, m, v) = (
-                &mut weights[span.clone()],
-                &mut self.m0[span.clone()],
-                &mut self.v0[span],
-            );
-            if let Some((coef, m_decay, v_decay)) = factors {
-                for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-                    *w -= coef * *m / (v.sqrt() + eps);
-                    *m *= m_decay;
-                    *v *= v_decay;
-                    update(w, m, v, g);
-                }
-            } else {
-                for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-                    update(w, m, v, g);
+        simd!(arch, 'a, |adam: &'a mut SparseAdam = self; weights: &'a mut [f32] = weights; grads: &'a Gradients = grads; width: usize = width; t: u32 = t; update: Update = update;| -> () {
+            for (k, &row) in grads.touched.iter().enumerate() {
+                let row = row as usize;
+                let span = row * width..(row + 1) * width;
+                let g = grads.first_row(k, width);
+                let t0 = adam.row_step[row];
+                adam.row_step[row] = t;
+                let idle = t - 1 - t0;
+                let factors = (t0 > 0 && idle > 0).then(|| adam.idle_factors(t0, idle));
+                let (w, m, v) = (
+                    &mut weights[span.clone()],
+                    &mut adam.m0[span.clone()],
+                    &mut adam.v0[span],
+                );
+                if let Some((coef, m_decay, v_decay)) = factors {
+                    for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                        *w -= coef * *m / (v.sqrt() + update.eps);
+                        *m *= m_decay;
+                        *v *= v_decay;
+                        update.apply(w, m, v, g);
+                    }
+                } else {
+                    for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                        update.apply(w, m, v, g);
+                    }
                 }
             }
-        }
+        });
         if self.dense_first {
             // Keras' dense Adam: every row with momentum moves at every step, gradient 0 for
             // the rows this batch did not touch (rows never touched have m = 0 and stay put).
@@ -214,7 +220,7 @@ impl SparseAdam {
                     &mut self.v0[span],
                 );
                 for ((w, m), v) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()) {
-                    update(w, m, v, 0.0);
+                    update.apply(w, m, v, 0.0);
                 }
             }
         }
@@ -239,27 +245,77 @@ impl SparseAdam {
         let width = model.layers()[0].weights.ncols();
         let eps = self.epsilon;
         let weights = first_layer_slice(model);
-        for row in 0..self.row_step.len() {
-            let t0 = self.row_step[row];
-            // Never-touched rows have m = v = 0: idle steps do not move them.
-            if t0 == 0 || t0 == self.t {
-                continue;
+        simd!(Arch::new(), 'a, |adam: &'a mut SparseAdam = self; weights: &'a mut [f32] = weights; width: usize = width; eps: f32 = eps;| -> () {
+            for row in 0..adam.row_step.len() {
+                let t0 = adam.row_step[row];
+                // Never-touched rows have m = v = 0: idle steps do not move them.
+                if t0 == 0 || t0 == adam.t {
+                    continue;
+                }
+                let (coef, m_decay, v_decay) = adam.idle_factors(t0, adam.t - t0);
+                let span = row * width..(row + 1) * width;
+                let (w, m, v) = (
+                    &mut weights[span.clone()],
+                    &mut adam.m0[span.clone()],
+                    &mut adam.v0[span],
+                );
+                for ((w, m), v) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()) {
+                    *w -= coef * *m / (v.sqrt() + eps);
+                    *m *= m_decay;
+                    *v *= v_decay;
+                }
+                adam.row_step[row] = adam.t;
             }
-            let (coef, m_decay, v_decay) = self.idle_factors(t0, self.t - t0);
-            let span = row * width..(row + 1) * width;
-            let (w, m, v) = (
-                &mut weights[span.clone()],
-                &mut self.m0[span.clone()],
-                &mut self.v0[span],
-            );
-            for ((w, m), v) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()) {
-                *w -= coef * *m / (v.sqrt() + eps);
-                *m *= m_decay;
-                *v *= v_decay;
-            }
-            self.row_step[row] = self.t;
-        }
+        });
     }
+}
+
+/// One Adam update of a weight `w` with moments `m`, `v` and gradient `g`:
+/// `m += (g - m)(1 - b1)`, `v += (g^2 - v)(1 - b2)`, `w -= alpha m / (sqrt(v) + eps)`.
+#[derive(Clone, Copy)]
+struct Update {
+    alpha: f32,
+    c1: f32,
+    c2: f32,
+    eps: f32,
+}
+
+impl Update {
+    #[inline(always)]
+    fn apply(self, w: &mut f32, m: &mut f32, v: &mut f32, g: f32) {
+        *m += (g - *m) * self.c1;
+        *v += (g * g - *v) * self.c2;
+        *w -= self.alpha * *m / (v.sqrt() + self.eps);
+    }
+}
+
+/// `update` over equal-shaped arrays, at the CPU's widest SIMD when all four are contiguous.
+fn dense_update<D: ndarray::Dimension>(
+    arch: Arch,
+    w: &mut ndarray::Array<f32, D>,
+    m: &mut ndarray::Array<f32, D>,
+    v: &mut ndarray::Array<f32, D>,
+    g: &ndarray::Array<f32, D>,
+    update: Update,
+) {
+    if let (Some(w), Some(m), Some(v), Some(g)) = (
+        w.as_slice_mut(),
+        m.as_slice_mut(),
+        v.as_slice_mut(),
+        g.as_slice(),
+    ) {
+        simd!(arch, 'a, |w: &'a mut [f32] = w; m: &'a mut [f32] = m; v: &'a mut [f32] = v; g: &'a [f32] = g; update: Update = update;| -> () {
+            for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                update.apply(w, m, v, g);
+            }
+        });
+        return;
+    }
+    ndarray::Zip::from(w)
+        .and(m)
+        .and(v)
+        .and(g)
+        .for_each(|w, m, v, &g| update.apply(w, m, v, g));
 }
 
 /// The first layer's weights as one row-major slice (converting a non-standard layout once).
