@@ -23,8 +23,26 @@ fn data_dir(name: &str) -> Option<PathBuf> {
     }
 }
 
+/// A set committed in the repo under `benchmarks/data`.
+fn repo_data_dir(name: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../benchmarks/data"
+    ))
+    .join(name);
+    if dir.join("train.csv").exists() {
+        Some(dir)
+    } else {
+        eprintln!("skipped: {} not found", dir.display());
+        None
+    }
+}
+
 fn train_on(name: &str, settings: &Settings) -> Option<Trained> {
-    let dir = data_dir(name)?;
+    train_in(data_dir(name)?, name, settings)
+}
+
+fn train_in(dir: PathBuf, name: &str, settings: &Settings) -> Option<Trained> {
     let (examples, load) = read_csv_path(&dir.join("train.csv"), &settings.csv).unwrap();
     let (test, test_load) = read_csv_path(&dir.join("test.csv"), &settings.csv).unwrap();
     let data = TrainData {
@@ -102,6 +120,24 @@ fn default_preset_beats_peers_on_so_nlp() {
     assert!(m.p_at_1 >= 0.870, "P@1 {}", m.p_at_1);
     assert!(m.micro_f1 >= 0.61, "micro-F1 {}", m.micro_f1);
     assert!(m.macro_f1 >= 0.08, "macro-F1 {}", m.macro_f1);
+}
+
+#[test]
+fn default_preset_beats_peers_on_so_html() {
+    let Some(dir) = repo_data_dir("so-html") else {
+        return;
+    };
+    let Some(t) = train_in(dir, "so-html", &Settings::preset(Preset::Default)) else {
+        return;
+    };
+    let m = metrics(&t);
+    // 796 real questions with raw HTML bodies (benchmarks/data/so-html). Peers on its fixed split
+    // (benchmarks/peers.py): TF-IDF uni+bigrams + one-vs-rest LR 0.219 / 0.000 / 0.000, fastText
+    // one-vs-all 0.144 / 0.008 / 0.029. Measured: 0.244 / 0.151 / 0.034 (before small sets got a
+    // patience of 100+ steps, early stopping kept the epoch-1 model: 0.013 / 0.029 / 0.003).
+    assert!(m.p_at_1 >= 0.23, "P@1 {}", m.p_at_1);
+    assert!(m.micro_f1 >= 0.14, "micro-F1 {}", m.micro_f1);
+    assert!(m.macro_f1 >= 0.03, "macro-F1 {}", m.macro_f1);
 }
 
 #[test]
