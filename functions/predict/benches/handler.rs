@@ -6,8 +6,9 @@
 //! answer (what a Lambda init adds on top of process start and runtime registration).
 //!
 //! The model is trained on `../shared/data/cooking/train.csv` with the default settings when that
-//! file exists (the issue's reference model), else on the tiny built-in CSV (printed).
-//! `cargo bench -p predict --bench handler`
+//! file exists (the reference model), else on the tiny built-in CSV (printed).
+//! `HANDLER_BENCH_MODEL=<file>` benches a saved model instead, or saves the trained one there
+//! when the file does not exist yet. `cargo bench -p predict --bench handler`
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,8 +25,9 @@ const COOKING: &str = concat!(
 );
 
 fn model() -> (Artifact, &'static str) {
-    // A saved artifact skips the training (e.g. under valgrind, where training takes minutes).
-    if let Ok(path) = std::env::var("HANDLER_BENCH_MODEL") {
+    // A saved artifact skips the training (e.g. under valgrind, where training takes minutes);
+    // a path that does not exist yet gets the trained model saved there (see `bench`).
+    if let Some(path) = saved_model_path().filter(|p| std::path::Path::new(p).exists()) {
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let artifact = Artifact::from_bytes(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"));
         return (artifact, "HANDLER_BENCH_MODEL");
@@ -45,6 +47,11 @@ fn model() -> (Artifact, &'static str) {
             (tagger_testkit::tiny_artifact(1), "tiny test model")
         }
     }
+}
+
+/// `HANDLER_BENCH_MODEL`: a saved model to bench, or where to save the trained one.
+fn saved_model_path() -> Option<String> {
+    std::env::var("HANDLER_BENCH_MODEL").ok()
 }
 
 fn event(body: &str) -> String {
@@ -92,6 +99,10 @@ fn bench(c: &mut Criterion) {
         .path()
         .join(format!("{}/model.bin", artifact.info.version));
     let model_bytes = std::fs::metadata(&model_path).map(|m| m.len()).unwrap_or(0);
+    if let Some(path) = saved_model_path().filter(|p| !std::path::Path::new(p).exists()) {
+        std::fs::copy(&model_path, &path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        eprintln!("saved the trained model to {path}");
+    }
     drop(artifact);
 
     let question = "How long can I keep homemade chicken stock in the fridge before it goes bad, and is it safe \

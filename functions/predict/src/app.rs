@@ -13,11 +13,12 @@ use std::time::Duration;
 
 use axum::extract::{Request, State as AxumState};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use http::header::{HeaderName, HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE};
 use http::{Method, StatusCode};
 use lambda_http::RequestExt;
+use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
@@ -37,28 +38,16 @@ use crate::State;
 const CORS_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// The application: every route, behind the layers described in the module docs.
+///
+/// The layers are one [`ServiceBuilder`] stack given to the router once: each `Router::layer`
+/// call boxes the service again, and axum clones every boxed level on every request.
 pub fn app(state: Arc<State>) -> Router {
     let config = state.config().clone();
     let metrics = Arc::new(RequestMetrics::new(Arc::clone(&state)));
-    let router = Router::new()
-        .fallback(dispatch)
-        .with_state(state)
-        .layer(RequestBodyTimeoutLayer::new(config.body_timeout))
-        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout,
-        ))
-        .layer(middleware::from_fn_with_state(
-            config.max_body_bytes,
-            json_errors,
-        ));
-    let router = match cors_layer(&config.cors) {
-        Some(cors) => router.layer(cors).layer(middleware::from_fn(strict_cors)),
-        None => router,
-    };
-    router
-        .layer(PropagateRequestIdLayer::x_request_id())
+    let cors = cors_layer(&config.cors);
+    let strict = cors.is_some().then(|| middleware::from_fn(strict_cors));
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
@@ -76,7 +65,25 @@ pub fn app(state: Arc<State>) -> Router {
                 })
                 .on_failure(()),
         )
-        .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .option_layer(strict)
+        .option_layer(cors)
+        .layer(middleware::from_fn_with_state(
+            config.max_body_bytes,
+            json_errors,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
+        // The timeout's own 408 needs a body type with a default; the limit's has none.
+        .map_response(IntoResponse::into_response)
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(RequestBodyTimeoutLayer::new(config.body_timeout));
+    Router::new()
+        .fallback(dispatch)
+        .with_state(state)
+        .layer(layers)
 }
 
 /// The access-log line, in the request's span.

@@ -21,116 +21,18 @@ use std::borrow::Cow;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
 use crate::parallel::{chunk_by_bytes, default_chunk_count, per_chunk};
 use crate::sparse::SparseRows;
 
+mod config;
 mod counting;
+mod fit;
 mod tokens;
 
-use counting::*;
+pub use config::{
+    repeat_parts, TokenizerConfig, REPEATS_MIN_MEAN_TOKENS, REPEAT_LEVELS, REPEAT_MARK,
+};
 use tokens::*;
-
-/// How texts become features. See the module docs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum TokenizerConfig {
-    /// Keras 2 `Tokenizer(num_words=num_words)` defaults, binary mode: the `num_words - 1` most
-    /// frequent words (total occurrences; ties in first-seen order) get indices `1..num_words`.
-    Keras { num_words: usize },
-    /// Lowercase tokens that keep `#`, `+` and inner `.`/`-`; the vocabulary is every token (and
-    /// with `bigrams`, every pair of adjacent tokens, named `"w1 w2"`) found in at least
-    /// `min_count` training texts, at most `max_features` of them, by document count descending
-    /// then token ascending.
-    ///
-    /// With `repeats`, a token found at least twice in a text also gives the feature
-    /// `"token×2"`, and at least four times `"token×4"` (each a vocabulary candidate like any
-    /// token, counted in the texts where the token repeats that often): a binary stand-in for
-    /// log-scaled term frequency, which long questions carry and a bag of words alone loses.
-    /// Only for long training texts ([`REPEATS_MIN_MEAN_TOKENS`]); otherwise fitting keeps none
-    /// and records the option off.
-    Words {
-        min_count: usize,
-        max_features: usize,
-        bigrams: bool,
-        #[serde(default)]
-        repeats: bool,
-    },
-}
-
-/// Joins a token and its repetition level in a repeat feature's name (`"lambda×2"`). The word
-/// pattern never puts `×` in a token, so such names never clash with a token's.
-pub const REPEAT_MARK: char = '×';
-
-/// Occurrences in one text that give a token's repeat features: `token×2`, `token×4`.
-pub const REPEAT_LEVELS: [u32; 2] = [2, 4];
-
-/// Repeat features are only made for training texts of at least this many tokens on average.
-/// Titles (about 9 tokens on cooking and so-titles) seldom repeat a word: there they added a
-/// few hundred features (artifact size) and moved P@1 by no more than seed noise, while
-/// title + body posts (about 60 tokens on so-nlp) gain from them.
-pub const REPEATS_MIN_MEAN_TOKENS: u64 = 20;
-
-/// The token and level of a repeat feature's name (`"lambda×2"` -> `("lambda", 0)`).
-pub fn repeat_parts(name: &str) -> Option<(&str, usize)> {
-    let (token, level) = name.rsplit_once(REPEAT_MARK)?;
-    let level = REPEAT_LEVELS
-        .iter()
-        .position(|l| level.parse::<u32>().ok() == Some(*l))?;
-    (!token.is_empty() && !token.contains(' ')).then_some((token, level))
-}
-
-impl Default for TokenizerConfig {
-    /// Unigrams only (bigrams overfit on both reference datasets: a reference MLP lost 0.02-0.05 P@1 with them), seen in at
-    /// least 2 texts, up to 20,000 features.
-    fn default() -> Self {
-        TokenizerConfig::Words {
-            min_count: 2,
-            max_features: 20_000,
-            bigrams: false,
-            repeats: false,
-        }
-    }
-}
-
-impl TokenizerConfig {
-    /// The origin's `Tokenizer(num_words=400)`.
-    pub fn origin() -> Self {
-        TokenizerConfig::Keras { num_words: 400 }
-    }
-
-    pub fn validate(&self) -> Result<()> {
-        const MAX: usize = u32::MAX as usize - 1;
-        match *self {
-            TokenizerConfig::Keras { num_words } => {
-                if !(2..=MAX).contains(&num_words) {
-                    return Err(Error::config(
-                        "num_words",
-                        format!("{num_words} is out of range: index 0 is reserved, so at least 2 are needed"),
-                    ));
-                }
-            }
-            TokenizerConfig::Words {
-                min_count,
-                max_features,
-                ..
-            } => {
-                if min_count == 0 {
-                    return Err(Error::config(
-                        "min_count",
-                        "0 is meaningless: use 1 to keep every token",
-                    ));
-                }
-                if !(1..MAX).contains(&max_features) {
-                    return Err(Error::config(
-                        "max_features",
-                        format!("{max_features} is out of range"),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-}
 
 /// A fitted vocabulary and its encoder.
 ///
@@ -223,100 +125,6 @@ impl Tokenizer {
         vocab: Vec<String>,
     ) -> std::result::Result<Self, String> {
         Self::try_from(TokenizerRepr { config, vocab })
-    }
-
-    /// Learns the vocabulary of `texts` under `config`.
-    pub fn fit<'a>(
-        config: &TokenizerConfig,
-        texts: impl IntoIterator<Item = &'a str>,
-    ) -> Result<Tokenizer> {
-        let texts: Vec<&'a str> = texts.into_iter().collect();
-        Tokenizer::fit_in_chunks(config, &texts, default_chunk_count(&texts))
-    }
-
-    /// [`fit`](Self::fit) over `n_chunks` threads; the result does not depend on `n_chunks`.
-    pub(crate) fn fit_in_chunks(
-        config: &TokenizerConfig,
-        texts: &[&str],
-        n_chunks: usize,
-    ) -> Result<Tokenizer> {
-        config.validate()?;
-        let chunks = chunk_by_bytes(texts, n_chunks);
-        let vocab = match *config {
-            TokenizerConfig::Keras { num_words } => {
-                let mut ranked = keras_word_counts(&chunks);
-                ranked.truncate(num_words - 1);
-                ranked.into_iter().map(|(w, _)| w).collect()
-            }
-            TokenizerConfig::Words {
-                min_count,
-                max_features,
-                bigrams,
-                repeats,
-            } => words_vocabulary(&chunks, min_count as u64, max_features, bigrams, repeats),
-        };
-        Ok(Tokenizer::from_vocab(config.clone(), vocab))
-    }
-
-    /// [`fit`](Self::fit) and [`encode_all`](Self::encode_all) of the same texts, tokenizing
-    /// them once: for the default unigram `Words` config, fitting keeps each text's token ids
-    /// and maps them to features afterwards (same rows as `encode_all`, about half the work);
-    /// other configs fit, then encode.
-    pub fn fit_encode(config: &TokenizerConfig, texts: &[&str]) -> Result<(Tokenizer, SparseRows)> {
-        Tokenizer::fit_encode_in_chunks(config, texts, default_chunk_count(texts))
-    }
-
-    /// [`fit_encode`](Self::fit_encode) over `n_chunks` threads; the result does not depend on
-    /// `n_chunks`.
-    pub(crate) fn fit_encode_in_chunks(
-        config: &TokenizerConfig,
-        texts: &[&str],
-        n_chunks: usize,
-    ) -> Result<(Tokenizer, SparseRows)> {
-        let TokenizerConfig::Words {
-            min_count,
-            max_features,
-            bigrams: false,
-            repeats,
-        } = *config
-        else {
-            let tokenizer = Tokenizer::fit_in_chunks(config, texts, n_chunks)?;
-            let rows = tokenizer.encode_all(texts.iter().copied());
-            return Ok((tokenizer, rows));
-        };
-        config.validate()?;
-        let chunks = chunk_by_bytes(texts, n_chunks);
-        let mut counts = per_chunk(&chunks, |chunk| count_words(chunk, false, repeats, true));
-        let ids: Vec<(Vec<u32>, Vec<u32>)> = counts
-            .iter_mut()
-            .map(|c| {
-                (
-                    std::mem::take(&mut c.row_ids),
-                    std::mem::take(&mut c.row_lens),
-                )
-            })
-            .collect();
-        let (vocab, features) =
-            words_vocabulary_of(counts, min_count as u64, max_features, false, repeats);
-        let nnz = ids.iter().map(|(flat, _)| flat.len()).sum();
-        let mut rows = SparseRows::with_capacity(texts.len(), nnz);
-        let mut row = Vec::new();
-        for ((flat, lens), feature_of) in ids.iter().zip(&features) {
-            let mut at = 0;
-            for &len in lens {
-                let len = len as usize;
-                row.clear();
-                row.extend(
-                    flat[at..at + len]
-                        .iter()
-                        .map(|&id| feature_of[slot_of(id)])
-                        .filter(|&f| f != 0),
-                );
-                rows.push_row(&row);
-                at += len;
-            }
-        }
-        Ok((Tokenizer::from_vocab(config.clone(), vocab), rows))
     }
 
     fn from_vocab(mut config: TokenizerConfig, vocab: Vec<String>) -> Tokenizer {

@@ -1,0 +1,141 @@
+//! The tokenizer's settings ([`TokenizerConfig`]) and the naming rule of repeat features.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How texts become features. See the module docs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum TokenizerConfig {
+    /// Keras 2 `Tokenizer(num_words=num_words)` defaults, binary mode: the `num_words - 1` most
+    /// frequent words (total occurrences; ties in first-seen order) get indices `1..num_words`.
+    Keras { num_words: usize },
+    /// Lowercase tokens that keep `#`, `+` and inner `.`/`-`; the vocabulary is every token (and
+    /// with `bigrams`, every pair of adjacent tokens, named `"w1 w2"`) found in at least
+    /// `min_count` training texts, at most `max_features` of them, by document count descending
+    /// then token ascending.
+    ///
+    /// With `repeats`, a token found at least twice in a text also gives the feature
+    /// `"token×2"`, and at least four times `"token×4"` (each a vocabulary candidate like any
+    /// token, counted in the texts where the token repeats that often): a binary stand-in for
+    /// log-scaled term frequency, which long questions carry and a bag of words alone loses.
+    /// Only for long training texts ([`REPEATS_MIN_MEAN_TOKENS`]); otherwise fitting keeps none
+    /// and records the option off.
+    Words {
+        min_count: usize,
+        max_features: usize,
+        bigrams: bool,
+        #[serde(default)]
+        repeats: bool,
+    },
+}
+
+/// Joins a token and its repetition level in a repeat feature's name (`"lambda×2"`). The word
+/// pattern never puts `×` in a token, so such names never clash with a token's.
+pub const REPEAT_MARK: char = '×';
+
+/// Occurrences in one text that give a token's repeat features: `token×2`, `token×4`.
+pub const REPEAT_LEVELS: [u32; 2] = [2, 4];
+
+/// Repeat features are only made for training texts of at least this many tokens on average.
+/// Titles (about 9 tokens on cooking and so-titles) seldom repeat a word: there they added a
+/// few hundred features (artifact size) and moved P@1 by no more than seed noise, while
+/// title + body posts (about 60 tokens on so-nlp) gain from them.
+pub const REPEATS_MIN_MEAN_TOKENS: u64 = 20;
+
+/// The token and level of a repeat feature's name (`"lambda×2"` -> `("lambda", 0)`).
+pub fn repeat_parts(name: &str) -> Option<(&str, usize)> {
+    let (token, level) = name.rsplit_once(REPEAT_MARK)?;
+    let level = REPEAT_LEVELS
+        .iter()
+        .position(|l| level.parse::<u32>().ok() == Some(*l))?;
+    (!token.is_empty() && !token.contains(' ')).then_some((token, level))
+}
+
+impl Default for TokenizerConfig {
+    /// Unigrams only (bigrams overfit on both reference datasets: a reference MLP lost 0.02-0.05 P@1 with them), seen in at
+    /// least 2 texts, up to 20,000 features.
+    fn default() -> Self {
+        TokenizerConfig::Words {
+            min_count: 2,
+            max_features: 20_000,
+            bigrams: false,
+            repeats: false,
+        }
+    }
+}
+
+impl TokenizerConfig {
+    /// The origin's `Tokenizer(num_words=400)`.
+    pub fn origin() -> Self {
+        TokenizerConfig::Keras { num_words: 400 }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        const MAX: usize = u32::MAX as usize - 1;
+        match *self {
+            TokenizerConfig::Keras { num_words } => {
+                if !(2..=MAX).contains(&num_words) {
+                    return Err(Error::config(
+                        "num_words",
+                        format!("{num_words} is out of range: index 0 is reserved, so at least 2 are needed"),
+                    ));
+                }
+            }
+            TokenizerConfig::Words {
+                min_count,
+                max_features,
+                ..
+            } => {
+                if min_count == 0 {
+                    return Err(Error::config(
+                        "min_count",
+                        "0 is meaningless: use 1 to keep every token",
+                    ));
+                }
+                if !(1..MAX).contains(&max_features) {
+                    return Err(Error::config(
+                        "max_features",
+                        format!("{max_features} is out of range"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(min_count: usize, max_features: usize) -> TokenizerConfig {
+        TokenizerConfig::Words {
+            min_count,
+            max_features,
+            bigrams: false,
+            repeats: false,
+        }
+    }
+
+    #[test]
+    fn validate_rejects_degenerate_configs() {
+        let bad = |c: TokenizerConfig| matches!(c.validate(), Err(Error::InvalidConfig { .. }));
+        assert!(bad(TokenizerConfig::Keras { num_words: 0 }));
+        assert!(bad(TokenizerConfig::Keras { num_words: 1 }));
+        assert!(bad(words(0, 10)));
+        assert!(bad(words(1, 0)));
+        assert!(TokenizerConfig::origin().validate().is_ok());
+        assert!(TokenizerConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn repeat_parts_reads_only_the_repeat_levels() {
+        assert_eq!(repeat_parts("lambda×2"), Some(("lambda", 0)));
+        assert_eq!(repeat_parts("lambda×4"), Some(("lambda", 1)));
+        assert_eq!(repeat_parts("lambda×3"), None);
+        assert_eq!(repeat_parts("×2"), None);
+        assert_eq!(repeat_parts("a b×2"), None);
+        assert_eq!(repeat_parts("lambda"), None);
+    }
+}
