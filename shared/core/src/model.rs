@@ -23,7 +23,7 @@ pub struct Dense {
 
 /// Layers in order; every layer but the last is followed by ReLU, the last by a sigmoid.
 ///
-/// A model decoded from an artifact keeps its first layer's weights as the artifact's codes
+/// A model decoded from a format-3 artifact keeps its first layer's weights as its codes
 /// ([`Mlp::coded_first`]): a quarter of the memory of `f32` weights, and a cold start does not
 /// write (and fault in) megabytes of weights that a question reads a few rows of. The layer's
 /// `weights` are then empty (no rows); [`Mlp::first_row`] reads a row in either form, and
