@@ -15,7 +15,7 @@ mod buffers;
 mod kernels;
 pub use buffers::{BatchBuffers, Gradients};
 pub(crate) use kernels::simd;
-use kernels::{masked_dot_rows, sparse_times_dense};
+use kernels::{exp_nonpositive, masked_dot_rows, sparse_times_dense};
 
 /// Training operations on [`Mlp`] (see each implementation's documentation).
 pub trait Training: Sized {
@@ -292,12 +292,7 @@ impl Training for Mlp {
                 .zip(delta.chunks_exact_mut(n_out))
                 .zip(ids)
             {
-                // e = exp(-|z|) first, in the delta row (a libm call each, which would keep
-                // the loop below from vectorising).
-                for (d, &z) in d_row.iter_mut().zip(z_row) {
-                    *d = (-z.abs()).exp();
-                }
-                // Sums over 16 lanes (folded in a fixed order below); the sum of ln(1 + e) as
+                // e = exp(-|z|). Sums over 16 lanes (added in a fixed order below); the sum of ln(1 + e) as
                 // the ln of a product: one `ln` per 512 outputs instead of one each. Every
                 // factor is in (1, 2], so 512 of them stay below 2^512.
                 let mut lanes = [0.0f32; 16];
@@ -308,7 +303,7 @@ impl Training for Mlp {
                     let (d16, d_rest) = dc.as_chunks_mut::<16>();
                     for (z, d) in z16.iter().zip(d16) {
                         for l in 0..16 {
-                            let e = d[l];
+                            let e = exp_nonpositive(-z[l].abs());
                             let inv = 1.0 / (1.0 + e);
                             d[l] = if z[l] >= 0.0 { inv } else { e * inv } * scale;
                             lanes[l] += z[l].max(0.0);
@@ -316,7 +311,7 @@ impl Training for Mlp {
                         }
                     }
                     for (l, (&z, d)) in z_rest.iter().zip(d_rest).enumerate() {
-                        let e = *d;
+                        let e = exp_nonpositive(-z.abs());
                         let inv = 1.0 / (1.0 + e);
                         *d = if z >= 0.0 { inv } else { e * inv } * scale;
                         lanes[l] += z.max(0.0);
