@@ -369,7 +369,12 @@ pub fn train_taught(
     bg_rows.sort_unstable();
     let background = x_fit.select(&bg_rows);
 
-    let version = version_id(&sha256, input_settings);
+    // A taught model also depends on its teacher: the same data and settings with another
+    // teacher file is another version.
+    let version = match teacher {
+        Some(t) => version_id(&format!("{sha256}+teacher:{}", t.digest()), input_settings),
+        None => version_id(&sha256, input_settings),
+    };
     let rows = RowCounts {
         train: x_fit.len() as u64,
         validation: x_val.len() as u64,

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
+use sha2::{Digest, Sha256};
 use tagger_core::labels::LabelSet;
 
 use crate::error::{Error, Result};
@@ -26,6 +27,8 @@ pub struct Teacher {
     /// In file order (the extra rows are added in this order, so runs are reproducible).
     rows: Vec<(String, Vec<(String, f32)>)>,
     index: HashMap<String, usize>,
+    /// SHA-256 of the rows as read (hex): part of the model version of a run taught by it.
+    digest: String,
 }
 
 impl Teacher {
@@ -58,6 +61,7 @@ impl Teacher {
         };
         let (text_col, teacher_col) = (col("text")?, col("teacher")?);
         let mut out = Teacher::default();
+        let mut hash = Sha256::new();
         for (n, record) in csv.records().enumerate() {
             let line = n + 2;
             let record =
@@ -71,6 +75,9 @@ impl Teacher {
             // Trimmed, as the training CSV reader trims its text fields.
             let text = record.get(text_col).unwrap_or_default().trim();
             let cell = record.get(teacher_col).unwrap_or_default();
+            for part in [text, "\0", cell, "\n"] {
+                hash.update(part.as_bytes());
+            }
             let mut probs = Vec::new();
             for item in cell.split(';').map(str::trim).filter(|s| !s.is_empty()) {
                 let parsed = item
@@ -94,7 +101,13 @@ impl Teacher {
                 out.rows.push((text.to_owned(), probs));
             }
         }
+        out.digest = hex::encode(hash.finalize());
         Ok(out)
+    }
+
+    /// SHA-256 (hex) of the file's rows: two teachers with the same rows have the same digest.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     pub fn len(&self) -> usize {
@@ -201,6 +214,9 @@ mod tests {
         assert_eq!(t.targets("nope", &l), None);
         let extra: Vec<_> = t.extra(&l, |s| s == "hello world").collect();
         assert_eq!(extra, vec![("x, y", vec![])]);
+        let other = Teacher::from_reader("text,teacher\nhello world,c=0.6\n".as_bytes()).unwrap();
+        assert_ne!(t.digest(), other.digest());
+        assert_eq!(t.digest().len(), 64);
     }
 
     #[test]

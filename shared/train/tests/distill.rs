@@ -139,3 +139,17 @@ fn distill_with_class_balance_is_a_setting_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_teacher_in_use_is_part_of_the_version() {
+    let teacher = swapping_teacher("");
+    let plain = train(None, 0.5, test_rows());
+    let unused = train(Some(&teacher), 0.0, test_rows());
+    let taught = train(Some(&teacher), 0.5, test_rows());
+    let other = train(Some(&swapping_teacher("pie,veg=1\n")), 0.5, test_rows());
+    let v = |t: &Trained| t.report.version.clone();
+    assert_ne!(v(&plain), v(&taught));
+    assert_ne!(v(&taught), v(&other));
+    // distill 0 ignores the teacher: same version as a run with the same settings and none.
+    assert_eq!(v(&unused), v(&train(None, 0.0, test_rows())));
+}
