@@ -73,6 +73,10 @@ pub struct TrainArgs {
     /// Separate test CSV (otherwise a seeded 20% of the training rows is held out).
     #[arg(long)]
     test: Option<PathBuf>,
+    /// A teacher's probabilities (CSV `text,teacher`, `teacher` = `tag=p;tag=p`, e.g. from
+    /// benchmarks/minilm/reference.py) for knowledge distillation; used with `--distill`.
+    #[arg(long)]
+    teacher: Option<PathBuf>,
     /// Model folder to publish into (created if missing).
     #[arg(long)]
     out: PathBuf,

@@ -10,6 +10,7 @@ use tagger_registry::store::LocalStore;
 use tagger_train::config::Settings;
 use tagger_train::dataset;
 use tagger_train::pipeline::{self, TestData, TrainData, Trained, TrainingRecord};
+use tagger_train::teacher::Teacher;
 use tagger_train::train::EpochStats;
 
 use super::{load_model, run_job, runtime, safe, safe_report, settings_from, SAMPLE_CSV};
@@ -43,14 +44,16 @@ fn epoch_line(e: &EpochStats) -> String {
 pub fn train_and_publish(
     data: TrainData,
     test: Option<TestData>,
+    teacher: Option<&Teacher>,
     settings: &Settings,
     out: &Path,
     quiet: bool,
 ) -> Result<(Trained, Pointer)> {
     let bar = progress_bar(settings.train.epochs, quiet);
-    let trained = pipeline::train(
+    let trained = pipeline::train_taught(
         data,
         test,
+        teacher,
         settings,
         &tagger_registry::clock::now_rfc3339(),
         &mut |e| {
@@ -64,6 +67,7 @@ pub fn train_and_publish(
                     e.seconds
                 ));
             }
+            true
         },
     )?;
     bar.finish_and_clear();
@@ -113,8 +117,23 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         }
         None => None,
     };
-    let (trained, pointer) =
-        train_and_publish(data, test, &settings, &args.out, args.quiet || args.json)?;
+    if args.teacher.is_some() && settings.train.distill == 0.0 {
+        anyhow::bail!("--teacher needs --distill (the weight of its probabilities, in (0, 1])");
+    }
+    let teacher = match &args.teacher {
+        Some(path) => Some(
+            Teacher::from_path(path).with_context(|| format!("cannot use {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let (trained, pointer) = train_and_publish(
+        data,
+        test,
+        teacher.as_ref(),
+        &settings,
+        &args.out,
+        args.quiet || args.json,
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&trained.report)?);
         return Ok(());

@@ -6,7 +6,7 @@
 //! ```
 //! keys: preset=default|seed, hidden=256[,128], epochs=, batch=, lr=, dropout=, patience=, seed=,
 //! min_count=, max_features=, bigrams=0|1, repeats=0|1, num_words= (Keras tokenizer), thresholds=global|fixed:0.8|pertag:<min_support>:<floor>|shrunk:<strength>|frequency,
-//! lr_decay=, class_balance=, sparse_adam=0|1, shuffle=0|1, refit=0|1, resplit=<seed> (pool train + test, shuffle,
+//! lr_decay=, class_balance=, distill=<weight> with teacher=<file> (tagger_train::teacher), sparse_adam=0|1, shuffle=0|1, refit=0|1, resplit=<seed> (pool train + test, shuffle,
 //! cut again at the same sizes).
 //!
 //! A named data set trains on `../shared/data/<name>/train.csv` and is scored on its `test.csv`;
@@ -21,6 +21,7 @@ use tagger_train::calibrate::ThresholdStrategy;
 use tagger_train::config::{Preset, Settings};
 use tagger_train::dataset::read_csv_path;
 use tagger_train::pipeline::{self, TestData, TrainData};
+use tagger_train::teacher::Teacher;
 
 /// Seconds this process has run on a CPU, all threads (Linux `/proc/self/stat` utime + stime):
 /// on a shared, overloaded machine wall time says little, CPU time still measures the work.
@@ -98,6 +99,9 @@ fn main() {
     }
     if let Some(v) = parse("class_balance") {
         s.train.class_balance = v as f32;
+    }
+    if let Some(v) = parse("distill") {
+        s.train.distill = v as f32;
     }
     if let Some(v) = parse("sparse_adam") {
         s.train.sparse_adam = v != 0.0;
@@ -209,8 +213,10 @@ fn main() {
             t.examples.iter_mut().for_each(|e| add(&mut e.text));
         }
     }
+    // teacher=<file>: a teacher file (tagger_train::teacher) for distill=<weight>.
+    let teacher = get("teacher").map(|p| Teacher::from_path(Path::new(p)).expect("teacher file"));
     let read_s = started.elapsed().as_secs_f64();
-    let trained = pipeline::train(
+    let trained = pipeline::train_taught(
         TrainData {
             examples,
             load,
@@ -218,6 +224,7 @@ fn main() {
             sha256: dataset.clone(),
         },
         test,
+        teacher.as_ref(),
         &s,
         "2026-01-01T00:00:00Z",
         &mut |e| {
@@ -228,7 +235,8 @@ fn main() {
                 e.val_loss.unwrap_or(f32::NAN),
                 e.val_micro_f1.unwrap_or(f32::NAN),
                 e.seconds
-            )
+            );
+            true
         },
     )
     .expect("training");

@@ -14,6 +14,7 @@ pub mod error;
 pub mod metrics;
 pub mod nn;
 pub mod pipeline;
+pub mod teacher;
 pub mod train;
 
 pub use error::{Error, Result};

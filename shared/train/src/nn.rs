@@ -11,6 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use tagger_core::model::{sigmoid, Dense, Mlp};
 use tagger_core::sparse::SparseRows;
 
+use crate::teacher::SoftTargets;
+
 mod buffers;
 mod kernels;
 pub use buffers::{BatchBuffers, Gradients};
@@ -42,6 +44,17 @@ pub trait Training: Sized {
         &self,
         x: &SparseRows,
         y: &SparseRows,
+        ids: &[usize],
+        buffers: &mut BatchBuffers,
+        grads: &mut Gradients,
+        pos_weights: &[f32],
+    ) -> f64;
+    #[allow(clippy::too_many_arguments)]
+    fn backward_batch_targets(
+        &self,
+        x: &SparseRows,
+        y: &SparseRows,
+        soft: Option<&SoftTargets>,
         ids: &[usize],
         buffers: &mut BatchBuffers,
         grads: &mut Gradients,
@@ -273,6 +286,24 @@ impl Training for Mlp {
         grads: &mut Gradients,
         pos_weights: &[f32],
     ) -> f64 {
+        self.backward_batch_targets(x, y, None, ids, buffers, grads, pos_weights)
+    }
+
+    /// [`Mlp::backward_batch_weighted`] where row `i` may have soft targets
+    /// ([`SoftTargets`]): the target of tag `t` is `(1 - a) y_t + a q_t` (`a` the row's weight,
+    /// `q` its teacher probabilities), the loss `softplus(z) - target z`, the gradient
+    /// `sigmoid(z) - target`. Positive weights apply to rows without soft targets only (the
+    /// settings never combine the two).
+    fn backward_batch_targets(
+        &self,
+        x: &SparseRows,
+        y: &SparseRows,
+        soft: Option<&SoftTargets>,
+        ids: &[usize],
+        buffers: &mut BatchBuffers,
+        grads: &mut Gradients,
+        pos_weights: &[f32],
+    ) -> f64 {
         let b = ids.len();
         let last = self.layers().len() - 1;
         let n_out = self.n_outputs();
@@ -320,6 +351,28 @@ impl Training for Mlp {
                     log_sum += product.iter().product::<f64>().ln();
                 }
                 let mut linear = lanes.iter().sum::<f32>();
+                let (a, teacher) = match soft {
+                    Some(s) if s.weight[id] > 0.0 => (s.weight[id], s.rows[id].as_slice()),
+                    _ => (0.0, &[][..]),
+                };
+                if a > 0.0 {
+                    for &t in y.row(id) {
+                        let t = t as usize;
+                        if t < n_out {
+                            linear -= (1.0 - a) * z_row[t];
+                            d_row[t] -= (1.0 - a) * scale;
+                        }
+                    }
+                    for &(t, q) in teacher {
+                        let t = t as usize;
+                        if t < n_out {
+                            linear -= a * q * z_row[t];
+                            d_row[t] -= a * q * scale;
+                        }
+                    }
+                    loss += f64::from(linear) + log_sum;
+                    continue;
+                }
                 for &t in y.row(id) {
                     let t = t as usize;
                     if t < n_out {
@@ -479,6 +532,7 @@ mod tests {
         x: &SparseRows,
         y: &SparseRows,
         pos_weights: &[f32],
+        soft: Option<&SoftTargets>,
     ) -> f64 {
         let n_out = layers.last().map_or(0, |l| l.1.len());
         let mut total = 0.0;
@@ -512,6 +566,16 @@ mod tests {
                     0.0
                 };
                 let p = 1.0 / (1.0 + (-z).exp());
+                let a = soft.map_or(0.0, |s| f64::from(s.weight[r]));
+                if a > 0.0 {
+                    let q = soft.unwrap().rows[r]
+                        .iter()
+                        .find(|&&(u, _)| u as usize == t)
+                        .map_or(0.0, |&(_, q)| f64::from(q));
+                    let target = (1.0 - a) * target + a * q;
+                    total -= target * p.ln() + (1.0 - target) * (1.0 - p).ln();
+                    continue;
+                }
                 let w = pos_weights.get(t).map_or(1.0, |&w| f64::from(w));
                 total -= w * target * p.ln() + (1.0 - target) * (1.0 - p).ln();
             }
@@ -536,15 +600,29 @@ mod tests {
 
     #[test]
     fn backward_matches_finite_differences() {
-        assert_backward_matches_finite_differences(&[]);
+        assert_backward_matches_finite_differences(&[], None);
+    }
+
+    /// Row 0 half labels, half teacher; row 1 labels only; row 2 (no tags) teacher only.
+    #[test]
+    fn soft_target_backward_matches_finite_differences() {
+        let soft = SoftTargets {
+            rows: vec![
+                vec![(0, 0.7), (2, 0.2)],
+                vec![(0, 0.9)],
+                vec![(1, 0.6), (2, 0.05)],
+            ],
+            weight: vec![0.5, 0.0, 1.0],
+        };
+        assert_backward_matches_finite_differences(&[], Some(&soft));
     }
 
     #[test]
     fn weighted_backward_matches_finite_differences() {
-        assert_backward_matches_finite_differences(&[4.0, 1.0, 2.5]);
+        assert_backward_matches_finite_differences(&[4.0, 1.0, 2.5], None);
     }
 
-    fn assert_backward_matches_finite_differences(pos_weights: &[f32]) {
+    fn assert_backward_matches_finite_differences(pos_weights: &[f32], soft: Option<&SoftTargets>) {
         let model = tiny();
         let x = rows(&[&[0, 2, 5], &[1, 2], &[3]]);
         let y = rows(&[&[0], &[1, 2], &[]]);
@@ -553,10 +631,10 @@ mod tests {
         let mut grads = Gradients::new(&model);
         model.forward_batch(&x, &ids, &mut buffers, None);
         let loss_sum =
-            model.backward_batch_weighted(&x, &y, &ids, &mut buffers, &mut grads, pos_weights);
+            model.backward_batch_targets(&x, &y, soft, &ids, &mut buffers, &mut grads, pos_weights);
 
         let base = to_f64(&model);
-        let mean = reference_loss(&base, &x, &y, pos_weights);
+        let mean = reference_loss(&base, &x, &y, pos_weights, soft);
         assert!(
             (loss_sum / 9.0 - mean).abs() < 1e-5,
             "loss {} vs reference {mean}",
@@ -577,8 +655,8 @@ mod tests {
                     minus[l].1[j] -= h;
                 }
             }
-            (reference_loss(&plus, &x, &y, pos_weights)
-                - reference_loss(&minus, &x, &y, pos_weights))
+            (reference_loss(&plus, &x, &y, pos_weights, soft)
+                - reference_loss(&minus, &x, &y, pos_weights, soft))
                 / (2.0 * h)
         };
         let check = |what: &str, analytic: f32, numeric: f64| {

@@ -25,6 +25,7 @@ use crate::dataset::Example;
 use crate::error::{Error, Result};
 use crate::metrics::{self, Report};
 use crate::nn::Training;
+use crate::teacher::{SoftTargets, Teacher};
 use crate::train::{self, EpochStats};
 
 mod record;
@@ -109,6 +110,20 @@ pub fn train_until(
     created_at: &str,
     on_epoch: &mut dyn FnMut(&EpochStats) -> bool,
 ) -> Result<Trained> {
+    train_taught(data, test, None, settings, created_at, on_epoch)
+}
+
+/// [`train_until`] with a teacher ([`crate::teacher`]): when `settings.train.distill > 0`, the
+/// training rows whose text the teacher knows learn from its probabilities too, and the
+/// teacher's other texts (never a test text) join the fit as unlabelled rows.
+pub fn train_taught(
+    data: TrainData,
+    test: Option<TestData>,
+    teacher: Option<&Teacher>,
+    settings: &Settings,
+    created_at: &str,
+    on_epoch: &mut dyn FnMut(&EpochStats) -> bool,
+) -> Result<Trained> {
     let started = Instant::now();
     settings.validate()?;
     let TrainData {
@@ -184,6 +199,37 @@ pub fn train_until(
     let (x_val, y_val) = (x_all.select(&val_rows), y_all.select(&val_rows));
     drop((x_all, y_all));
 
+    // Soft targets: per training row (in `train_idx` order), then the teacher's extra texts.
+    let teacher = teacher.filter(|t| settings.train.distill > 0.0 && !t.is_empty());
+    let taught = teacher.map(|teacher| {
+        let mut soft = SoftTargets::default();
+        for &i in &train_idx {
+            match teacher.targets(&examples[i].text, &labels) {
+                Some(row) => soft.push(row, settings.train.distill),
+                None => soft.push(Vec::new(), 0.0),
+            }
+        }
+        let known: std::collections::HashSet<&str> = train_idx
+            .iter()
+            .map(|&i| examples[i].text.as_str())
+            .chain(test_rows.iter().map(|e| e.text.as_str()))
+            .collect();
+        let mut extra_soft = SoftTargets::default();
+        let mut extra_raw = Vec::new();
+        for (text, row) in teacher.extra(&labels, |t| known.contains(t)) {
+            extra_raw.push(text);
+            extra_soft.push(row, 1.0);
+        }
+        let extra_texts = prepare_texts(&masker, &extra_raw);
+        let x_extra = tokenizer.encode_all(extra_texts.iter().map(|t| t.as_ref()));
+        let y_extra: SparseRows = (0..x_extra.len()).map(|_| &[][..]).collect();
+        (
+            soft.select(&fit_rows),
+            soft.select(&val_rows),
+            (x_extra, y_extra, extra_soft),
+        )
+    });
+
     let mut unknown_test_tags = 0u64;
     let raw: Vec<&str> = test_rows.iter().map(|e| e.text.as_str()).collect();
     let test_texts = prepare_texts(&masker, &raw);
@@ -232,6 +278,7 @@ pub fn train_until(
         fit_with_refit(
             (&x_fit, &y_fit),
             (&x_val, &y_val),
+            taught.as_ref(),
             tokenizer.n_features(),
             labels.len(),
             &settings.train,
@@ -240,9 +287,17 @@ pub fn train_until(
         )?
     } else {
         let validation = (!x_val.is_empty()).then_some((&x_val, &y_val));
-        let fitted = train::fit_observed(
-            &x_fit,
-            &y_fit,
+        let joined = taught
+            .as_ref()
+            .map(|(soft_fit, _, extra)| refit::join(&x_fit, &y_fit, soft_fit, extra));
+        let (x_train, y_train, soft) = match &joined {
+            Some((x, y, s)) => (x, y, Some(s)),
+            None => (&x_fit, &y_fit, None),
+        };
+        let fitted = train::fit_targets(
+            x_train,
+            y_train,
+            soft,
             tokenizer.n_features(),
             labels.len(),
             &settings.train,
@@ -314,7 +369,12 @@ pub fn train_until(
     bg_rows.sort_unstable();
     let background = x_fit.select(&bg_rows);
 
-    let version = version_id(&sha256, input_settings);
+    // A taught model also depends on its teacher: the same data and settings with another
+    // teacher file is another version.
+    let version = match teacher {
+        Some(t) => version_id(&format!("{sha256}+teacher:{}", t.digest()), input_settings),
+        None => version_id(&sha256, input_settings),
+    };
     let rows = RowCounts {
         train: x_fit.len() as u64,
         validation: x_val.len() as u64,

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::calibrate::best_global;
 use crate::error::{Error, Result};
 use crate::nn::{BatchBuffers, Gradients, Training};
+use crate::teacher::SoftTargets;
 use tagger_core::model::Mlp;
 use tagger_core::sparse::SparseRows;
 
@@ -62,6 +63,15 @@ pub struct TrainConfig {
     /// tags are not drowned by their negatives. 0 = plain binary cross-entropy.
     #[serde(default)]
     pub class_balance: f32,
+    /// Knowledge distillation: how much a labelled row's target is the teacher's probabilities
+    /// rather than its tags (`(1 - distill) * tags + distill * teacher`; see [`crate::teacher`]).
+    /// 0 = off; only used when training is given a teacher. Not combined with `class_balance`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub distill: f32,
+}
+
+fn is_zero(v: &f32) -> bool {
+    *v == 0.0
 }
 
 fn yes() -> bool {
@@ -97,6 +107,7 @@ impl Default for TrainConfig {
             sparse_adam: true,
             lr_decay: 0.85,
             class_balance: 0.0,
+            distill: 0.0,
         }
     }
 }
@@ -121,6 +132,7 @@ impl TrainConfig {
             sparse_adam: false,
             lr_decay: 1.0,
             class_balance: 0.0,
+            distill: 0.0,
         }
     }
 
@@ -168,6 +180,18 @@ impl TrainConfig {
             return Err(Error::config(
                 "class_balance",
                 format!("must be in [0, 2], got {}", self.class_balance),
+            ));
+        }
+        if !(self.distill.is_finite() && (0.0..=1.0).contains(&self.distill)) {
+            return Err(Error::config(
+                "distill",
+                format!("must be in [0, 1], got {}", self.distill),
+            ));
+        }
+        if self.distill > 0.0 && self.class_balance > 0.0 {
+            return Err(Error::config(
+                "distill",
+                "cannot be combined with class_balance (the teacher's targets are not reweighted)",
             ));
         }
         if !(self.lr_decay.is_finite() && self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
@@ -244,8 +268,54 @@ pub fn fit_observed(
     on_epoch: &mut dyn FnMut(&EpochStats),
     after_epoch: &mut dyn FnMut(usize, &Mlp) -> bool,
 ) -> Result<TrainResult> {
+    fit_targets(
+        x,
+        y,
+        None,
+        n_features,
+        n_labels,
+        cfg,
+        validation,
+        on_epoch,
+        after_epoch,
+    )
+}
+
+/// [`fit_observed`] where rows may also learn from a teacher's probabilities (`soft`, one
+/// entry per row of `x`; see [`crate::teacher`]).
+#[allow(clippy::too_many_arguments)]
+pub fn fit_targets(
+    x: &SparseRows,
+    y: &SparseRows,
+    soft: Option<&SoftTargets>,
+    n_features: usize,
+    n_labels: usize,
+    cfg: &TrainConfig,
+    validation: Option<(&SparseRows, &SparseRows)>,
+    on_epoch: &mut dyn FnMut(&EpochStats),
+    after_epoch: &mut dyn FnMut(usize, &Mlp) -> bool,
+) -> Result<TrainResult> {
     cfg.validate()?;
     check_rows("training", x, y, n_features, n_labels)?;
+    if let Some(s) = soft {
+        if s.len() != x.len() || s.weight.len() != x.len() {
+            return Err(Error::Training(format!(
+                "{} soft target rows for {} training rows",
+                s.len(),
+                x.len()
+            )));
+        }
+        let bad = s
+            .rows
+            .iter()
+            .flatten()
+            .find(|&&(t, q)| t as usize >= n_labels || !(0.0..=1.0).contains(&q));
+        if let Some((t, q)) = bad {
+            return Err(Error::Training(format!(
+                "soft target {q} for tag {t} of {n_labels}"
+            )));
+        }
+    }
     if let Some((vx, vy)) = validation {
         check_rows("validation", vx, vy, n_features, n_labels)?;
     }
@@ -276,8 +346,15 @@ pub fn fit_observed(
         for ids in order.chunks(batch) {
             let dropout = (cfg.dropout > 0.0).then_some((cfg.dropout, &mut dropout_rng));
             model.forward_batch(x, ids, &mut buffers, dropout);
-            loss_sum +=
-                model.backward_batch_weighted(x, y, ids, &mut buffers, &mut grads, &pos_weights);
+            loss_sum += model.backward_batch_targets(
+                x,
+                y,
+                soft,
+                ids,
+                &mut buffers,
+                &mut grads,
+                &pos_weights,
+            );
             adam.step(&mut model, &grads);
         }
         adam.catch_up(&mut model);

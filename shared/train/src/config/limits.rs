@@ -148,6 +148,9 @@ pub(super) fn check_overrides(o: &Overrides) -> Result<()> {
     if let Some(v) = o.dropout {
         real("dropout", v, 0.0, false, 1.0, true)?;
     }
+    if let Some(v) = o.distill {
+        real("distill", v, 0.0, false, 1.0, false)?;
+    }
     if let Some(v) = o.patience {
         int("patience", n(v), 0, n(MAX_PATIENCE))?;
     }
@@ -263,6 +266,7 @@ pub(super) fn check_settings(s: &Settings) -> Result<()> {
     )?;
     real("lr_decay", t.lr_decay.into(), 0.0, true, 1.0, false)?;
     real("dropout", t.dropout.into(), 0.0, false, 1.0, true)?;
+    real("distill", t.distill.into(), 0.0, false, 1.0, false)?;
     int("patience", n(t.early_stopping_patience), 0, n(MAX_PATIENCE))?;
     match s.tokenizer {
         TokenizerConfig::Keras { num_words } => {

@@ -65,6 +65,12 @@ pub struct Overrides {
     #[arg(long)]
     #[schemars(range(min = 0.0), extend("exclusiveMaximum" = 1))]
     pub dropout: Option<f64>,
+    /// Knowledge distillation, with a teacher file (CLI `train --teacher`): how much a
+    /// labelled row's target is the teacher's probabilities rather than its tags, in [0, 1]
+    /// (0 = off). The teacher's texts that are no training row train on its probabilities alone.
+    #[arg(long)]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub distill: Option<f64>,
     /// Early stopping after this many epochs without a lower validation loss (0 = off): at most 1000.
     #[arg(long)]
     #[schemars(range(max = 1000))]
@@ -245,6 +251,7 @@ impl Overrides {
             learning_rate,
             lr_decay,
             dropout,
+            distill,
             patience,
             seed,
             num_words,
@@ -282,6 +289,7 @@ impl Overrides {
             learning_rate: pick(learning_rate, &later.learning_rate),
             lr_decay: pick(lr_decay, &later.lr_decay),
             dropout: pick(dropout, &later.dropout),
+            distill: pick(distill, &later.distill),
             patience: pick(patience, &later.patience),
             seed: pick(seed, &later.seed),
             num_words: pick(num_words, &later.num_words),
@@ -346,6 +354,9 @@ pub(super) fn apply(mut s: Settings, o: &Overrides) -> Result<Settings> {
     }
     if let Some(v) = o.dropout {
         s.train.dropout = v as f32;
+    }
+    if let Some(v) = o.distill {
+        s.train.distill = v as f32;
     }
     if let Some(v) = o.patience {
         s.train.early_stopping_patience = v;

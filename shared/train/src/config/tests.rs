@@ -168,6 +168,8 @@ fn out_of_range_sidecar_values_name_the_setting() {
         (r#"{"learning_rate": 2}"#.into(), "learning_rate"),
         (r#"{"learning_rate": 0}"#.into(), "learning_rate"),
         (r#"{"dropout": 1}"#.into(), "dropout"),
+        (r#"{"distill": 1.5}"#.into(), "distill"),
+        (r#"{"distill": -0.1}"#.into(), "distill"),
         (r#"{"threshold": 1}"#.into(), "threshold"),
         (
             r#"{"threshold": 0.5, "thresholds": "global"}"#.into(),
@@ -243,6 +245,7 @@ fn non_finite_values_are_errors_on_every_surface() {
         ("test_split", "NaN"),
         ("max_bad_fraction", "NaN"),
         ("lr_decay", "inf"),
+        ("distill", "NaN"),
     ] {
         let flag = format!("--{}={value}", name.replace('_', "-"));
         let parsed = cli(&[&flag]).unwrap();
@@ -283,6 +286,7 @@ fn samples() -> BTreeMap<&'static str, (&'static str, &'static str)> {
         ("learning_rate", ("0.001", "0.001")),
         ("lr_decay", ("0.9", "0.9")),
         ("dropout", ("0.25", "0.25")),
+        ("distill", ("0.5", "0.5")),
         ("patience", ("3", "3")),
         ("seed", ("18446744073709551615", "18446744073709551615")),
         ("num_words", ("400", "400")),

@@ -5,6 +5,7 @@ use std::sync::{Condvar, Mutex};
 use tagger_core::sparse::SparseRows;
 
 use crate::error::{Error, Result};
+use crate::teacher::SoftTargets;
 use crate::train::{self, EpochStats};
 
 /// How far the early-stopped fit has got, for the refit running beside it.
@@ -58,9 +59,11 @@ impl Drop for FinishOnDrop<'_> {
 /// fit has stopped and `e` reached its best epoch. Epoch `e` of a run does not depend on how
 /// many follow, so the copy is bit for bit the model a separate refit for that many epochs
 /// gives, whatever the threads' timing; the two runs just share the wall time.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn fit_with_refit(
     (x_fit, y_fit): (&SparseRows, &SparseRows),
     (x_val, y_val): (&SparseRows, &SparseRows),
+    taught: Option<&Taught>,
     n_features: usize,
     n_labels: usize,
     cfg: &train::TrainConfig,
@@ -73,6 +76,22 @@ pub(super) fn fit_with_refit(
         x_both.push_row(x_val.row(i));
         y_both.push_row(y_val.row(i));
     }
+    // With a teacher: the fit learns from its rows + the extra rows, the refit from its rows
+    // (fit + validation) + the extra rows.
+    let fit_joined = taught.map(|(soft_fit, _, extra)| join(x_fit, y_fit, soft_fit, extra));
+    let both_joined = taught.map(|(soft_fit, soft_val, extra)| {
+        let mut soft = soft_fit.clone();
+        soft.extend(soft_val);
+        join(&x_both, &y_both, &soft, extra)
+    });
+    let (x_fit, y_fit, soft_fit) = match &fit_joined {
+        Some((x, y, s)) => (x, y, Some(s)),
+        None => (x_fit, y_fit, None),
+    };
+    let (x_both, y_both, soft_both) = match both_joined {
+        Some((x, y, s)) => (x, y, Some(s)),
+        None => (x_both, y_both, None),
+    };
     let refit_cfg = train::TrainConfig {
         early_stopping_patience: 0,
         // Another initialisation: the two ensemble members should not share one.
@@ -83,9 +102,10 @@ pub(super) fn fit_with_refit(
     std::thread::scope(|s| {
         let refit = s.spawn(|| {
             let mut snapshot = None;
-            train::fit_observed(
+            train::fit_targets(
                 &x_both,
                 &y_both,
+                soft_both.as_ref(),
                 n_features,
                 n_labels,
                 &refit_cfg,
@@ -108,9 +128,10 @@ pub(super) fn fit_with_refit(
         // `train::fit`'s rule for the best epoch: the first, then any with a strictly lower
         // validation loss; every epoch when early stopping is off (the last one is kept).
         let mut best_loss: Option<f32> = None;
-        let fitted = train::fit_observed(
+        let fitted = train::fit_targets(
             x_fit,
             y_fit,
+            soft_fit,
             n_features,
             n_labels,
             cfg,
@@ -158,4 +179,28 @@ pub(super) fn fit_with_refit(
         })?;
         Ok((fitted, Some(model)))
     })
+}
+
+/// Soft targets of the fit rows and of the validation rows, and the teacher's extra rows
+/// (features, empty labels, soft targets).
+pub(super) type Taught = (
+    SoftTargets,
+    SoftTargets,
+    (SparseRows, SparseRows, SoftTargets),
+);
+
+/// `x`, `y`, `soft` with the extra rows appended.
+pub(super) fn join(
+    x: &SparseRows,
+    y: &SparseRows,
+    soft: &SoftTargets,
+    (x_extra, y_extra, soft_extra): &(SparseRows, SparseRows, SoftTargets),
+) -> (SparseRows, SparseRows, SoftTargets) {
+    let (mut x, mut y, mut soft) = (x.clone(), y.clone(), soft.clone());
+    for i in 0..x_extra.len() {
+        x.push_row(x_extra.row(i));
+        y.push_row(y_extra.row(i));
+    }
+    soft.extend(soft_extra);
+    (x, y, soft)
 }

@@ -1,0 +1,155 @@
+//! Knowledge distillation through the pipeline: the teacher's probabilities become the targets
+//! of the rows it knows, its other texts become unlabelled training rows, and test texts never
+//! train anything.
+
+use tagger_train::config::Settings;
+use tagger_train::dataset::{read_csv, CsvOptions, Example};
+use tagger_train::pipeline::{self, TestData, TrainData, Trained};
+use tagger_train::teacher::Teacher;
+use tagger_train::Error;
+
+/// `apple ...` rows tagged `fruit`, `carrot ...` rows tagged `veg`, with filler words.
+fn rows() -> Vec<Example> {
+    let mut csv = String::from("tags,text\n");
+    for i in 0..60 {
+        csv += &format!("fruit,apple pie number{}\n", i % 7);
+        csv += &format!("veg,carrot soup number{}\n", i % 7);
+    }
+    read_csv(csv.as_bytes(), &CsvOptions::default()).unwrap().0
+}
+
+fn train(teacher: Option<&Teacher>, distill: f32, test: Vec<Example>) -> Trained {
+    let mut s = Settings {
+        refit: false,
+        ..Settings::default()
+    };
+    s.train.distill = distill;
+    s.train.hidden = vec![16];
+    s.train.epochs = 40;
+    s.train.batch_size = 16;
+    s.train.lr_decay = 1.0;
+    s.train.dropout = 0.0;
+    s.train.early_stopping_patience = 0;
+    pipeline::train_taught(
+        TrainData {
+            examples: rows(),
+            load: Default::default(),
+            source: "mem".into(),
+            sha256: "0".into(),
+        },
+        Some(TestData {
+            examples: test,
+            load: Default::default(),
+        }),
+        teacher,
+        &s,
+        "2026-01-01T00:00:00Z",
+        &mut |_| true,
+    )
+    .unwrap()
+}
+
+fn p(trained: &Trained, text: &str, tag: &str) -> f32 {
+    let model = tagger_core::Predictor::new(trained.artifact.clone());
+    let options = tagger_core::PredictOptions {
+        scores: true,
+        ..Default::default()
+    };
+    model.predict(text, &options).unwrap().scores.unwrap()[tag]
+}
+
+fn test_rows() -> Vec<Example> {
+    rows().into_iter().take(4).collect()
+}
+
+/// A teacher that swaps the tags of every training text.
+fn swapping_teacher(extra: &str) -> Teacher {
+    let mut csv = String::from("text,teacher\n");
+    for i in 0..7 {
+        csv += &format!("apple pie number{i},veg=1\ncarrot soup number{i},fruit=1\n");
+    }
+    csv += extra;
+    Teacher::from_reader(csv.as_bytes()).unwrap()
+}
+
+#[test]
+fn the_teacher_sets_the_targets_by_its_weight() {
+    let teacher = swapping_teacher("");
+    let labels_only = train(Some(&teacher), 0.0, test_rows());
+    let fruit = p(&labels_only, "apple pie", "fruit");
+    assert!(fruit > 0.9, "{fruit}");
+    let taught = train(Some(&teacher), 1.0, test_rows());
+    let (veg, fruit) = (
+        p(&taught, "apple pie", "veg"),
+        p(&taught, "carrot soup", "fruit"),
+    );
+    assert!(veg > 0.9 && fruit > 0.9, "{veg} {fruit}");
+    // Half and half: both tags about equally likely.
+    let half = train(Some(&teacher), 0.5, test_rows());
+    let (fruit, veg) = (p(&half, "apple pie", "fruit"), p(&half, "apple pie", "veg"));
+    assert!(
+        (fruit - 0.5).abs() < 0.15 && (veg - 0.5).abs() < 0.15,
+        "{fruit} {veg}"
+    );
+}
+
+#[test]
+fn extra_teacher_texts_train_but_test_texts_never_do() {
+    // Many extra texts say `pie` means `veg` (their other word is unknown to the vocabulary);
+    // labelled rows never tie `pie` to a tag alone.
+    let extra: Vec<String> = (0..200).map(|i| format!("pie pie zz{i}")).collect();
+    let file: String = extra.iter().map(|t| format!("{t},veg=1\n")).collect();
+    let teacher = Teacher::from_reader(format!("text,teacher\n{file}").as_bytes()).unwrap();
+    let without = train(None, 0.5, test_rows());
+    let with = train(Some(&teacher), 0.5, test_rows());
+    assert!(
+        p(&with, "pie", "veg") > p(&without, "pie", "veg") + 0.2,
+        "{} vs {}",
+        p(&with, "pie", "veg"),
+        p(&without, "pie", "veg")
+    );
+    // The same extra texts, now also test rows: left out of training.
+    let mut test = test_rows();
+    test.extend(extra.iter().map(|t| Example {
+        tags: vec!["veg".into()],
+        text: t.clone(),
+    }));
+    let held_out = train(Some(&teacher), 0.5, test);
+    assert_eq!(
+        p(&held_out, "pie", "veg"),
+        p(&without, "pie", "veg"),
+        "a test text must not train"
+    );
+}
+
+#[test]
+fn distill_with_class_balance_is_a_setting_error() {
+    let mut s = Settings::default();
+    s.train.distill = 0.5;
+    s.train.class_balance = 0.3;
+    let err = s.validate().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidConfig {
+                field: "distill",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_teacher_in_use_is_part_of_the_version() {
+    let teacher = swapping_teacher("");
+    let plain = train(None, 0.5, test_rows());
+    let unused = train(Some(&teacher), 0.0, test_rows());
+    let taught = train(Some(&teacher), 0.5, test_rows());
+    let other = train(Some(&swapping_teacher("pie,veg=1\n")), 0.5, test_rows());
+    let v = |t: &Trained| t.report.version.clone();
+    assert_ne!(v(&plain), v(&taught));
+    assert_ne!(v(&taught), v(&other));
+    // distill 0 ignores the teacher: same version as a run with the same settings and none.
+    assert_eq!(v(&unused), v(&train(None, 0.0, test_rows())));
+}
