@@ -316,7 +316,7 @@ impl Training for Mlp {
             let (outputs, deltas) = (&buffers.outputs, &mut buffers.deltas);
             let logits = flat(&outputs[last]);
             let delta = flat_mut(&mut deltas[last]);
-            loss = simd!(Arch::new(), 'a, |logits: &'a [f32] = logits; delta: &'a mut [f32] = delta; ids: &'a [usize] = ids; y: &'a SparseRows = y; pos_weights: &'a [f32] = pos_weights; n_out: usize = n_out; scale: f32 = scale;| -> f64 {
+            loss = simd!(Arch::new(), 'a, |logits: &'a [f32] = logits; delta: &'a mut [f32] = delta; ids: &'a [usize] = ids; y: &'a SparseRows = y; soft: Option<&'a SoftTargets> = soft; pos_weights: &'a [f32] = pos_weights; n_out: usize = n_out; scale: f32 = scale;| -> f64 {
             let mut loss = 0.0f64;
             for ((z_row, d_row), &id) in logits
                 .chunks_exact(n_out)
