@@ -200,7 +200,15 @@ impl Training for Mlp {
             .as_slice()
             .expect("a standard-layout array is contiguous");
         let out0 = flat_mut(&mut buffers.outputs[0]);
-        simd!(Arch::new(), 'a, |out0: &'a mut [f32] = out0; x: &'a SparseRows = x; ids: &'a [usize] = ids; w0: &'a [f32] = &w0; bias0: &'a [f32] = &bias0; h0: usize = h0; n_rows: usize = n_rows;| -> () {
+        simd!(Arch::new(), 'a, |
+            out0: &'a mut [f32] = out0;
+            x: &'a SparseRows = x;
+            ids: &'a [usize] = ids;
+            w0: &'a [f32] = &w0;
+            bias0: &'a [f32] = &bias0;
+            h0: usize = h0;
+            n_rows: usize = n_rows;
+        | -> () {
             for (z, &id) in out0.chunks_exact_mut(h0).zip(ids) {
                 z.copy_from_slice(bias0);
                 for &i in x.row(id) {
@@ -243,7 +251,12 @@ impl Training for Mlp {
                     let cut = (f64::from(keep) * 65536.0).round() as u32;
                     buffers.noise.resize(out.len(), 0);
                     rng.fill(&mut buffers.noise[..]);
-                    simd!(Arch::new(), 'a, |out: &'a mut [f32] = out; noise: &'a [u16] = &buffers.noise; cut: u32 = cut; scale: f32 = scale;| -> () {
+                    simd!(Arch::new(), 'a, |
+                        out: &'a mut [f32] = out;
+                        noise: &'a [u16] = &buffers.noise;
+                        cut: u32 = cut;
+                        scale: f32 = scale;
+                    | -> () {
                         for (v, &r) in out.iter_mut().zip(noise) {
                             let kept = u32::from(r) < cut;
                             *v = if kept { v.max(0.0) * scale } else { 0.0 };
@@ -316,16 +329,25 @@ impl Training for Mlp {
             let (outputs, deltas) = (&buffers.outputs, &mut buffers.deltas);
             let logits = flat(&outputs[last]);
             let delta = flat_mut(&mut deltas[last]);
-            loss = simd!(Arch::new(), 'a, |logits: &'a [f32] = logits; delta: &'a mut [f32] = delta; ids: &'a [usize] = ids; y: &'a SparseRows = y; soft: Option<&'a SoftTargets> = soft; pos_weights: &'a [f32] = pos_weights; n_out: usize = n_out; scale: f32 = scale;| -> f64 {
+            loss = simd!(Arch::new(), 'a, |
+                logits: &'a [f32] = logits;
+                delta: &'a mut [f32] = delta;
+                ids: &'a [usize] = ids;
+                y: &'a SparseRows = y;
+                soft: Option<&'a SoftTargets> = soft;
+                pos_weights: &'a [f32] = pos_weights;
+                n_out: usize = n_out;
+                scale: f32 = scale;
+            | -> f64 {
             let mut loss = 0.0f64;
             for ((z_row, d_row), &id) in logits
                 .chunks_exact(n_out)
                 .zip(delta.chunks_exact_mut(n_out))
                 .zip(ids)
             {
-                // e = exp(-|z|). Sums over 16 lanes (added in a fixed order below); the sum of ln(1 + e) as
-                // the ln of a product: one `ln` per 512 outputs instead of one each. Every
-                // factor is in (1, 2], so 512 of them stay below 2^512.
+                // e = exp(-|z|). Sums over 16 lanes (added in a fixed order below); the sum of
+                // ln(1 + e) as the ln of a product: one `ln` per 512 outputs instead of one
+                // each. Every factor is in (1, 2], so 512 of them stay below 2^512.
                 let mut lanes = [0.0f32; 16];
                 let mut log_sum = 0.0f64;
                 for (zc, dc) in z_row.chunks(512).zip(d_row.chunks_mut(512)) {
@@ -402,7 +424,12 @@ impl Training for Mlp {
                     .as_slice_mut()
                     .expect("gradient vectors are contiguous");
                 gb.fill(0.0);
-                simd!(Arch::new(), 'a, |gb: &'a mut [f32] = gb; deltas: &'a [f32] = flat(&buffers.deltas[l]); width: usize = width; b: usize = b;| -> () {
+                simd!(Arch::new(), 'a, |
+                    gb: &'a mut [f32] = gb;
+                    deltas: &'a [f32] = flat(&buffers.deltas[l]);
+                    width: usize = width;
+                    b: usize = b;
+                | -> () {
                     for row in deltas.chunks_exact(width).take(b) {
                         add_assign(gb, row);
                     }
@@ -446,7 +473,14 @@ impl Training for Mlp {
         let n_rows = self.layers()[0].weights.nrows();
         let h0 = self.layers()[0].weights.ncols();
         grads.touched.clear();
-        simd!(Arch::new(), 'a, |delta0: &'a [f32] = flat(&buffers.deltas[0]); grads: &'a mut Gradients = grads; x: &'a SparseRows = x; ids: &'a [usize] = ids; h0: usize = h0; n_rows: usize = n_rows;| -> () {
+        simd!(Arch::new(), 'a, |
+            delta0: &'a [f32] = flat(&buffers.deltas[0]);
+            grads: &'a mut Gradients = grads;
+            x: &'a SparseRows = x;
+            ids: &'a [usize] = ids;
+            h0: usize = h0;
+            n_rows: usize = n_rows;
+        | -> () {
         for (d, &id) in delta0.chunks_exact(h0).zip(ids) {
             for &i in x.row(id) {
                 let i = i as usize;

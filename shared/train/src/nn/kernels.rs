@@ -214,14 +214,23 @@ pub fn masked_dot_rows(
     width: usize,
 ) {
     let n = b.len() / width;
-    simd!(arch, 'a, |active: &'a SparseBatch = active; a: &'a [f32] = a; b: &'a [f32] = b; out: &'a mut [f32] = out; n: usize = n; width: usize = width; scale: f32 = scale;| -> () {
+    simd!(arch, 'a, |
+        active: &'a SparseBatch = active;
+        a: &'a [f32] = a;
+        b: &'a [f32] = b;
+        out: &'a mut [f32] = out;
+        n: usize = n;
+        width: usize = width;
+        scale: f32 = scale;
+    | -> () {
         for (r, out_row) in out.chunks_exact_mut(width).take(active.rows()).enumerate() {
             out_row.fill(0.0);
             let (index, _) = active.row(r);
             let x = &a[r * n..(r + 1) * n];
             let mut quads = index.chunks_exact(4);
             for q in quads.by_ref() {
-                let rows = [q[0], q[1], q[2], q[3]].map(|j| &b[j as usize * n..(j as usize + 1) * n]);
+                let rows =
+                    [q[0], q[1], q[2], q[3]].map(|j| &b[j as usize * n..(j as usize + 1) * n]);
                 let dots = dot4(x, rows);
                 for (&j, d) in q.iter().zip(dots) {
                     out_row[j as usize] = d * scale;

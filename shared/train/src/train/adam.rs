@@ -177,7 +177,14 @@ impl SparseAdam {
 
         let width = model.layers()[0].weights.ncols();
         let weights = first_layer_slice(model);
-        simd!(arch, 'a, |adam: &'a mut SparseAdam = self; weights: &'a mut [f32] = weights; grads: &'a Gradients = grads; width: usize = width; t: u32 = t; update: Update = update;| -> () {
+        simd!(arch, 'a, |
+            adam: &'a mut SparseAdam = self;
+            weights: &'a mut [f32] = weights;
+            grads: &'a Gradients = grads;
+            width: usize = width;
+            t: u32 = t;
+            update: Update = update;
+        | -> () {
             for (k, &row) in grads.touched.iter().enumerate() {
                 let row = row as usize;
                 let span = row * width..(row + 1) * width;
@@ -192,14 +199,16 @@ impl SparseAdam {
                     &mut adam.v0[span],
                 );
                 if let Some((coef, m_decay, v_decay)) = factors {
-                    for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                    let cells = w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g);
+                    for (((w, m), v), &g) in cells {
                         *w -= coef * *m / (v.sqrt() + update.eps);
                         *m *= m_decay;
                         *v *= v_decay;
                         update.apply(w, m, v, g);
                     }
                 } else {
-                    for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                    let cells = w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g);
+                    for (((w, m), v), &g) in cells {
                         update.apply(w, m, v, g);
                     }
                 }
@@ -245,7 +254,12 @@ impl SparseAdam {
         let width = model.layers()[0].weights.ncols();
         let eps = self.epsilon;
         let weights = first_layer_slice(model);
-        simd!(Arch::new(), 'a, |adam: &'a mut SparseAdam = self; weights: &'a mut [f32] = weights; width: usize = width; eps: f32 = eps;| -> () {
+        simd!(Arch::new(), 'a, |
+            adam: &'a mut SparseAdam = self;
+            weights: &'a mut [f32] = weights;
+            width: usize = width;
+            eps: f32 = eps;
+        | -> () {
             for row in 0..adam.row_step.len() {
                 let t0 = adam.row_step[row];
                 // Never-touched rows have m = v = 0: idle steps do not move them.
@@ -304,7 +318,13 @@ fn dense_update<D: ndarray::Dimension>(
         v.as_slice_mut(),
         g.as_slice(),
     ) {
-        simd!(arch, 'a, |w: &'a mut [f32] = w; m: &'a mut [f32] = m; v: &'a mut [f32] = v; g: &'a [f32] = g; update: Update = update;| -> () {
+        simd!(arch, 'a, |
+            w: &'a mut [f32] = w;
+            m: &'a mut [f32] = m;
+            v: &'a mut [f32] = v;
+            g: &'a [f32] = g;
+            update: Update = update;
+        | -> () {
             for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
                 update.apply(w, m, v, g);
             }
