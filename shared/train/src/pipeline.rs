@@ -126,6 +126,15 @@ pub fn train_taught(
 ) -> Result<Trained> {
     let started = Instant::now();
     settings.validate()?;
+    // A weight with nothing to weigh would train as if unset and say nothing (the retraining
+    // job has no teacher file).
+    if settings.train.distill > 0.0 && teacher.is_none() {
+        return Err(Error::InvalidConfig {
+            field: "distill",
+            message: "needs a teacher file (`tagger train --teacher FILE`); set it to 0 without one"
+                .into(),
+        });
+    }
     let TrainData {
         examples,
         load,

@@ -19,6 +19,14 @@ fn rows() -> Vec<Example> {
 }
 
 fn train(teacher: Option<&Teacher>, distill: f32, test: Vec<Example>) -> Trained {
+    try_train(teacher, distill, test).unwrap()
+}
+
+fn try_train(
+    teacher: Option<&Teacher>,
+    distill: f32,
+    test: Vec<Example>,
+) -> tagger_train::Result<Trained> {
     let mut s = Settings {
         refit: false,
         ..Settings::default()
@@ -46,7 +54,6 @@ fn train(teacher: Option<&Teacher>, distill: f32, test: Vec<Example>) -> Trained
         "2026-01-01T00:00:00Z",
         &mut |_| true,
     )
-    .unwrap()
 }
 
 fn p(trained: &Trained, text: &str, tag: &str) -> f32 {
@@ -100,7 +107,7 @@ fn extra_teacher_texts_train_but_test_texts_never_do() {
     let extra: Vec<String> = (0..200).map(|i| format!("pie pie zz{i}")).collect();
     let file: String = extra.iter().map(|t| format!("{t},veg=1\n")).collect();
     let teacher = Teacher::from_reader(format!("text,teacher\n{file}").as_bytes()).unwrap();
-    let without = train(None, 0.5, test_rows());
+    let without = train(None, 0.0, test_rows());
     let with = train(Some(&teacher), 0.5, test_rows());
     assert!(
         p(&with, "pie", "veg") > p(&without, "pie", "veg") + 0.2,
@@ -120,6 +127,23 @@ fn extra_teacher_texts_train_but_test_texts_never_do() {
         p(&without, "pie", "veg"),
         "a test text must not train"
     );
+}
+
+#[test]
+fn distill_without_a_teacher_is_a_setting_error_not_a_silent_no_op() {
+    // The retraining job has no teacher file: a sidecar's `distill` must not train as if unset.
+    let err = try_train(None, 0.5, test_rows()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidConfig {
+                field: "distill",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("teacher"), "{err}");
 }
 
 #[test]
@@ -143,7 +167,7 @@ fn distill_with_class_balance_is_a_setting_error() {
 #[test]
 fn a_teacher_in_use_is_part_of_the_version() {
     let teacher = swapping_teacher("");
-    let plain = train(None, 0.5, test_rows());
+    let plain = train(None, 0.0, test_rows());
     let unused = train(Some(&teacher), 0.0, test_rows());
     let taught = train(Some(&teacher), 0.5, test_rows());
     let other = train(Some(&swapping_teacher("pie,veg=1\n")), 0.5, test_rows());
