@@ -143,6 +143,28 @@ impl Mlp {
     /// Output logits for a binary input given by the indices of its ones.
     /// Indices outside the input range are ignored: they carry no learned weight.
     pub fn logits(&self, features: &[u32]) -> Array1<f32> {
+        // Compiled once more for the widest vector unit the CPU has (AVX2 / AVX-512 on x86-64,
+        // chosen at run time, one build for every host). There are no fused multiply-adds and
+        // the order of every sum is the same, so the bits are the same on every path.
+        struct Forward<'a> {
+            model: &'a Mlp,
+            features: &'a [u32],
+        }
+        impl pulp::WithSimd for Forward<'_> {
+            type Output = Array1<f32>;
+            #[inline(always)]
+            fn with_simd<S: pulp::Simd>(self, _: S) -> Array1<f32> {
+                self.model.logits_portable(self.features)
+            }
+        }
+        pulp::Arch::new().dispatch(Forward {
+            model: self,
+            features,
+        })
+    }
+
+    #[inline(always)]
+    fn logits_portable(&self, features: &[u32]) -> Array1<f32> {
         let first = &self.layers[0];
         let mut h = first.bias.clone();
         match &self.coded_first {

@@ -15,6 +15,7 @@ use crate::artifact::{Artifact, ModelInfo};
 use crate::error::{Error, Result};
 use crate::explain::{self, Explainer, TagExplanation, WordOptions};
 use crate::labels::LabelSet;
+use crate::model::sigmoid;
 use crate::model::Mlp;
 use crate::sparse::SparseRows;
 use crate::text::{self, Masker};
@@ -85,6 +86,9 @@ pub struct Predictor {
     labels: LabelSet,
     model: Arc<Mlp>,
     thresholds: Thresholds,
+    /// Per tag, a logit below which the probability is certainly under the tag's threshold
+    /// ([`logit_floor`]): most tags of a question are far below theirs and skip the sigmoid.
+    floors: Vec<f32>,
     background: SparseRows,
     /// Prepared on the first explanation: a cold start that only predicts never pays for it.
     explainer: OnceLock<std::result::Result<Explainer, ExplainerUnavailable>>,
@@ -99,12 +103,16 @@ enum ExplainerUnavailable {
 
 impl From<Artifact> for Predictor {
     fn from(a: Artifact) -> Self {
+        let floors = (0..a.model.n_outputs())
+            .map(|i| logit_floor(a.thresholds.get(i)))
+            .collect();
         Predictor {
             info: a.info,
             masker: a.masker,
             tokenizer: a.tokenizer,
             labels: a.labels,
             model: Arc::new(a.model),
+            floors,
             thresholds: a.thresholds,
             background: a.background,
             explainer: OnceLock::new(),
@@ -200,12 +208,25 @@ impl Predictor {
     }
 
     pub fn predict_features(&self, features: &[u32], opts: &PredictOptions) -> Prediction {
-        let probs = self.model.predict_proba(features);
-        let mut picked: Vec<(usize, f32)> = probs
+        let logits = self.model.logits(features);
+        let override_floor = opts.threshold.map(logit_floor);
+        // Every tag's probability when scores are asked for; otherwise only those of tags whose
+        // logit is not certainly below their threshold. Either way the decision is
+        // `Thresholds::passes` on the same `sigmoid` value: the same tags and probabilities.
+        let probs = opts.scores.then(|| logits.mapv(sigmoid));
+        let mut picked: Vec<(usize, f32)> = logits
             .iter()
             .enumerate()
-            .filter(|&(i, &p)| self.thresholds.passes(i, p, opts.threshold))
-            .map(|(i, &p)| (i, p))
+            .filter_map(|(i, &z)| {
+                let p = match &probs {
+                    Some(probs) => probs[i],
+                    None if z < override_floor.unwrap_or(self.floors[i]) => return None,
+                    None => sigmoid(z),
+                };
+                self.thresholds
+                    .passes(i, p, opts.threshold)
+                    .then_some((i, p))
+            })
             .collect();
         picked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         if let Some(k) = opts.top_k {
@@ -217,7 +238,7 @@ impl Predictor {
                 .map(|&(i, _)| self.labels.name(i).to_owned())
                 .collect(),
             probabilities: picked.iter().map(|&(_, p)| p).collect(),
-            scores: opts.scores.then(|| {
+            scores: probs.map(|probs| {
                 probs
                     .iter()
                     .enumerate()
@@ -280,5 +301,18 @@ impl Predictor {
             tags: explained,
             tokens: token_values,
         })
+    }
+}
+
+/// A logit below which `sigmoid` is certainly under `threshold`: the threshold's logit less 0.5,
+/// far beyond any rounding of the f32 `sigmoid` (it moves the probability by more than
+/// 0.1 · t · (1 - t), which is at least 1e-5 for the thresholds this applies to). Thresholds
+/// outside [1e-4, 1 - 1e-4] (or not finite) get no floor, since f32 `sigmoid` saturates there.
+fn logit_floor(threshold: f32) -> f32 {
+    let t = f64::from(threshold);
+    if (1e-4..=1.0 - 1e-4).contains(&t) {
+        ((t / (1.0 - t)).ln() - 0.5) as f32
+    } else {
+        f32::NEG_INFINITY
     }
 }

@@ -210,3 +210,72 @@ fn a_title_starting_like_a_tag_is_answered() {
     a.predict(q, &PredictOptions::default()).unwrap();
     assert!(a.prepare(q).unwrap().contains("handlebars"));
 }
+
+/// Without `scores` the predictor skips the sigmoid of tags whose logit is far below their
+/// threshold; the answer must be exactly the one computed from every probability, whatever the
+/// threshold, including one placed exactly on a probability the model gives.
+#[test]
+fn skipping_far_below_threshold_tags_answers_as_computing_every_probability() {
+    let csv = tagger_testkit::tiny_csv();
+    let questions: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(',').map(|(_, text)| text))
+        .chain([RUST_QUESTION, "cargo", "python list"])
+        .collect();
+    assert!(questions.len() > 10);
+    let mut artifact = tagger_testkit::tiny_artifact(1);
+    let first = scores_of(&Predictor::new(artifact.clone()), questions[0]);
+    for (i, (_, &p)) in first.iter().enumerate() {
+        if i % 2 == 0 {
+            artifact.thresholds.per_tag[i] = p;
+        }
+    }
+    let model = Predictor::new(artifact);
+    let overrides = [
+        None,
+        Some(0.0),
+        Some(1e-6),
+        Some(1e-4),
+        Some(0.01),
+        Some(0.3),
+        Some(0.5),
+        Some(0.9),
+        Some(0.9999),
+        Some(1.0),
+    ];
+    let mut served = 0;
+    for q in &questions {
+        for threshold in overrides {
+            let fast = model
+                .predict(
+                    q,
+                    &PredictOptions {
+                        threshold,
+                        ..PredictOptions::default()
+                    },
+                )
+                .unwrap();
+            let all = model
+                .predict(
+                    q,
+                    &PredictOptions {
+                        threshold,
+                        scores: true,
+                        ..PredictOptions::default()
+                    },
+                )
+                .unwrap();
+            assert_eq!(fast.tags, all.tags, "{q:?} at {threshold:?}");
+            assert_eq!(
+                fast.probabilities, all.probabilities,
+                "{q:?} at {threshold:?}"
+            );
+            served += fast.tags.len();
+        }
+    }
+    assert!(
+        served > 0,
+        "some tags are served, so the comparison means something"
+    );
+}
