@@ -131,8 +131,9 @@ pub fn train_taught(
     if settings.train.distill > 0.0 && teacher.is_none() {
         return Err(Error::InvalidConfig {
             field: "distill",
-            message: "needs a teacher file (`tagger train --teacher FILE`); set it to 0 without one"
-                .into(),
+            message:
+                "needs a teacher file (`tagger train --teacher FILE`); set it to 0 without one"
+                    .into(),
         });
     }
     let TrainData {
