@@ -16,6 +16,7 @@ use crate::teacher::SoftTargets;
 mod buffers;
 mod kernels;
 mod loss;
+pub(crate) use buffers::{zero_biases, zero_weights_past_first};
 pub use buffers::{BatchBuffers, Gradients};
 pub(crate) use kernels::simd;
 use kernels::{masked_dot_rows, sparse_times_dense};

@@ -83,23 +83,8 @@ impl Gradients {
             return;
         }
         self.slot = vec![u32::MAX; model.n_inputs()];
-        self.bias = model
-            .layers()
-            .iter()
-            .map(|l| Array1::zeros(l.bias.len()))
-            .collect();
-        self.weights = model
-            .layers()
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                if i == 0 {
-                    Array2::zeros((0, 0))
-                } else {
-                    Array2::zeros(l.weights.dim())
-                }
-            })
-            .collect();
+        self.bias = zero_biases(model);
+        self.weights = zero_weights_past_first(model);
         self.touched.clear();
     }
 
@@ -107,4 +92,30 @@ impl Gradients {
     pub fn first_row(&self, k: usize, width: usize) -> &[f32] {
         &self.first[k * width..(k + 1) * width]
     }
+}
+
+/// Zeros shaped like each layer's bias: per-layer state of the optimiser and the gradients.
+pub(crate) fn zero_biases(model: &Mlp) -> Vec<Array1<f32>> {
+    model
+        .layers()
+        .iter()
+        .map(|l| Array1::zeros(l.bias.len()))
+        .collect()
+}
+
+/// Zeros shaped like each layer's weights, except the first layer's (kept empty: its state is
+/// per touched row, held elsewhere).
+pub(crate) fn zero_weights_past_first(model: &Mlp) -> Vec<Array2<f32>> {
+    model
+        .layers()
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                Array2::zeros((0, 0))
+            } else {
+                Array2::zeros(l.weights.dim())
+            }
+        })
+        .collect()
 }

@@ -5,7 +5,7 @@ use pulp::Arch;
 use tagger_core::model::Mlp;
 
 use super::TrainConfig;
-use crate::nn::{simd, Gradients};
+use crate::nn::{simd, zero_biases, zero_weights_past_first, Gradients};
 
 /// Adam (Keras 3's formulation) with a lazy first layer.
 ///
@@ -84,31 +84,12 @@ impl SparseAdam {
             alpha: vec![0.0],
             momentum: Vec::new(),
             window,
-            m: model
-                .layers()
-                .iter()
-                .enumerate()
-                .map(|(i, l)| {
-                    if i == 0 {
-                        Array2::zeros((0, 0))
-                    } else {
-                        Array2::zeros(l.weights.dim())
-                    }
-                })
-                .collect(),
+            m: zero_weights_past_first(model),
             v: Vec::new(),
             m0: vec![0.0; first],
             v0: vec![0.0; first],
-            mb: model
-                .layers()
-                .iter()
-                .map(|l| Array1::zeros(l.bias.len()))
-                .collect(),
-            vb: model
-                .layers()
-                .iter()
-                .map(|l| Array1::zeros(l.bias.len()))
-                .collect(),
+            mb: zero_biases(model),
+            vb: zero_biases(model),
             row_step: vec![0; model.n_inputs()],
         };
         me.v = me.m.clone();
