@@ -312,6 +312,50 @@ async fn upload_trains_publishes_and_verifies() {
     assert!(tags.contains(&"jquery"), "{body}");
 }
 
+/// Distillation in the deployed loop: a teacher file uploaded beside the data (its own event
+/// ignored) and a settings file asking for it, through the Lambda handler on a real S3 API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teacher_file_beside_the_upload_is_learned_from() {
+    let Some(bucket) = Bucket::new("teacher_file_beside").await else {
+        return;
+    };
+    let csv = small_csv(3, 600);
+    let mut teacher = String::from("text,teacher\n");
+    for line in csv.lines().skip(1) {
+        let (tag, text) = line.split_once(',').expect("tag,text");
+        teacher.push_str(&format!("{text},{tag}=0.9\n"));
+    }
+    teacher.push_str("how do I borrow with cargo unlabelled,rust=0.8\n");
+    bucket
+        .upload("data/q.json", r#"{"distill": 0.3}"#, "01")
+        .await;
+    let event = bucket.upload("data/q.teacher.csv", teacher, "02").await;
+    let out = bucket.invoke(event, &quick()).await.expect("handled");
+    assert!(
+        matches!(&out[0].outcome, Outcome::Ignored { reason } if reason.contains("teacher file")),
+        "{out:?}"
+    );
+    let event = bucket.upload("data/q.csv", csv, "03").await;
+    let out = bucket.invoke(event, &quick()).await.expect("trains");
+    let Outcome::Promoted { version, .. } = &out[0].outcome else {
+        panic!("{out:?}")
+    };
+    let report = bucket.report("data/q.csv").await;
+    assert_eq!(report.teacher.as_deref(), Some("data/q.teacher.csv"));
+    let source: serde_json::Value = serde_json::from_slice(
+        &bucket
+            .get(&format!("models/{version}/source.json"))
+            .await
+            .expect("source.json"),
+    )
+    .unwrap();
+    assert_eq!(source["teacher"], "data/q.teacher.csv");
+    let distill = source["settings"]["train"]["distill"]
+        .as_f64()
+        .expect("distill");
+    assert!((distill - 0.3).abs() < 1e-6, "{distill}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encoded_key_from_the_fixture_is_decoded() {
     let Some(bucket) = Bucket::new("encoded_key_from_the").await else {

@@ -44,6 +44,7 @@ use tagger_registry::store::{join, ObjectStore};
 use tagger_train::config::{Overrides, Settings, Sidecar};
 use tagger_train::dataset::{self, FormatReport, SkipCount};
 use tagger_train::pipeline::{self, TrainData};
+use tagger_train::teacher::Teacher;
 use tracing::Instrument;
 
 /// Is sequencer `a` newer than `b`? S3 sequencers are hex strings of varying length that order
@@ -57,6 +58,17 @@ pub fn sequencer_cmp(a: &str, b: &str) -> Ordering {
 /// `data/x.csv` -> `data/x.json`.
 fn sidecar_key(csv_key: &str) -> String {
     format!("{}.json", &csv_key[..csv_key.len() - ".csv".len()])
+}
+
+/// The suffix of a teacher file: `data/x.teacher.csv` teaches the run of `data/x.csv`.
+const TEACHER_SUFFIX: &str = ".teacher.csv";
+
+/// `data/x.csv` -> `data/x.teacher.csv`.
+fn teacher_key(csv_key: &str) -> String {
+    format!(
+        "{}{TEACHER_SUFFIX}",
+        &csv_key[..csv_key.len() - ".csv".len()]
+    )
 }
 
 fn ignore_reason(key: &str, cfg: &JobConfig) -> Option<String> {
@@ -73,6 +85,12 @@ fn ignore_reason(key: &str, cfg: &JobConfig) -> Option<String> {
     }
     if tagger_registry::store::check_key(key).is_err() {
         return Some(format!("key {key:?} is not a usable object key"));
+    }
+    if lower.ends_with(TEACHER_SUFFIX) {
+        let data = format!("{}.csv", &key[..key.len() - TEACHER_SUFFIX.len()]);
+        return Some(format!(
+            "key {key:?} is a teacher file: the next run of {data:?} with distill > 0 learns from it"
+        ));
     }
     None
 }
@@ -195,6 +213,43 @@ fn describe(outcome: &Outcome) -> (&'static str, String) {
     }
 }
 
+/// The teacher of `upload` (`data/<name>.teacher.csv`) when the settings distill (`distill >
+/// 0`): its absence is a settings error, since the run would otherwise train untaught under a
+/// version that claims a teacher. Without distillation a teacher file present is not read, and
+/// the warning returned says so.
+async fn read_teacher(
+    store: &dyn ObjectStore,
+    upload: &Upload,
+    cfg: &JobConfig,
+    settings: &Settings,
+    report: &mut JobReport,
+) -> Result<(Option<Teacher>, Option<String>), JobError> {
+    let key = teacher_key(&upload.key);
+    if settings.train.distill == 0.0 {
+        let unused = store.head(&key).await?.is_some().then(|| {
+            format!("{key} is not used: distill is 0 (set distill in the data set's settings file to learn from it)")
+        });
+        return Ok((None, unused));
+    }
+    let obj = store
+        .get_limited(&key, cfg.max_upload_bytes)
+        .await?
+        .ok_or_else(|| {
+            JobError::new(
+                FailureKind::BadConfig,
+                false,
+                format!(
+                    "distill is {} but there is no teacher file {key}: upload its `text,teacher` CSV first, or set distill to 0",
+                    settings.train.distill
+                ),
+            )
+        })?;
+    let teacher = Teacher::from_reader(&obj.body[..])
+        .map_err(|e| JobError::new(FailureKind::BadData, false, format!("teacher {key}: {e}")))?;
+    report.teacher = Some(key);
+    Ok((Some(teacher), None))
+}
+
 async fn run(
     store: &dyn ObjectStore,
     upload: &Upload,
@@ -256,8 +311,9 @@ async fn run(
             )
         })?;
     report.read_etag = Some(csv.etag.clone());
+    let (teacher, teacher_warning) = read_teacher(store, upload, cfg, &settings, report).await?;
     let sha256 = pipeline::sha256_hex(&csv.body);
-    let version = pipeline::version_id(&sha256, &settings);
+    let version = pipeline::taught_version_id(&sha256, teacher.as_ref(), &settings);
     report.data_sha256 = Some(sha256.clone());
     report.version = Some(version.clone());
 
@@ -282,6 +338,7 @@ async fn run(
     report.skipped = load.skipped.clone();
     report.format = load.format.clone();
     report.warnings = load.warnings.clone();
+    report.warnings.extend(teacher_warning);
     report.timings.read_seconds = t.elapsed().as_secs_f64();
     let (distinct, rows) = gate::distinct_texts(examples.iter().map(|e| e.text.as_str()));
     report.gate.rows = Some(rows);
@@ -299,7 +356,7 @@ async fn run(
     let created_at = tagger_registry::clock::now_rfc3339();
     let mut stopped_at = None;
     let trained = tracing::info_span!("training", rows = rows).in_scope(|| {
-        pipeline::train_until(data, None, &settings, &created_at, &mut |e| {
+        pipeline::train_taught(data, None, teacher.as_ref(), &settings, &created_at, &mut |e| {
             tracing::info!(epoch = e.epoch, train_loss = e.train_loss, val_loss = ?e.val_loss, val_micro_f1 = ?e.val_micro_f1, seconds = e.seconds, "epoch");
             // Another epoch like this one must still leave the reserve for evaluating and publishing.
             let go_on = budget.allows(Duration::from_secs_f64(e.seconds));
@@ -341,6 +398,7 @@ async fn run(
         "size": upload.size,
         "sha256": report.data_sha256,
         "sidecar": report.sidecar,
+        "teacher": report.teacher,
         "overrides": overrides,
         "settings": settings,
     }))
@@ -730,6 +788,142 @@ mod tests {
         assert_eq!(
             report(&store, "data/q.csv").await.sidecar.as_deref(),
             Some("data/q.json")
+        );
+    }
+
+    /// A `text,teacher` file for `csv`'s texts (each with its own tags at `p`), plus `extra`
+    /// texts the upload does not have.
+    fn teacher_for(csv: &str, p: f32, extra: &[(&str, &str)]) -> String {
+        let mut out = String::from("text,teacher\n");
+        // `corpus` rows: `tag,text` or `"tag,tag",text`.
+        for line in csv.lines().skip(1) {
+            let (tags, text) = match line.strip_prefix('"') {
+                Some(rest) => rest.split_once("\",").unwrap(),
+                None => line.split_once(',').unwrap(),
+            };
+            let probs: Vec<String> = tags.split(',').map(|t| format!("{t}={p}")).collect();
+            out.push_str(&format!("{text},{}\n", probs.join(";")));
+        }
+        for (text, tag) in extra {
+            out.push_str(&format!("{text},{tag}={p}\n"));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_teacher_beside_the_upload_teaches_the_run() {
+        let store = MemoryStore::new();
+        let csv = corpus(1, 400);
+        put(&store, "data/q.csv", csv.clone()).await;
+        put(&store, "data/q.json", r#"{"distill": 0.3}"#).await;
+        put(
+            &store,
+            "data/q.teacher.csv",
+            teacher_for(&csv, 0.9, &[("how to fix my borrow", "rust")]),
+        )
+        .await;
+        // The teacher's own upload event starts nothing.
+        let out = retrain(&store, &upload("data/q.teacher.csv", "01"), &cfg())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out, Outcome::Ignored { reason } if reason.contains("teacher file")),
+            "{out:?}"
+        );
+        let out = retrain(&store, &upload("data/q.csv", "02"), &cfg())
+            .await
+            .unwrap();
+        let Outcome::Promoted { version, .. } = out else {
+            panic!("{out:?}")
+        };
+        let r = report(&store, "data/q.csv").await;
+        assert_eq!(r.teacher.as_deref(), Some("data/q.teacher.csv"));
+        // The same data, settings and teacher again: recognised as published.
+        let again = retrain(&store, &upload("data/q.csv", "02"), &cfg())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&again, Outcome::AlreadyPublished { version: v } if *v == version),
+            "{again:?}"
+        );
+        let pointer = latest(&store).await.unwrap();
+        assert_eq!(pointer.version, version);
+        let artifact = Registry::new(&store, "models")
+            .load(&pointer)
+            .await
+            .unwrap();
+        let settings = pipeline::TrainingRecord::of(&artifact.info)
+            .settings
+            .expect("the job records its settings");
+        assert_eq!(settings.train.distill, 0.3);
+        let source = store
+            .get(&format!("models/{version}/source.json"))
+            .await
+            .unwrap()
+            .unwrap();
+        let source: serde_json::Value = serde_json::from_slice(&source.body).unwrap();
+        assert_eq!(source["teacher"], "data/q.teacher.csv");
+
+        // Another teacher for the same data and settings is another version.
+        put(&store, "data/q.teacher.csv", teacher_for(&csv, 0.8, &[])).await;
+        // (Promoted or not: the gate's decision is not what this checks.)
+        let _ = retrain(&store, &upload("data/q.csv", "03"), &cfg()).await;
+        let other = report(&store, "data/q.csv").await.version;
+        assert!(other.is_some() && other.as_deref() != Some(version.as_str()));
+    }
+
+    #[tokio::test]
+    async fn distilling_without_a_usable_teacher_is_an_error_with_a_report() {
+        for (teacher, kind, needle) in [
+            (
+                None,
+                FailureKind::BadConfig,
+                "no teacher file data/q.teacher.csv",
+            ),
+            (
+                Some("words,probabilities\nx,rust=1\n"),
+                FailureKind::BadData,
+                "teacher data/q.teacher.csv",
+            ),
+            (
+                Some("text,teacher\nhow to fix,rust=2\n"),
+                FailureKind::BadData,
+                "line 2",
+            ),
+        ] {
+            let store = MemoryStore::new();
+            put(&store, "data/q.csv", corpus(1, 400)).await;
+            put(&store, "data/q.json", r#"{"distill": 0.5}"#).await;
+            if let Some(body) = teacher {
+                put(&store, "data/q.teacher.csv", body).await;
+            }
+            let err = retrain(&store, &upload("data/q.csv", "01"), &cfg())
+                .await
+                .unwrap_err();
+            assert_eq!((err.kind, err.retryable), (kind, false), "{err}");
+            assert!(err.message.contains(needle), "{teacher:?}: {err}");
+            assert_eq!(report(&store, "data/q.csv").await.failure, Some(kind));
+            assert!(versions(&store).is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_teacher_without_distill_is_not_read_and_the_report_says_so() {
+        let store = MemoryStore::new();
+        put(&store, "data/q.csv", corpus(1, 400)).await;
+        put(&store, "data/q.teacher.csv", "not a teacher file at all").await;
+        let out = retrain(&store, &upload("data/q.csv", "01"), &cfg())
+            .await
+            .unwrap();
+        assert!(matches!(out, Outcome::Promoted { .. }), "{out:?}");
+        let r = report(&store, "data/q.csv").await;
+        assert_eq!(r.teacher, None);
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("data/q.teacher.csv is not used: distill is 0")),
+            "{:?}",
+            r.warnings
         );
     }
 

@@ -170,6 +170,9 @@ pub struct JobReport {
     /// The settings overrides in force: environment defaults merged with the sidecar.
     pub overrides: Option<Overrides>,
     pub sidecar: Option<String>,
+    /// The teacher file the run learned from (`data/<name>.teacher.csv`), when it used one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<String>,
     pub forced: bool,
     pub rows_read: Option<u64>,
     pub rows_used: Option<u64>,
@@ -223,6 +226,7 @@ impl JobReport {
             version: None,
             overrides: None,
             sidecar: None,
+            teacher: None,
             forced: false,
             rows_read: None,
             rows_used: None,

@@ -65,6 +65,19 @@ pub fn version_id(data_sha256: &str, settings: &Settings) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
+/// [`version_id`] of a run that may be taught: a taught model also depends on its teacher, so
+/// the same data and settings with another teacher file is another version.
+pub fn taught_version_id(
+    data_sha256: &str,
+    teacher: Option<&Teacher>,
+    settings: &Settings,
+) -> String {
+    match teacher {
+        Some(t) => version_id(&format!("{data_sha256}+teacher:{}", t.digest()), settings),
+        None => version_id(data_sha256, settings),
+    }
+}
+
 pub use tagger_core::artifact::sha256_hex;
 
 /// The masker the settings ask for, knowing the tag names.
@@ -126,14 +139,13 @@ pub fn train_taught(
 ) -> Result<Trained> {
     let started = Instant::now();
     settings.validate()?;
-    // A weight with nothing to weigh would train as if unset and say nothing (the retraining
-    // job has no teacher file).
+    // A weight with nothing to weigh would train as if unset and say nothing.
     if settings.train.distill > 0.0 && teacher.is_none() {
         return Err(Error::InvalidConfig {
             field: "distill",
-            message:
-                "needs a teacher file (`tagger train --teacher FILE`); set it to 0 without one"
-                    .into(),
+            message: "needs a teacher file (`tagger train --teacher FILE`, or \
+                      `data/<name>.teacher.csv` beside an upload); set it to 0 without one"
+                .into(),
         });
     }
     let TrainData {
@@ -279,7 +291,8 @@ pub fn train_taught(
     settings.check_memory(&crate::config::Footprint {
         features: tokenizer.n_features(),
         tags: labels.len(),
-        fit_rows: x_fit.len(),
+        // A teacher's texts that are no training row train too.
+        fit_rows: x_fit.len() + taught.as_ref().map_or(0, |(_, _, (x, _, _))| x.len()),
         validation_rows: x_val.len(),
         test_rows: x_test.len(),
         models: if refit { 2 } else { 1 },
@@ -379,12 +392,7 @@ pub fn train_taught(
     bg_rows.sort_unstable();
     let background = x_fit.select(&bg_rows);
 
-    // A taught model also depends on its teacher: the same data and settings with another
-    // teacher file is another version.
-    let version = match teacher {
-        Some(t) => version_id(&format!("{sha256}+teacher:{}", t.digest()), input_settings),
-        None => version_id(&sha256, input_settings),
-    };
+    let version = taught_version_id(&sha256, teacher, input_settings);
     let rows = RowCounts {
         train: x_fit.len() as u64,
         validation: x_val.len() as u64,

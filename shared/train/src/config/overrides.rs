@@ -65,7 +65,8 @@ pub struct Overrides {
     #[arg(long)]
     #[schemars(range(min = 0.0), extend("exclusiveMaximum" = 1))]
     pub dropout: Option<f64>,
-    /// Knowledge distillation, with a teacher file (CLI `train --teacher`): how much a
+    /// Knowledge distillation, with a teacher file (CLI `train --teacher`; the retraining job
+    /// reads `data/<name>.teacher.csv` beside the upload): how much a
     /// labelled row's target is the teacher's probabilities rather than its tags, in [0, 1]
     /// (0 = off). The teacher's texts that are no training row train on its probabilities alone.
     #[arg(long)]
