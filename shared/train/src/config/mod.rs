@@ -222,9 +222,9 @@ impl Settings {
     ///   The preset's schedule decays per epoch, and an epoch of a few hundred rows is a handful
     ///   of steps: so-html's 573 rows got 180 steps in 20 epochs, the last ones at 4% of the
     ///   step size, and stopped far from converged (P@1 0.244). More, smaller steps under a
-    ///   slower decay, and a wider layer (dropout keeps it in check), lift so-html to 0.375 and
+    ///   slower decay, and a wider layer, lift so-html to 0.375 and
     ///   the 630-row subsets of cooking, so-titles and so-nlp by 0.02-0.25 P@1; at 1,350-1,710
-    ///   rows cooking still gains 0.07-0.15 and the others tie, at 1,980-3,150 so-nlp loses
+    ///   rows cooking still gains 0.07-0.16 and the others tie, at 1,980-3,150 so-nlp loses
     ///   0.01-0.02 (benchmarks/quality.md), hence the cut.
     pub fn train_for(&self, rows: usize, tags: usize) -> TrainConfig {
         let mut cfg = self.train.clone();
