@@ -10,7 +10,8 @@
 //! cut again at the same sizes).
 //!
 //! A named data set trains on `../shared/data/<name>/train.csv` and is scored on its `test.csv`;
-//! a path is split by the pipeline's `test_split` (seeded).
+//! a path is scored on `test=<path>` when given (`resplit` then works as for a named set), else
+//! split by the pipeline's `test_split` (seeded).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -96,6 +97,7 @@ fn main() {
     }
     if let Some(v) = parse("lr_decay") {
         s.train.lr_decay = v as f32;
+        s.pinned.lr_decay = true;
     }
     if let Some(v) = parse("class_balance") {
         s.train.class_balance = v as f32;
@@ -166,7 +168,7 @@ fn main() {
     let (train_path, test_path) = if data_dir.is_dir() {
         (data_dir.join("train.csv"), Some(data_dir.join("test.csv")))
     } else {
-        (PathBuf::from(&dataset), None)
+        (PathBuf::from(&dataset), get("test").map(PathBuf::from))
     };
     let (mut examples, load) = read_csv_path(Path::new(&train_path), &s.csv).expect("train csv");
     let mut test = test_path.map(|p| {

@@ -118,7 +118,7 @@ pub struct Overrides {
     /// Train a second model on training + validation rows and average the two.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub refit: Option<bool>,
-    /// Adapt batch size, epochs and hidden width to the data (never the ones set here).
+    /// Adapt batch size, epochs, hidden width, patience and step-size decay to the data (never the ones set here).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub auto_size: Option<bool>,
     /// Mask every tag name (whole words) in the text.
@@ -352,6 +352,7 @@ pub(super) fn apply(mut s: Settings, o: &Overrides) -> Result<Settings> {
     }
     if let Some(v) = o.lr_decay {
         s.train.lr_decay = v as f32;
+        s.pinned.lr_decay = true;
     }
     if let Some(v) = o.dropout {
         s.train.dropout = v as f32;

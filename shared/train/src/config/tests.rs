@@ -72,8 +72,10 @@ fn auto_size_adapts_only_sizes_not_set_and_only_when_on() {
 fn small_sets_get_patience_of_at_least_min_patience_steps() {
     let s = Settings::default();
     let batch = s.train.batch_size;
-    // 573 rows in batches of 64: 9 steps an epoch, so 12 epochs make 100 steps.
-    assert_eq!(s.train_for(573, 900).early_stopping_patience, 12);
+    // 573 rows in the small-set batches of 32: 18 steps an epoch, so 6 epochs make 100 steps.
+    assert_eq!(s.train_for(573, 900).early_stopping_patience, 6);
+    // 3,000 rows in batches of 64: 47 steps an epoch, 3 epochs.
+    assert_eq!(s.train_for(3_000, 900).early_stopping_patience, 3);
     // An epoch of 100+ steps keeps the preset's 1 (cooking, so-titles, so-nlp have 160+).
     assert_eq!(
         s.train_for(MIN_PATIENCE_STEPS * batch, 900)
@@ -104,6 +106,64 @@ fn small_sets_get_patience_of_at_least_min_patience_steps() {
         .unwrap();
     let json = serde_json::to_value(&sized).unwrap();
     assert!(json["pinned"].get("patience").is_none(), "{json}");
+    assert!(json["pinned"].get("lr_decay").is_none(), "{json}");
+}
+
+#[test]
+fn small_sets_get_the_small_data_regime_below_the_cut_only() {
+    let s = Settings::default();
+    let small = s.train_for(SMALL_ROWS - 1, 900);
+    assert_eq!(
+        (small.batch_size, small.hidden.clone(), small.epochs),
+        (SMALL_BATCH, vec![SMALL_HIDDEN], SMALL_EPOCHS)
+    );
+    assert_eq!(small.lr_decay, SMALL_LR_DECAY);
+    // Everything else is the preset's.
+    assert_eq!(
+        (small.learning_rate, small.dropout, small.seed),
+        (s.train.learning_rate, s.train.dropout, s.train.seed)
+    );
+    // At the cut and above: the preset's config (patience aside, which has its own rule), so
+    // cooking, so-titles and so-nlp (11,000+ rows) train as before.
+    for rows in [SMALL_ROWS, 6_400, 11_000] {
+        let cfg = s.train_for(rows, 900);
+        let as_preset = TrainConfig {
+            early_stopping_patience: cfg.early_stopping_patience,
+            ..s.train.clone()
+        };
+        assert_eq!(cfg, as_preset, "{rows} rows");
+    }
+    assert_eq!(s.train_for(6_400, 900), s.train);
+    // Few tags still get their narrow layer.
+    assert_eq!(s.train_for(500, 5).hidden, vec![FEW_TAGS_HIDDEN]);
+
+    // Sizes and the decay set explicitly are kept, the others still adapt.
+    let chosen = Settings::default()
+        .apply(&Overrides {
+            batch_size: Some(64),
+            hidden: Some(vec![256]),
+            lr_decay: Some(0.85),
+            ..Default::default()
+        })
+        .unwrap();
+    let kept = chosen.train_for(573, 900);
+    assert_eq!(
+        (kept.batch_size, kept.hidden, kept.lr_decay, kept.epochs),
+        (64, vec![256], 0.85, SMALL_EPOCHS)
+    );
+    let epochs = Settings::default()
+        .apply(&Overrides {
+            epochs: Some(20),
+            ..Default::default()
+        })
+        .unwrap()
+        .train_for(573, 900);
+    assert_eq!((epochs.epochs, epochs.batch_size), (20, SMALL_BATCH));
+    let json = serde_json::to_value(&chosen).unwrap();
+    assert_eq!(json["pinned"]["lr_decay"], true);
+    // The seed preset never adapts.
+    let seed = Settings::preset(Preset::Seed);
+    assert_eq!(seed.train_for(573, 900), seed.train);
 }
 
 #[test]
