@@ -75,6 +75,15 @@ impl Bucket {
             .map(|o| o.body.to_vec())
     }
 
+    /// A JSON object that must exist.
+    async fn json(&self, key: &str) -> serde_json::Value {
+        let body = self
+            .get(key)
+            .await
+            .unwrap_or_else(|| panic!("{key} missing"));
+        serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{key}: {e}"))
+    }
+
     async fn latest(&self) -> Option<Pointer> {
         self.get("models/latest.json")
             .await
@@ -236,13 +245,7 @@ async fn upload_trains_publishes_and_verifies() {
         "so-titles has 100 tags (shared/data/so-titles/README.md)"
     );
 
-    let metrics: serde_json::Value = serde_json::from_slice(
-        &bucket
-            .get(&format!("models/{version}/metrics.json"))
-            .await
-            .expect("metrics.json"),
-    )
-    .unwrap();
+    let metrics = bucket.json(&format!("models/{version}/metrics.json")).await;
     assert_eq!(
         metrics["train_load"]["rows_read"], 24_000,
         "train.csv rows (shared/data/so-titles/README.md)"
@@ -252,13 +255,7 @@ async fn upload_trains_publishes_and_verifies() {
         "{}",
         metrics["metrics"]
     );
-    let source: serde_json::Value = serde_json::from_slice(
-        &bucket
-            .get(&format!("models/{version}/source.json"))
-            .await
-            .expect("source.json"),
-    )
-    .unwrap();
+    let source = bucket.json(&format!("models/{version}/source.json")).await;
     assert_eq!(source["key"], "data/questions.csv");
     assert_eq!(
         source["sha256"], "46c9e0094c181f7d771c0988d0c5c7c614bd8a96a138dc3329e21c108360625b",
@@ -342,13 +339,7 @@ async fn teacher_file_beside_the_upload_is_learned_from() {
     };
     let report = bucket.report("data/q.csv").await;
     assert_eq!(report.teacher.as_deref(), Some("data/q.teacher.csv"));
-    let source: serde_json::Value = serde_json::from_slice(
-        &bucket
-            .get(&format!("models/{version}/source.json"))
-            .await
-            .expect("source.json"),
-    )
-    .unwrap();
+    let source = bucket.json(&format!("models/{version}/source.json")).await;
     assert_eq!(source["teacher"], "data/q.teacher.csv");
     let distill = source["settings"]["train"]["distill"]
         .as_f64()

@@ -586,6 +586,16 @@ mod tests {
         serde_json::from_slice(&obj.body).unwrap()
     }
 
+    /// The live version and the settings its run recorded.
+    async fn live_settings(store: &dyn ObjectStore) -> (String, Settings) {
+        let pointer = latest(store).await.expect("a live version");
+        let artifact = Registry::new(store, "models").load(&pointer).await.unwrap();
+        let settings = pipeline::TrainingRecord::of(&artifact.info)
+            .settings
+            .expect("the job records its settings");
+        (pointer.version, settings)
+    }
+
     fn versions(store: &MemoryStore) -> Vec<String> {
         store
             .keys()
@@ -775,14 +785,7 @@ mod tests {
         retrain(&store, &upload("data/q.csv", "01"), &cfg())
             .await
             .unwrap();
-        let pointer = latest(&store).await.unwrap();
-        let artifact = Registry::new(&store, "models")
-            .load(&pointer)
-            .await
-            .unwrap();
-        let settings = pipeline::TrainingRecord::of(&artifact.info)
-            .settings
-            .expect("the job records its settings");
+        let (_, settings) = live_settings(&store).await;
         assert_eq!((settings.train.epochs, settings.train.seed), (8, 11));
         assert_eq!(settings.train.hidden, vec![16], "environment default kept");
         assert_eq!(
@@ -846,15 +849,8 @@ mod tests {
             matches!(&again, Outcome::AlreadyPublished { version: v } if *v == version),
             "{again:?}"
         );
-        let pointer = latest(&store).await.unwrap();
-        assert_eq!(pointer.version, version);
-        let artifact = Registry::new(&store, "models")
-            .load(&pointer)
-            .await
-            .unwrap();
-        let settings = pipeline::TrainingRecord::of(&artifact.info)
-            .settings
-            .expect("the job records its settings");
+        let (live, settings) = live_settings(&store).await;
+        assert_eq!(live, version);
         assert_eq!(settings.train.distill, 0.3);
         let source = store
             .get(&format!("models/{version}/source.json"))
