@@ -235,6 +235,13 @@ def main():
     ap.add_argument("--teacher-out", help="write the MLP teacher's probabilities here")
     ap.add_argument("--extra", action="append", default=[], help="unlabelled texts for the teacher file")
     ap.add_argument("--teacher-on-all", action="store_true", help="teacher trained on all of train.csv (not 90%%)")
+    ap.add_argument(
+        "--teacher-folds",
+        type=int,
+        default=0,
+        help="K >= 2: cross-fitted teacher: each train.csv text gets the probabilities of an MLP "
+        "trained on the other K-1 folds (for the MLP's epoch count), extra texts the mean of the K",
+    )
     args = ap.parse_args()
 
     train = read_rows(os.path.join(args.data, "train.csv"))
@@ -272,15 +279,33 @@ def main():
         )
         results["MiniLM + MLP"] = scores(predict(e_test), y_test, thr, unknown) + (f"epochs={epoch} thr={thr:.2f}", time.time() - t)
         if args.teacher_out:
-            teacher = predict
-            if args.teacher_on_all:
-                _, _, teacher = fit_mlp(e_train, y_train, e_train[val_idx], y_train[val_idx], seed=args.seed, max_epochs=epoch, patience=10**6)
             extra = [x for p in args.extra for x in read_texts(p)]
-            texts = texts_train + extra
-            probs = teacher(e_train)
-            if extra:
-                probs = np.vstack([probs, teacher(embed(extra, args.cache))])
-            write_teacher(args.teacher_out, texts, probs, names)
+            e_extra = embed(extra, args.cache) if extra else None
+            if args.teacher_folds >= 2:
+                # Out-of-fold: no text's probabilities come from a model that trained on it.
+                k = args.teacher_folds
+                folds = np.array_split(np.random.default_rng(args.seed + 1).permutation(len(train)), k)
+                probs = np.zeros(y_train.shape, dtype=np.float32)
+                extra_probs = np.zeros((len(extra), len(names)), dtype=np.float32) if extra else None
+                for i, held in enumerate(folds):
+                    rest = np.concatenate([f for j, f in enumerate(folds) if j != i])
+                    _, _, fold_model = fit_mlp(
+                        e_train[rest], y_train[rest], e_train[held], y_train[held],
+                        seed=args.seed + i, max_epochs=epoch, patience=10**6,
+                    )
+                    probs[held] = fold_model(e_train[held])
+                    if extra:
+                        extra_probs += fold_model(e_extra) / k
+                if extra:
+                    probs = np.vstack([probs, extra_probs])
+            else:
+                teacher = predict
+                if args.teacher_on_all:
+                    _, _, teacher = fit_mlp(e_train, y_train, e_train[val_idx], y_train[val_idx], seed=args.seed, max_epochs=epoch, patience=10**6)
+                probs = teacher(e_train)
+                if extra:
+                    probs = np.vstack([probs, teacher(e_extra)])
+            write_teacher(args.teacher_out, texts_train + extra, probs, names)
     if "lr" in models:
         t = time.time()
         _, c, thr, predict = fit_lr(e_train[fit_idx], y_train[fit_idx], e_train[val_idx], y_train[val_idx], cs)
