@@ -131,7 +131,8 @@ fn extra_teacher_texts_train_but_test_texts_never_do() {
 
 #[test]
 fn distill_without_a_teacher_is_a_setting_error_not_a_silent_no_op() {
-    // The retraining job has no teacher file: a sidecar's `distill` must not train as if unset.
+    // A `distill` with nothing to learn from (a CLI run without `--teacher`, an upload without
+    // its teacher file) must not train as if unset.
     let err = try_train(None, 0.5, test_rows()).unwrap_err();
     assert!(
         matches!(
