@@ -5,6 +5,11 @@
 //! versions. Models live in a folder laid out like the bucket's `models/` prefix
 //! (`<version>/model.bin`, `latest.json`), or for `serve` and `models` in `s3://bucket/prefix`.
 
+// Training's multi-megabyte buffers come and go every epoch; glibc's malloc returns them to the
+// kernel and faults them back in (benchmarks/quality.md, "Allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod commands;
 mod eval;

@@ -5,6 +5,10 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use train::config::Config;
 use train::handler::{self, Context};
 
+// As the CLI's: training's per-epoch buffers stay mapped instead of being faulted in again.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     tagger_telemetry::init("info");

@@ -390,7 +390,14 @@ pub fn fit_targets(
                 .as_ref()
                 .is_none_or(|(best_loss, _, _)| loss < *best_loss)
             {
-                best = Some((loss, epoch, model.clone()));
+                // Into the previous best's arrays: no fresh allocation per improvement.
+                match &mut best {
+                    Some((best_loss, best_epoch, best_model)) => {
+                        (*best_loss, *best_epoch) = (loss, epoch);
+                        best_model.clone_from(&model);
+                    }
+                    None => best = Some((loss, epoch, model.clone())),
+                }
                 since_best = 0;
             } else {
                 since_best += 1;

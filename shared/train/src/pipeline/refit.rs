@@ -2,6 +2,7 @@
 
 use std::sync::{Condvar, Mutex};
 
+use tagger_core::model::Mlp;
 use tagger_core::sparse::SparseRows;
 
 use crate::error::{Error, Result};
@@ -101,7 +102,7 @@ pub(super) fn fit_with_refit(
     let progress = FitProgress::default();
     std::thread::scope(|s| {
         let refit = s.spawn(|| {
-            let mut snapshot = None;
+            let mut snapshot: Option<Mlp> = None;
             train::fit_targets(
                 &x_both,
                 &y_both,
@@ -117,7 +118,10 @@ pub(super) fn fit_with_refit(
                         return false;
                     }
                     if state.best == epoch {
-                        snapshot = Some(model.clone());
+                        match &mut snapshot {
+                            Some(kept) => kept.clone_from(model),
+                            None => snapshot = Some(model.clone()),
+                        }
                     }
                     !(state.finished && epoch >= state.best)
                 },
