@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Training time of `tagger train` binaries, taking turns run by run on the same data, so a
+# shared machine's load falls on each alike. Prints, per data set and binary, the median and
+# (min–max) of wall seconds and of CPU seconds (user + system of the whole process).
+#
+#   benchmarks/train-time.sh [-n RUNS] [-s "so-titles cooking so-html so-nlp"] BIN...
+#
+# e.g. `git stash; cargo build --release -p tagger-cli; cp target/release/tagger /tmp/tagger-before;
+# git stash pop; cargo build --release -p tagger-cli;
+# benchmarks/train-time.sh -n 5 /tmp/tagger-before target/release/tagger`.
+# Data: ../shared/data/<set>/{train,test}.csv; so-html is benchmarks/data/so-html.
+set -euo pipefail
+runs=5
+sets="so-titles cooking so-html so-nlp"
+while getopts "n:s:" o; do
+  case $o in
+    n) runs=$OPTARG ;;
+    s) sets=$OPTARG ;;
+    *) exit 2 ;;
+  esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 1 ] || { echo "usage: $0 [-n RUNS] [-s SETS] BIN..." >&2; exit 2; }
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+for _ in $(seq "$runs"); do
+  for ds in $sets; do
+    if [ "$ds" = so-html ]; then d=$root/benchmarks/data/so-html; else d=$root/../shared/data/$ds; fi
+    [ -f "$d/train.csv" ] || { echo "skipping $ds: no $d/train.csv" >&2; continue; }
+    n=0
+    for bin in "$@"; do
+      n=$((n + 1))
+      /usr/bin/time -o "$out/t" -f '%e %U %S' "$bin" train --data "$d/train.csv" \
+        --test "$d/test.csv" --out "$out/m$n" --quiet >/dev/null
+      echo "$ds $n $(cat "$out/t")" >>"$out/times"
+    done
+  done
+done
+python3 - "$out/times" "$@" <<'PY'
+import collections, statistics, sys
+bins = sys.argv[2:]
+runs = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    ds, n, wall, user, sys_ = line.split()
+    runs[(ds, int(n))].append((float(wall), float(user) + float(sys_)))
+for (ds, n), v in runs.items():
+    w, c = [x[0] for x in v], [x[1] for x in v]
+    print(f"{ds:10} {bins[n - 1]:32} wall {statistics.median(w):.2f} s ({min(w):.2f}–{max(w):.2f})"
+          f"  CPU {statistics.median(c):.2f} s ({min(c):.2f}–{max(c):.2f})  runs {len(v)}")
+PY
+# The model versions each binary published (the same ids: the same weights).
+for n in $(seq $#); do echo "versions of binary $n: $(ls "$out/m$n" | grep -v 'latest\|previous' | sort | tr '\n' ' ')"; done
