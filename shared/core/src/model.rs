@@ -23,7 +23,7 @@ pub struct Dense {
 
 /// `clone_from` copies into the existing arrays: training keeps its best epoch's weights this
 /// way every time the validation loss improves, and a fresh multi-megabyte allocation each time
-/// costs page faults and TLB shootdowns (12% of a small set's training CPU).
+/// costs page faults and, when the old one is unmapped, TLB shootdowns.
 impl Clone for Dense {
     fn clone(&self) -> Self {
         Self {
