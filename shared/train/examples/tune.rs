@@ -7,7 +7,10 @@
 //! keys: preset=default|seed, hidden=256[,128], epochs=, batch=, lr=, dropout=, patience=, seed=,
 //! min_count=, max_features=, bigrams=0|1, repeats=0|1, num_words= (Keras tokenizer), thresholds=global|fixed:0.8|pertag:<min_support>:<floor>|shrunk:<strength>|frequency,
 //! lr_decay=, class_balance=, distill=<weight> with teacher=<file> (tagger_train::teacher), sparse_adam=0|1, shuffle=0|1, refit=0|1, resplit=<seed> (pool train + test, shuffle,
-//! cut again at the same sizes).
+//! cut again at the same sizes), init=<word vectors file> (first-layer rows of the vocabulary's
+//! words start from those vectors: `benchmarks/minilm/word_vectors.py`, `tagger_train::train::WordVectors`)
+//! with init_alpha=1 (share of the start's variance from the vector), init_scale=1 (x Glorot's
+//! std), init_proj=random|leading.
 //!
 //! A named data set trains on `../shared/data/<name>/train.csv` and is scored on its `test.csv`;
 //! a path is scored on `test=<path>` when given (`resplit` then works as for a named set), else
@@ -23,6 +26,7 @@ use tagger_train::config::{Preset, Settings};
 use tagger_train::dataset::read_csv_path;
 use tagger_train::pipeline::{self, TestData, TrainData};
 use tagger_train::teacher::Teacher;
+use tagger_train::train::{Projection, WordVectors};
 
 /// Seconds this process has run on a CPU, all threads (Linux `/proc/self/stat` utime + stime):
 /// on a shared, overloaded machine wall time says little, CPU time still measures the work.
@@ -217,8 +221,19 @@ fn main() {
     }
     // teacher=<file>: a teacher file (tagger_train::teacher) for distill=<weight>.
     let teacher = get("teacher").map(|p| Teacher::from_path(Path::new(p)).expect("teacher file"));
+    let words = get("init").map(|p| {
+        let mut w = WordVectors::from_path(Path::new(p)).expect("word vectors file");
+        w.alpha = parse("init_alpha").map_or(1.0, |v| v as f32);
+        w.scale = parse("init_scale").map_or(1.0, |v| v as f32);
+        w.projection = match get("init_proj").unwrap_or("random") {
+            "random" => Projection::Random,
+            "leading" => Projection::Leading,
+            other => panic!("unknown init_proj={other}"),
+        };
+        w
+    });
     let read_s = started.elapsed().as_secs_f64();
-    let trained = pipeline::train_taught(
+    let trained = pipeline::train_with(
         TrainData {
             examples,
             load,
@@ -227,6 +242,7 @@ fn main() {
         },
         test,
         teacher.as_ref(),
+        words.as_ref(),
         &s,
         "2026-01-01T00:00:00Z",
         &mut |e| {
@@ -245,6 +261,15 @@ fn main() {
     let total_s = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     let r = &trained.report;
+    if let Some(w) = &words {
+        let vocab = trained.artifact.tokenizer.vocabulary();
+        let plain = vocab.iter().filter(|v| !v.contains([' ', '×'])).count();
+        let with = w.for_vocabulary(vocab).rows.len();
+        println!(
+            "INIT {with} of {} features ({plain} plain words) start from a vector",
+            vocab.len()
+        );
+    }
     // The config as trained: the pipeline sizes the default preset to the data.
     println!("{:?}", r.settings.train);
     let m = r.metrics.as_ref().expect("test metrics");

@@ -137,6 +137,21 @@ pub fn train_taught(
     created_at: &str,
     on_epoch: &mut dyn FnMut(&EpochStats) -> bool,
 ) -> Result<Trained> {
+    train_with(data, test, teacher, None, settings, created_at, on_epoch)
+}
+
+/// [`train_taught`] whose first layer starts from `words`' vectors for the vocabulary words
+/// that have one ([`train::WordVectors`]; an experiment, the settings do not record it).
+#[allow(clippy::too_many_arguments)]
+pub fn train_with(
+    data: TrainData,
+    test: Option<TestData>,
+    teacher: Option<&Teacher>,
+    words: Option<&train::WordVectors>,
+    settings: &Settings,
+    created_at: &str,
+    on_epoch: &mut dyn FnMut(&EpochStats) -> bool,
+) -> Result<Trained> {
     let started = Instant::now();
     settings.validate()?;
     // A weight with nothing to weigh would train as if unset and say nothing.
@@ -203,6 +218,7 @@ pub fn train_taught(
             "the training text has no usable words".into(),
         ));
     }
+    let init = words.map(|w| w.for_vocabulary(tokenizer.vocabulary()));
     let y_all: SparseRows = train_idx
         .iter()
         .map(|&i| labels.encode(&examples[i].tags))
@@ -302,6 +318,7 @@ pub fn train_taught(
             (&x_fit, &y_fit),
             (&x_val, &y_val),
             taught.as_ref(),
+            init.as_ref(),
             tokenizer.n_features(),
             labels.len(),
             &settings.train,
@@ -321,6 +338,7 @@ pub fn train_taught(
             x_train,
             y_train,
             soft,
+            init.as_ref(),
             tokenizer.n_features(),
             labels.len(),
             &settings.train,

@@ -25,7 +25,9 @@ use tagger_core::model::Mlp;
 use tagger_core::sparse::SparseRows;
 
 mod adam;
+mod init;
 pub use adam::SparseAdam;
+pub use init::{FirstLayerInit, Projection, WordVectors};
 
 /// Training hyperparameters. [`TrainConfig::default`] is the quality/speed-tuned preset;
 /// [`TrainConfig::origin`] reproduces the talk's Keras model.
@@ -272,6 +274,7 @@ pub fn fit_observed(
         x,
         y,
         None,
+        None,
         n_features,
         n_labels,
         cfg,
@@ -282,12 +285,14 @@ pub fn fit_observed(
 }
 
 /// [`fit_observed`] where rows may also learn from a teacher's probabilities (`soft`, one
-/// entry per row of `x`; see [`crate::teacher`]).
+/// entry per row of `x`; see [`crate::teacher`]), and the first layer may start from given
+/// vectors (`init`, see [`FirstLayerInit`]).
 #[allow(clippy::too_many_arguments)]
 pub fn fit_targets(
     x: &SparseRows,
     y: &SparseRows,
     soft: Option<&SoftTargets>,
+    init: Option<&FirstLayerInit>,
     n_features: usize,
     n_labels: usize,
     cfg: &TrainConfig,
@@ -327,6 +332,12 @@ pub fn fit_targets(
     dropout_rng.set_stream(2);
 
     let mut model = Mlp::glorot(n_features, &cfg.hidden, n_labels, &mut init_rng);
+    if let Some(init) = init {
+        // Its own stream: the Glorot start and everything after it stay as without `init`.
+        let mut projection_rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        projection_rng.set_stream(3);
+        init.apply(&mut model.layers_mut()[0].weights, &mut projection_rng)?;
+    }
     let batch = cfg.batch_size.min(x.len());
     let steps_per_epoch = x.len().div_ceil(batch);
     let mut adam = SparseAdam::new(&model, cfg, steps_per_epoch, steps_per_epoch * cfg.epochs);
@@ -810,6 +821,48 @@ mod tests {
         )
         .expect("fit");
         assert_ne!(a.model, c.model);
+    }
+
+    #[test]
+    fn a_first_layer_init_changes_only_what_it_mixes_in() {
+        let (x, y) = learnable(200, 3);
+        let cfg = TrainConfig {
+            epochs: 2,
+            ..small_config()
+        };
+        let fit_with = |init: Option<&FirstLayerInit>| {
+            fit_targets(
+                &x,
+                &y,
+                None,
+                init,
+                40,
+                4,
+                &cfg,
+                None,
+                &mut |_| {},
+                &mut |_, _| true,
+            )
+            .expect("fit")
+            .model
+        };
+        let plain = fit(&x, &y, 40, 4, &cfg, None, &mut |_| {}).expect("fit");
+        let vectors = FirstLayerInit {
+            rows: (1..40)
+                .map(|f| (f, vec![f as f32, 1.0, -(f as f32)]))
+                .collect(),
+            alpha: 0.0,
+            scale: 1.0,
+            projection: Projection::Random,
+        };
+        // Nothing mixed in: the Glorot start, shuffle and dropout streams are untouched.
+        assert_eq!(fit_with(Some(&vectors)), plain.model);
+        let mixed = FirstLayerInit {
+            alpha: 0.5,
+            ..vectors
+        };
+        assert_ne!(fit_with(Some(&mixed)), plain.model);
+        assert_eq!(fit_with(Some(&mixed)), fit_with(Some(&mixed)));
     }
 
     #[test]
