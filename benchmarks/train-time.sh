@@ -24,6 +24,9 @@ shift $((OPTIND - 1))
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+# Load before and after: runs on a busy machine are slower for every binary alike, but their
+# absolute figures say little.
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for _ in $(seq "$runs"); do
   for ds in $sets; do
     if [ "$ds" = so-html ]; then d=$root/benchmarks/data/so-html; else d=$root/../shared/data/$ds; fi
@@ -49,5 +52,6 @@ for (ds, n), v in runs.items():
     print(f"{ds:10} {bins[n - 1]:32} wall {statistics.median(w):.2f} s ({min(w):.2f}–{max(w):.2f})"
           f"  CPU {statistics.median(c):.2f} s ({min(c):.2f}–{max(c):.2f})  runs {len(v)}")
 PY
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 # The model versions each binary published (the same ids: the same weights).
 for n in $(seq $#); do echo "versions of binary $n: $(ls "$out/m$n" | grep -v 'latest\|previous' | sort | tr '\n' ' ')"; done
