@@ -169,6 +169,13 @@ fn print_run(trained: &Trained, pointer: &Pointer, out: &Path) {
     if !r.train_load.skipped.is_empty() {
         println!("skipped rows: {}", r.train_load.summary());
     }
+    if r.untrained_tags > 0 {
+        println!(
+            "tags on fewer than {} training rows: {} of {} (no output unit trained; never \
+             predicted, counted in the metrics)",
+            r.settings.train.min_tag_rows, r.untrained_tags, r.labels
+        );
+    }
     if r.unknown_test_tags > 0 {
         println!(
             "test tags never seen in training: {} occurrences (counted as misses)",

@@ -28,9 +28,11 @@ use crate::nn::Training;
 use crate::teacher::{SoftTargets, Teacher};
 use crate::train::{self, EpochStats};
 
+mod rare;
 mod record;
 mod refit;
 
+use rare::RareTags;
 pub use record::{headline, RunReport, TestData, Timings, TrainData, Trained, TrainingRecord};
 use refit::fit_with_refit;
 
@@ -304,9 +306,26 @@ pub fn train_with(
     };
     let go_on = || !stop.load(std::sync::atomic::Ordering::Relaxed);
     let refit = settings.refit && !x_val.is_empty() && x_fit.len() <= crate::config::REFIT_MAX_ROWS;
+    // Tags too rare to learn train without an output unit (the fit and the refit see the same
+    // tags); `y_fit` and `y_val` stay whole for calibration.
+    let rare = RareTags::plan([&y_fit, &y_val], labels.len(), settings.train.min_tag_rows);
+    let narrowed = rare.as_ref().map(|r| (r.narrow(&y_fit), r.narrow(&y_val)));
+    let (y_fit_t, y_val_t) = match &narrowed {
+        Some((f, v)) => (f, v),
+        None => (&y_fit, &y_val),
+    };
+    let taught = match (&rare, taught) {
+        (Some(r), Some((fit, val, (x, y, extra)))) => Some((
+            r.narrow_soft(&fit),
+            r.narrow_soft(&val),
+            (x, y, r.narrow_soft(&extra)),
+        )),
+        (_, taught) => taught,
+    };
+    let n_trained = rare.as_ref().map_or(labels.len(), RareTags::n_trained);
     settings.check_memory(&crate::config::Footprint {
         features: tokenizer.n_features(),
-        tags: labels.len(),
+        tags: n_trained,
         // A teacher's texts that are no training row train too.
         fit_rows: x_fit.len() + taught.as_ref().map_or(0, |(_, _, (x, _, _))| x.len()),
         validation_rows: x_val.len(),
@@ -315,24 +334,24 @@ pub fn train_with(
     })?;
     let (fitted, refitted) = if refit {
         fit_with_refit(
-            (&x_fit, &y_fit),
-            (&x_val, &y_val),
+            (&x_fit, y_fit_t),
+            (&x_val, y_val_t),
             taught.as_ref(),
             init.as_ref(),
             tokenizer.n_features(),
-            labels.len(),
+            n_trained,
             &settings.train,
             on_epoch,
             &go_on,
         )?
     } else {
-        let validation = (!x_val.is_empty()).then_some((&x_val, &y_val));
+        let validation = (!x_val.is_empty()).then_some((&x_val, y_val_t));
         let joined = taught
             .as_ref()
-            .map(|(soft_fit, _, extra)| refit::join(&x_fit, &y_fit, soft_fit, extra));
+            .map(|(soft_fit, _, extra)| refit::join(&x_fit, y_fit_t, soft_fit, extra));
         let (x_train, y_train, soft) = match &joined {
             Some((x, y, s)) => (x, y, Some(s)),
-            None => (&x_fit, &y_fit, None),
+            None => (&x_fit, y_fit_t, None),
         };
         let fitted = train::fit_targets(
             x_train,
@@ -340,7 +359,7 @@ pub fn train_with(
             soft,
             init.as_ref(),
             tokenizer.n_features(),
-            labels.len(),
+            n_trained,
             &settings.train,
             validation,
             on_epoch,
@@ -354,6 +373,17 @@ pub fn train_with(
         });
     }
     let fit_seconds = t.elapsed().as_secs_f64();
+    drop(narrowed);
+    let (fitted, refitted) = match &rare {
+        Some(r) => (
+            train::TrainResult {
+                model: r.widen(fitted.model)?,
+                ..fitted
+            },
+            refitted.map(|m| r.widen(m)).transpose()?,
+        ),
+        None => (fitted, refitted),
+    };
 
     let t = Instant::now();
     let thresholds = match (&settings.thresholds, x_val.is_empty()) {
@@ -456,6 +486,7 @@ pub fn train_with(
         train_load: load,
         test_load,
         unknown_test_tags,
+        untrained_tags: rare.as_ref().map_or(0, RareTags::n_left_out),
         metrics,
         history: fitted.history,
         best_epoch: fitted.best_epoch,

@@ -70,6 +70,19 @@ pub struct TrainConfig {
     /// 0 = off; only used when training is given a teacher. Not combined with `class_balance`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub distill: f32,
+    /// Tags on fewer training rows than this get no output unit while training; the finished
+    /// model answers their training frequency, so they are never predicted. 1 = every tag
+    /// trains. Left out of the settings when 1, so the version ids of runs without it stay.
+    #[serde(default = "one_row", skip_serializing_if = "is_one_row")]
+    pub min_tag_rows: usize,
+}
+
+fn one_row() -> usize {
+    1
+}
+
+fn is_one_row(v: &usize) -> bool {
+    *v == 1
 }
 
 fn is_zero(v: &f32) -> bool {
@@ -110,6 +123,7 @@ impl Default for TrainConfig {
             lr_decay: 0.85,
             class_balance: 0.0,
             distill: 0.0,
+            min_tag_rows: 1,
         }
     }
 }
@@ -135,6 +149,7 @@ impl TrainConfig {
             lr_decay: 1.0,
             class_balance: 0.0,
             distill: 0.0,
+            min_tag_rows: 1,
         }
     }
 
@@ -188,6 +203,13 @@ impl TrainConfig {
             return Err(Error::config(
                 "distill",
                 format!("must be in [0, 1], got {}", self.distill),
+            ));
+        }
+        let max = crate::config::limits::MAX_MIN_TAG_ROWS;
+        if !(1..=max).contains(&self.min_tag_rows) {
+            return Err(Error::config(
+                "min_tag_rows",
+                format!("must be in [1, {max}], got {}", self.min_tag_rows),
             ));
         }
         if self.distill > 0.0 && self.class_balance > 0.0 {

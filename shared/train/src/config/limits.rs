@@ -33,6 +33,8 @@ pub const MAX_BACKGROUND_ROWS: usize = 10_000;
 pub const DEFAULT_MAX_TAGS: usize = 10_000;
 /// Largest `max_tags`.
 pub const MAX_TAGS: usize = 100_000;
+/// Largest `min_tag_rows`: past this most tags of any data set would go untrained.
+pub const MAX_MIN_TAG_ROWS: usize = 1_000;
 /// Most tags on one row: rows with more are skipped as unusable.
 pub const MAX_TAGS_PER_ROW: usize = 100;
 /// Largest `max_memory_mb` (1 TiB).
@@ -151,6 +153,9 @@ pub(super) fn check_overrides(o: &Overrides) -> Result<()> {
     if let Some(v) = o.distill {
         real("distill", v, 0.0, false, 1.0, false)?;
     }
+    if let Some(v) = o.min_tag_rows {
+        int("min_tag_rows", n(v), 1, n(MAX_MIN_TAG_ROWS))?;
+    }
     if let Some(v) = o.patience {
         int("patience", n(v), 0, n(MAX_PATIENCE))?;
     }
@@ -267,6 +272,7 @@ pub(super) fn check_settings(s: &Settings) -> Result<()> {
     real("lr_decay", t.lr_decay.into(), 0.0, true, 1.0, false)?;
     real("dropout", t.dropout.into(), 0.0, false, 1.0, true)?;
     real("distill", t.distill.into(), 0.0, false, 1.0, false)?;
+    int("min_tag_rows", n(t.min_tag_rows), 1, n(MAX_MIN_TAG_ROWS))?;
     int("patience", n(t.early_stopping_patience), 0, n(MAX_PATIENCE))?;
     match s.tokenizer {
         TokenizerConfig::Keras { num_words } => {

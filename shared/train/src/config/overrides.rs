@@ -72,6 +72,12 @@ pub struct Overrides {
     #[arg(long)]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub distill: Option<f64>,
+    /// Tags on fewer training rows than this get no output unit (their training frequency is
+    /// their constant answer, so they are never predicted): 1 to 1000, 1 = every tag trains. The
+    /// default preset uses 2 when a data set has more tags than training rows.
+    #[arg(long)]
+    #[schemars(range(min = 1, max = 1000))]
+    pub min_tag_rows: Option<usize>,
     /// Early stopping after this many epochs without a lower validation loss (0 = off): at most 1000.
     #[arg(long)]
     #[schemars(range(max = 1000))]
@@ -253,6 +259,7 @@ impl Overrides {
             lr_decay,
             dropout,
             distill,
+            min_tag_rows,
             patience,
             seed,
             num_words,
@@ -291,6 +298,7 @@ impl Overrides {
             lr_decay: pick(lr_decay, &later.lr_decay),
             dropout: pick(dropout, &later.dropout),
             distill: pick(distill, &later.distill),
+            min_tag_rows: pick(min_tag_rows, &later.min_tag_rows),
             patience: pick(patience, &later.patience),
             seed: pick(seed, &later.seed),
             num_words: pick(num_words, &later.num_words),
@@ -359,6 +367,10 @@ pub(super) fn apply(mut s: Settings, o: &Overrides) -> Result<Settings> {
     }
     if let Some(v) = o.distill {
         s.train.distill = v as f32;
+    }
+    if let Some(v) = o.min_tag_rows {
+        s.train.min_tag_rows = v;
+        s.pinned.min_tag_rows = true;
     }
     if let Some(v) = o.patience {
         s.train.early_stopping_patience = v;

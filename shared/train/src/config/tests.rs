@@ -167,6 +167,35 @@ fn small_sets_get_the_small_data_regime_below_the_cut_only() {
 }
 
 #[test]
+fn rare_tags_go_untrained_only_when_tags_outnumber_rows() {
+    let s = Settings::default();
+    assert_eq!(s.train.min_tag_rows, 1);
+    assert_eq!(s.train_for(573, 883).min_tag_rows, MANY_TAGS_MIN_TAG_ROWS);
+    assert_eq!(s.train_for(573, 573).min_tag_rows, 1);
+    assert_eq!(s.train_for(11_416, 1_470).min_tag_rows, 1);
+    // A value set explicitly is kept either way, and recorded as set.
+    for v in [1, 5] {
+        let chosen = Settings::default()
+            .apply(&Overrides {
+                min_tag_rows: Some(v),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(chosen.train_for(573, 883).min_tag_rows, v);
+        assert_eq!(chosen.train_for(11_416, 1_470).min_tag_rows, v);
+        let json = serde_json::to_value(&chosen).unwrap();
+        assert_eq!(json["pinned"]["min_tag_rows"], true, "{json}");
+    }
+    // The seed preset never adapts.
+    let seed = Settings::preset(Preset::Seed);
+    assert_eq!(seed.train_for(573, 883).min_tag_rows, 1);
+    // Unset, it is not recorded: earlier settings (and version ids) stay as they were.
+    let json = serde_json::to_value(&s).unwrap();
+    assert!(json["train"].get("min_tag_rows").is_none(), "{json}");
+    assert!(json["pinned"].get("min_tag_rows").is_none(), "{json}");
+}
+
+#[test]
 fn explicit_value_equal_to_the_default_is_not_auto_sized() {
     // The preset's batch is 64 too: an explicit 64 must still stand above 100k rows.
     let flags = cli(&["--batch-size", "64", "--epochs", "20", "--hidden", "256"]).unwrap();
@@ -230,6 +259,8 @@ fn out_of_range_sidecar_values_name_the_setting() {
         (r#"{"dropout": 1}"#.into(), "dropout"),
         (r#"{"distill": 1.5}"#.into(), "distill"),
         (r#"{"distill": -0.1}"#.into(), "distill"),
+        (r#"{"min_tag_rows": 0}"#.into(), "min_tag_rows"),
+        (r#"{"min_tag_rows": 1001}"#.into(), "min_tag_rows"),
         (r#"{"threshold": 1}"#.into(), "threshold"),
         (
             r#"{"threshold": 0.5, "thresholds": "global"}"#.into(),
@@ -347,6 +378,7 @@ fn samples() -> BTreeMap<&'static str, (&'static str, &'static str)> {
         ("lr_decay", ("0.9", "0.9")),
         ("dropout", ("0.25", "0.25")),
         ("distill", ("0.5", "0.5")),
+        ("min_tag_rows", ("3", "3")),
         ("patience", ("3", "3")),
         ("seed", ("18446744073709551615", "18446744073709551615")),
         ("num_words", ("400", "400")),

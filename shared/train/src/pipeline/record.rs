@@ -39,6 +39,10 @@ pub struct RunReport {
     pub test_load: Option<LoadReport>,
     /// Test tag occurrences whose tag never appears in training (they count as misses).
     pub unknown_test_tags: u64,
+    /// Tags trained without an output unit, on fewer than `settings.train.min_tag_rows`
+    /// training rows: never predicted, still counted in the metrics.
+    #[serde(default)]
+    pub untrained_tags: usize,
     pub metrics: Option<Report>,
     pub history: Vec<EpochStats>,
     pub best_epoch: usize,
