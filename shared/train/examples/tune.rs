@@ -95,6 +95,7 @@ fn main() {
     }
     if let Some(v) = parse("patience") {
         s.train.early_stopping_patience = v as usize;
+        s.pinned.patience = true;
     }
     if let Some(v) = parse("seed") {
         s.train.seed = v as u64;

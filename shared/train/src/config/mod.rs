@@ -219,7 +219,11 @@ impl Settings {
     ///   that many steps. On a small set an epoch is a handful of steps and the validation loss
     ///   bumps after the first one (so-html's 573 training rows, 9 steps an epoch: 0.0700 after
     ///   epoch 1, 0.0810 after 2, 0.0326 after 20), so patience 1 kept the epoch-1 model (P@1
-    ///   0.013; trained on, 0.244). Sets of 6,400+ rows (cooking, so-titles, so-nlp) keep 1.
+    ///   0.013; trained on, 0.244). Sets of 2,304+ rows (cooking, so-titles, so-nlp) keep 1.
+    ///   It was 100 steps; 36 (so-html: 2 epochs instead of 6) stops on the same best epoch, so
+    ///   trains the same model, on so-html's fixed split and 3 re-splits and on 15 subsets of
+    ///   cooking, so-titles and so-nlp of 700 to 3,500 rows, in up to a third less time
+    ///   (benchmarks/quality.md).
     /// - fewer than [`SMALL_ROWS`] rows: batch [`SMALL_BATCH`], [`SMALL_HIDDEN`] hidden units,
     ///   at least [`SMALL_EPOCHS`] epochs and a step-size decay of [`SMALL_LR_DECAY`] an epoch.
     ///   The preset's schedule decays per epoch, and an epoch of a few hundred rows is a handful
@@ -323,7 +327,7 @@ pub const FEW_TAGS: usize = 16;
 /// [`Settings::train_for`]: hidden units for few tags.
 pub const FEW_TAGS_HIDDEN: usize = 64;
 /// [`Settings::train_for`]: least early-stopping patience, in optimizer steps.
-pub const MIN_PATIENCE_STEPS: usize = 100;
+pub const MIN_PATIENCE_STEPS: usize = 36;
 /// [`Settings::train_for`]: training sets below this many rows count as small.
 pub const SMALL_ROWS: usize = 1_800;
 /// [`Settings::train_for`]: batch size for small training sets.

@@ -72,11 +72,14 @@ fn auto_size_adapts_only_sizes_not_set_and_only_when_on() {
 fn small_sets_get_patience_of_at_least_min_patience_steps() {
     let s = Settings::default();
     let batch = s.train.batch_size;
-    // 573 rows in the small-set batches of 32: 18 steps an epoch, so 6 epochs make 100 steps.
-    assert_eq!(s.train_for(573, 900).early_stopping_patience, 6);
-    // 3,000 rows in batches of 64: 47 steps an epoch, 3 epochs.
-    assert_eq!(s.train_for(3_000, 900).early_stopping_patience, 3);
-    // An epoch of 100+ steps keeps the preset's 1 (cooking, so-titles, so-nlp have 160+).
+    // 573 rows in the small-set batches of 32: 18 steps an epoch, so 2 epochs make 36 steps.
+    assert_eq!(s.train_for(573, 900).early_stopping_patience, 2);
+    // 200 rows: 7 steps an epoch, 6 epochs.
+    assert_eq!(s.train_for(200, 900).early_stopping_patience, 6);
+    // 2,000 rows in batches of 64: 32 steps an epoch, 2 epochs; 3,000 rows: 47 steps, 1.
+    assert_eq!(s.train_for(2_000, 900).early_stopping_patience, 2);
+    assert_eq!(s.train_for(3_000, 900).early_stopping_patience, 1);
+    // An epoch of 36+ steps keeps the preset's 1 (cooking, so-titles, so-nlp have 160+).
     assert_eq!(
         s.train_for(MIN_PATIENCE_STEPS * batch, 900)
             .early_stopping_patience,
