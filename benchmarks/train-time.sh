@@ -3,7 +3,12 @@
 # shared machine's load falls on each alike. Prints, per data set and binary, the median and
 # (min–max) of wall seconds and of CPU seconds (user + system of the whole process).
 #
-#   benchmarks/train-time.sh [-n RUNS] [-s "so-titles cooking so-html so-nlp"] BIN...
+#   benchmarks/train-time.sh [-n RUNS] [-s "so-titles cooking so-html so-nlp"] [-f PYTHON] BIN...
+#
+# With -f, each run also trains fastText (one-vs-all, one thread: `benchmarks/peers.py --only
+# fasttext` under PYTHON, which needs the `fasttext-wheel` package) on the same set in the same
+# turn, and the summary adds its median training seconds and each binary's share of it: the
+# issues' targets are fractions of fastText's time, and a loaded host slows both alike.
 #
 # e.g. `git stash; cargo build --release -p tagger-cli; cp target/release/tagger /tmp/tagger-before;
 # git stash pop; cargo build --release -p tagger-cli;
@@ -12,15 +17,17 @@
 set -euo pipefail
 runs=5
 sets="so-titles cooking so-html so-nlp"
-while getopts "n:s:" o; do
+fasttext=""
+while getopts "n:s:f:" o; do
   case $o in
     n) runs=$OPTARG ;;
     s) sets=$OPTARG ;;
+    f) fasttext=$OPTARG ;;
     *) exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
-[ $# -ge 1 ] || { echo "usage: $0 [-n RUNS] [-s SETS] BIN..." >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 [-n RUNS] [-s SETS] [-f PYTHON] BIN..." >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -38,19 +45,37 @@ for _ in $(seq "$runs"); do
         --test "$d/test.csv" --out "$out/m$n" --quiet >/dev/null
       echo "$ds $n $(cat "$out/t")" >>"$out/times"
     done
+    if [ -n "$fasttext" ]; then
+      # peers.py prints the process CPU seconds of fastText's training alone (one thread).
+      secs=$("$fasttext" "$root/benchmarks/peers.py" "$d/train.csv" "$d/test.csv" --only fasttext \
+        | sed -n 's/.*train_cpu_s \([0-9.]*\).*/\1/p')
+      [ -n "$secs" ] || { echo "fastText run failed on $ds" >&2; exit 1; }
+      echo "$ds $secs" >>"$out/fasttext"
+    fi
   done
 done
-python3 - "$out/times" "$@" <<'PY'
+touch "$out/fasttext"
+python3 - "$out/times" "$out/fasttext" "$@" <<'PY'
 import collections, statistics, sys
-bins = sys.argv[2:]
+bins = sys.argv[3:]
 runs = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     ds, n, wall, user, sys_ = line.split()
     runs[(ds, int(n))].append((float(wall), float(user) + float(sys_)))
+fasttext = collections.defaultdict(list)
+for line in open(sys.argv[2]):
+    ds, secs = line.split()
+    fasttext[ds].append(float(secs))
 for (ds, n), v in runs.items():
     w, c = [x[0] for x in v], [x[1] for x in v]
+    share = ""
+    if fasttext[ds]:
+        ft = statistics.median(fasttext[ds])
+        share = f"  = 1/{ft / statistics.median(w):.1f} / 1/{ft / statistics.median(c):.1f} of fastText"
     print(f"{ds:10} {bins[n - 1]:32} wall {statistics.median(w):.2f} s ({min(w):.2f}–{max(w):.2f})"
-          f"  CPU {statistics.median(c):.2f} s ({min(c):.2f}–{max(c):.2f})  runs {len(v)}")
+          f"  CPU {statistics.median(c):.2f} s ({min(c):.2f}–{max(c):.2f})  runs {len(v)}{share}")
+for ds, v in fasttext.items():
+    print(f"{ds:10} {'fastText (one thread)':32} train {statistics.median(v):.2f} s ({min(v):.2f}–{max(v):.2f})  runs {len(v)}")
 PY
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 # The model versions each binary published (the same ids: the same weights).
