@@ -12,7 +12,9 @@
 #
 # e.g. `git stash; cargo build --release -p tagger-cli; cp target/release/tagger /tmp/tagger-before;
 # git stash pop; cargo build --release -p tagger-cli;
-# benchmarks/train-time.sh -n 5 /tmp/tagger-before target/release/tagger`.
+# benchmarks/train-time.sh -n 5 /tmp/tagger-before target/release/tagger`. The last lines name,
+# per binary, the versions it published with a digest of each training run (same digest: same
+# run, loss by loss and metric by metric).
 # Data: ../shared/data/<set>/{train,test}.csv; so-html is benchmarks/data/so-html.
 set -euo pipefail
 runs=5
@@ -69,7 +71,7 @@ for line in open(sys.argv[2]):
 for (ds, n), v in runs.items():
     w, c = [x[0] for x in v], [x[1] for x in v]
     share = ""
-    if fasttext[ds]:
+    if ds in fasttext:
         ft = statistics.median(fasttext[ds])
         share = f"  = 1/{ft / statistics.median(w):.1f} / 1/{ft / statistics.median(c):.1f} of fastText"
     print(f"{ds:10} {bins[n - 1]:32} wall {statistics.median(w):.2f} s ({min(w):.2f}–{max(w):.2f})"
@@ -78,5 +80,21 @@ for ds, v in fasttext.items():
     print(f"{ds:10} {'fastText (one thread)':32} train {statistics.median(v):.2f} s ({min(v):.2f}–{max(v):.2f})  runs {len(v)}")
 PY
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-# The model versions each binary published (the same ids: the same weights).
-for n in $(seq $#); do echo "versions of binary $n: $(ls "$out/m$n" | grep -v 'latest\|previous' | sort | tr '\n' ' ')"; done
+# What each binary trained, per version it published: a digest of its run's outcome (every metric
+# per tag, the best epoch, and the training and validation loss of every epoch). A version id hashes only the data, the settings and the crate version, so two builds
+# that train differently can publish the same id; the same digest means the same training run.
+for n in $(seq $#); do
+  echo "binary $n: $(python3 - "$out/m$n" <<'PY'
+import hashlib, json, pathlib, sys
+out = []
+for m in sorted(pathlib.Path(sys.argv[1]).glob("*/metrics.json")):
+    full = json.loads(m.read_text())
+    r = {k: full.get(k) for k in ("metrics", "history", "best_epoch")}
+    for e in r["history"] or []:
+        e.pop("seconds", None)
+    digest = hashlib.sha256(json.dumps(r, sort_keys=True).encode()).hexdigest()[:12]
+    out.append(f"{m.parent.name} (run {digest})")
+print(" ".join(out))
+PY
+)"
+done

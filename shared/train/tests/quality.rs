@@ -134,7 +134,7 @@ fn default_preset_beats_peers_on_so_html() {
     let m = metrics(&t);
     // 796 real questions with raw HTML bodies (benchmarks/data/so-html). Peers on its fixed split
     // (benchmarks/peers.py): TF-IDF uni+bigrams + one-vs-rest LR 0.219 / 0.000 / 0.000, fastText
-    // one-vs-all 0.144 / 0.008 / 0.029. Measured: 0.406 / 0.274 / 0.090 with auto-size's
+    // one-vs-all 0.206 / 0.029 / 0.007. Measured: 0.406 / 0.274 / 0.090 with auto-size's
     // small-data regime and its tags on one training row left untrained; 0.375 / 0.240 / 0.079
     // with them trained, 0.244 / 0.151 / 0.034 with the preset's batch, width and decay, and
     // 0.013 / 0.029 / 0.003 before small sets got a patience of 100+ steps
