@@ -57,8 +57,9 @@ pub fn evaluate(model: &Predictor, examples: &[Example]) -> Report {
     )
 }
 
-/// The model version: derived from the data and the settings only, so a repeated upload of the
-/// same file with the same settings maps to the same version.
+/// The model version: derived from the data, the settings and the release (the crate version),
+/// so a repeated upload of the same file with the same settings maps to the same version, and a
+/// release that trains differently (its version raised) trains it again.
 pub fn version_id(data_sha256: &str, settings: &Settings) -> String {
     let mut h = Sha256::new();
     h.update(data_sha256.as_bytes());
