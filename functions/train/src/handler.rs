@@ -605,8 +605,13 @@ mod tests {
         let b = budget_for(now_ms + 300_000);
         assert_eq!(b.reserve, DEADLINE_RESERVE);
         assert!(b.allows(Duration::from_secs(200)) && !b.allows(Duration::from_secs(290)));
-        // Little time left: a quarter of it is kept.
-        assert_eq!(budget_for(now_ms + 8_000).reserve.as_secs(), 2);
+        // Little time left: a quarter of it is kept (8 s less the milliseconds since `now_ms`:
+        // a loaded machine makes that more than nothing, so no exact value).
+        let reserve = budget_for(now_ms + 8_000).reserve;
+        assert!(
+            reserve <= Duration::from_secs(2) && reserve > Duration::from_millis(1_900),
+            "{reserve:?}"
+        );
     }
 
     #[test]
