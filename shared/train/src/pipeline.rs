@@ -50,11 +50,59 @@ pub fn evaluate(model: &Predictor, examples: &[Example]) -> Report {
         .collect();
     let y: SparseRows = labels.iter().map(Vec::as_slice).collect();
     metrics::evaluate(
-        &model.model().predict_proba_rows(&x),
+        &by_row_blocks(&x, |rows| model.model().predict_proba_rows(rows)),
         &y,
         model.thresholds(),
         model.labels().names(),
     )
+}
+
+/// Rows per block of [`by_row_blocks`]: the block size of [`Training::logits_batch`], so a block
+/// boundary never moves a row into another block than a single call would put it in.
+const ROW_BLOCK: usize = 256;
+
+/// `score(rows)`, the rows split into one contiguous run of whole [`ROW_BLOCK`]s per core (at
+/// most 8) and scored side by side, results in row order. Each row is scored as one call over
+/// all rows would score it (blocks stay whole), so the result is the same bit for bit on any
+/// number of cores; it only takes less wall time (the evaluation and calibration after training
+/// are otherwise single-threaded).
+fn by_row_blocks(
+    rows: &SparseRows,
+    score: impl Fn(&SparseRows) -> ndarray::Array2<f32> + Sync,
+) -> ndarray::Array2<f32> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    by_row_blocks_on(rows, cores, score)
+}
+
+fn by_row_blocks_on(
+    rows: &SparseRows,
+    cores: usize,
+    score: impl Fn(&SparseRows) -> ndarray::Array2<f32> + Sync,
+) -> ndarray::Array2<f32> {
+    let blocks = rows.len().div_ceil(ROW_BLOCK);
+    let parts = cores.min(blocks).max(1);
+    if parts == 1 {
+        return score(rows);
+    }
+    let per_part = blocks.div_ceil(parts) * ROW_BLOCK;
+    let ranges: Vec<Vec<usize>> = (0..rows.len())
+        .collect::<Vec<_>>()
+        .chunks(per_part)
+        .map(<[usize]>::to_vec)
+        .collect();
+    let score = &score;
+    let scored: Vec<ndarray::Array2<f32>> = std::thread::scope(|s| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .map(|ids| s.spawn(move || score(&rows.select(ids))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let views: Vec<_> = scored.iter().map(|a| a.view()).collect();
+    ndarray::concatenate(ndarray::Axis(0), &views).expect("parts have the same columns")
 }
 
 /// The model version: derived from the data, the settings and the release (the crate version),
@@ -399,7 +447,7 @@ pub fn train_with(
                 }
             }
             calibrate::calibrate_with_counts(
-                &fitted.model.predict_proba_batch(&x_val),
+                &by_row_blocks(&x_val, |rows| fitted.model.predict_proba_batch(rows)),
                 &y_val,
                 strategy,
                 &train_positives,
@@ -425,7 +473,7 @@ pub fn train_with(
     let t = Instant::now();
     let metrics = (!x_test.is_empty()).then(|| {
         metrics::evaluate(
-            &fitted.model.predict_proba_rows(&x_test),
+            &by_row_blocks(&x_test, |rows| fitted.model.predict_proba_rows(rows)),
             &y_test,
             &thresholds,
             labels.names(),
@@ -505,4 +553,61 @@ pub fn train_with(
         report,
         test_examples,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array1, Array2};
+    use rand::Rng;
+    use tagger_core::model::Dense;
+
+    fn random_model(rng: &mut ChaCha8Rng, sizes: &[usize]) -> Mlp {
+        let layers = sizes
+            .windows(2)
+            .map(|w| Dense {
+                weights: Array2::from_shape_fn((w[0], w[1]), |_| rng.random_range(-1.0..1.0)),
+                bias: Array1::from_shape_fn(w[1], |_| rng.random_range(-0.5..0.5)),
+            })
+            .collect();
+        Mlp::from_layers(layers).unwrap()
+    }
+
+    /// Split across any number of cores, the scores are those of one call over all rows, bit for
+    /// bit: for the batched forward pass (calibration) and the per-row one (evaluation).
+    #[test]
+    fn scoring_by_row_blocks_matches_one_call_on_any_core_count() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let model = random_model(&mut rng, &[60, 24, 9]);
+        let rows: Vec<Vec<u32>> = (0..ROW_BLOCK * 3 + 37)
+            .map(|_| {
+                let mut r: Vec<u32> = (0..rng.random_range(0..12))
+                    .map(|_| rng.random_range(0..60))
+                    .collect();
+                r.sort_unstable();
+                r.dedup();
+                r
+            })
+            .collect();
+        let x: SparseRows = rows.iter().map(Vec::as_slice).collect();
+        let batch = model.predict_proba_batch(&x);
+        let per_row = model.predict_proba_rows(&x);
+        for cores in [1, 2, 3, 4, 8] {
+            let b = by_row_blocks_on(&x, cores, |r| model.predict_proba_batch(r));
+            assert_eq!(b, batch, "batched, {cores} cores");
+            let p = by_row_blocks_on(&x, cores, |r| model.predict_proba_rows(r));
+            assert_eq!(p, per_row, "per row, {cores} cores");
+        }
+        // Fewer rows than a block, and none.
+        let few = x.select(&[3, 1, 4]);
+        assert_eq!(
+            by_row_blocks_on(&few, 4, |r| model.predict_proba_batch(r)),
+            model.predict_proba_batch(&few)
+        );
+        let none = x.select(&[]);
+        assert_eq!(
+            by_row_blocks_on(&none, 4, |r| model.predict_proba_rows(r)).dim(),
+            (0, 9)
+        );
+    }
 }
