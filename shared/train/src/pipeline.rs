@@ -374,7 +374,9 @@ pub fn train_with(
     let n_trained = rare.as_ref().map_or(labels.len(), RareTags::n_trained);
     settings.check_memory(&crate::config::Footprint {
         features: tokenizer.n_features(),
-        tags: n_trained,
+        // Every tag, trained or not: the scores after training have a column for each, and
+        // counting the untrained ones in the networks too only errs on the safe side.
+        tags: labels.len(),
         // A teacher's texts that are no training row train too.
         fit_rows: x_fit.len() + taught.as_ref().map_or(0, |(_, _, (x, _, _))| x.len()),
         validation_rows: x_val.len(),
