@@ -172,6 +172,23 @@ impl Mlp {
         self.layers[self.layers.len() - 1].weights.ncols()
     }
 
+    /// For each output, whether it answers the same for every input: all its incoming weights
+    /// are zero, as for a tag trained without an output unit (`min_tag_rows`), which is then
+    /// never predicted above its training frequency.
+    pub fn constant_outputs(&self) -> Vec<bool> {
+        let net = if self.layers.len() == 1 {
+            // The only layer is the first, which may be kept coded.
+            self.expanded()
+        } else {
+            Cow::Borrowed(self)
+        };
+        let last = &net.layers[net.layers.len() - 1].weights;
+        last.columns()
+            .into_iter()
+            .map(|c| c.iter().all(|&w| w == 0.0))
+            .collect()
+    }
+
     /// Output logits for a binary input given by the indices of its ones.
     /// Indices outside the input range are ignored: they carry no learned weight.
     pub fn logits(&self, features: &[u32]) -> Array1<f32> {
@@ -319,6 +336,26 @@ pub fn sigmoid(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn constant_outputs_are_those_without_incoming_weights() {
+        let hidden = Dense {
+            weights: Array2::from_shape_vec((2, 2), vec![1.0, 0.5, -0.5, 1.0]).unwrap(),
+            bias: Array1::zeros(2),
+        };
+        let out = Dense {
+            weights: Array2::from_shape_vec((2, 3), vec![0.0, 1.0, 0.0, 0.0, 0.0, 2.0]).unwrap(),
+            bias: Array1::from(vec![-3.0, 0.0, 0.0]),
+        };
+        let m = Mlp::from_layers(vec![hidden, out.clone()]).unwrap();
+        assert_eq!(m.constant_outputs(), [true, false, false]);
+        for x in [&[0u32][..], &[1], &[0, 1]] {
+            assert_eq!(m.logits(x)[0], -3.0);
+        }
+        // One layer: the first (inputs straight to tags).
+        let single = Mlp::from_layers(vec![out]).unwrap();
+        assert_eq!(single.constant_outputs(), [true, false, false]);
+    }
 
     #[test]
     fn rejects_layers_that_do_not_chain() {

@@ -332,8 +332,9 @@ pub fn baseline(labels: &LabelSet, train_rows: u64, test: &[ReferenceRow]) -> Op
     })
 }
 
-/// Share of `live`'s training tag occurrences whose tag is in `candidate`.
-pub fn label_mass(live: &LabelSet, candidate: &LabelSet) -> f64 {
+/// Share of `live`'s training tag occurrences whose tag is in `candidate` and `predictable` there
+/// (by index in `candidate`; a tag trained without an output unit is named but never predicted).
+pub fn label_mass(live: &LabelSet, candidate: &LabelSet, predictable: impl Fn(u32) -> bool) -> f64 {
     let total: u64 = live.counts().iter().sum();
     if total == 0 {
         return 1.0;
@@ -342,7 +343,7 @@ pub fn label_mass(live: &LabelSet, candidate: &LabelSet) -> f64 {
         .names()
         .iter()
         .zip(live.counts())
-        .filter(|(n, _)| candidate.index(n).is_some())
+        .filter(|(n, _)| candidate.index(n).is_some_and(&predictable))
         .map(|(_, c)| c)
         .sum();
     kept as f64 / total as f64
@@ -415,11 +416,21 @@ mod tests {
     #[test]
     fn label_mass_weighs_tags_by_training_occurrences() {
         let live = labels(&[("java", 30), ("python", 10), ("rust", 60)]);
+        let all = |_| true;
         assert_eq!(
-            label_mass(&live, &labels(&[("java", 1), ("python", 1)])),
+            label_mass(&live, &labels(&[("java", 1), ("python", 1)]), all),
             0.4
         );
-        assert_eq!(label_mass(&live, &labels(&[("rust", 1), ("go", 1)])), 0.6);
+        assert_eq!(
+            label_mass(&live, &labels(&[("rust", 1), ("go", 1)]), all),
+            0.6
+        );
+        // A tag the candidate knows but never predicts (trained without an output unit) is not
+        // kept: "rust" is index 1 of ["go", "rust"].
+        assert_eq!(
+            label_mass(&live, &labels(&[("rust", 1), ("go", 1)]), |i| i != 1),
+            0.0
+        );
     }
 
     #[test]

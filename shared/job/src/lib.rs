@@ -1069,6 +1069,58 @@ mod tests {
             .contains("no reference set"));
     }
 
+    /// Tags a candidate names but trained no output unit for (`min_tag_rows`) are never
+    /// predicted, so they do not count as kept in its label mass.
+    #[tokio::test]
+    async fn tags_without_an_output_unit_are_not_kept_in_the_label_mass() {
+        let store = MemoryStore::new();
+        publish_good(&store, "data/q.csv", "01").await;
+        let pointer = latest(&store).await.unwrap();
+        let live = Registry::new(&store, "models")
+            .load(&pointer)
+            .await
+            .unwrap();
+        // rust and python on 120 rows each, javascript and sql on 20: with min_tag_rows 50 the
+        // last two train no output unit (about 16 training rows each after the test split).
+        const WORDS: [(&str, [&str; 3]); 4] = [
+            ("rust", ["borrow", "cargo", "lifetime"]),
+            ("python", ["pip", "django", "pandas"]),
+            ("javascript", ["npm", "react", "promise"]),
+            ("sql", ["join", "select", "query"]),
+        ];
+        let mut csv = String::from("tags,text\n");
+        for (t, (tag, words)) in WORDS.iter().enumerate() {
+            for i in 0..if t < 2 { 120 } else { 20 } {
+                csv += &format!(
+                    "{tag},how to fix {} with {} {i}\n",
+                    words[i % 3],
+                    words[(i + 1) % 3]
+                );
+            }
+        }
+        put(&store, "data/q.csv", csv).await;
+        put(&store, "data/q.json", r#"{"min_tag_rows": 50}"#).await;
+        // A worse model too (it can no longer answer javascript or sql): the gate refuses it.
+        let err = retrain(&store, &upload("data/q.csv", "02"), &cfg())
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("quality gate"), "{err}");
+        let (names, counts) = (live.labels.names(), live.labels.counts());
+        let total: u64 = counts.iter().sum();
+        let kept: u64 = names
+            .iter()
+            .zip(counts)
+            .filter(|(n, _)| ["rust", "python"].contains(&n.as_str()))
+            .map(|(_, c)| c)
+            .sum();
+        let mass = report(&store, "data/q.csv").await.gate.label_mass.unwrap();
+        assert!(
+            (mass - kept as f64 / total as f64).abs() < 1e-9,
+            "label mass {mass}, rust + python {kept} of {total}"
+        );
+        assert!(mass < 0.9, "{mass}");
+    }
+
     #[tokio::test]
     async fn force_promotes_a_model_that_fails_the_gate() {
         let store = MemoryStore::new();

@@ -86,7 +86,11 @@ pub(crate) async fn score_incumbent(
     let on_test = gate::score(&live, test);
     out.micro_f1 = Some(on_test.micro_f1);
     gate.live = Some(on_test);
-    gate.label_mass = Some(gate::label_mass(live.labels(), candidate.labels()));
+    // Tags the candidate trained no output unit for are named but never predicted: not kept.
+    let constant = candidate.model().constant_outputs();
+    gate.label_mass = Some(gate::label_mass(live.labels(), candidate.labels(), |t| {
+        !constant.get(t as usize).copied().unwrap_or(true)
+    }));
     match registry.reference(&cur.version).await {
         Ok(Some(reference)) if !reference.rows.is_empty() => {
             gate.reference = Some(gate::ReferenceScores {
