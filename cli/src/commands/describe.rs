@@ -53,6 +53,23 @@ pub fn network_text(features: usize, hidden: &[usize], tags: usize) -> String {
     parts.join(" -> ")
 }
 
+/// `590 of 883 tags (on fewer than 2 training rows): no output unit, never predicted`, or
+/// nothing when every tag has one.
+pub fn untrained_text(constant: &[bool], min_tag_rows: Option<usize>) -> Option<String> {
+    let n = constant.iter().filter(|&&c| c).count();
+    if n == 0 {
+        return None;
+    }
+    let why = match min_tag_rows {
+        Some(m) if m > 1 => format!(" (on fewer than {m} training rows)"),
+        _ => String::new(),
+    };
+    Some(format!(
+        "{n} of {} tags{why}: no output unit, never predicted",
+        constant.len()
+    ))
+}
+
 pub fn print_model(model: &Predictor) -> std::io::Result<()> {
     let summary = model.summary();
     let record = TrainingRecord::of(model.info());
@@ -81,10 +98,21 @@ pub fn print_model(model: &Predictor) -> std::io::Result<()> {
         "network:     {}",
         network_text(summary.features, &summary.hidden, summary.labels.len())
     )?;
+    let constant = model.model().constant_outputs();
+    let min_rows = record.settings.as_ref().map(|s| s.train.min_tag_rows);
+    if let Some(line) = untrained_text(&constant, min_rows) {
+        super::outln!("untrained:   {line}")?;
+    }
     super::outln!("background:  {} rows", summary.background_rows)?;
     super::outln!("tags and thresholds:")?;
     for (name, t) in &summary.thresholds.per_tag {
-        super::outln!("    {:<28} {t:.2}", safe(name))?;
+        let index = model.labels().index(name).map(|i| i as usize);
+        let never = if index.and_then(|i| constant.get(i).copied()) == Some(true) {
+            "  never predicted (no output unit)"
+        } else {
+            ""
+        };
+        super::outln!("    {:<28} {t:.2}{never}", safe(name))?;
     }
     if let Some(m) = &record.metrics {
         super::outln!("{}", safe_report(m).table(10))?;
@@ -95,6 +123,19 @@ pub fn print_model(model: &Predictor) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn untrained_tags_are_counted_with_their_reason() {
+        assert_eq!(untrained_text(&[false, false], Some(2)), None);
+        assert_eq!(
+            untrained_text(&[true, false, true], Some(2)).unwrap(),
+            "2 of 3 tags (on fewer than 2 training rows): no output unit, never predicted"
+        );
+        assert_eq!(
+            untrained_text(&[true, false], None).unwrap(),
+            "1 of 2 tags: no output unit, never predicted"
+        );
+    }
 
     #[test]
     fn descriptions_use_plain_words() {
