@@ -357,7 +357,7 @@ pub fn train_with(
     let refit = settings.refit && !x_val.is_empty() && x_fit.len() <= crate::config::REFIT_MAX_ROWS;
     // Tags too rare to learn train without an output unit (the fit and the refit see the same
     // tags); `y_fit` and `y_val` stay whole for calibration.
-    let rare = RareTags::plan([&y_fit, &y_val], labels.len(), settings.train.min_tag_rows);
+    let rare = RareTags::plan(labels.counts(), n, settings.train.min_tag_rows);
     let narrowed = rare.as_ref().map(|r| (r.narrow(&y_fit), r.narrow(&y_val)));
     let (y_fit_t, y_val_t) = match &narrowed {
         Some((f, v)) => (f, v),

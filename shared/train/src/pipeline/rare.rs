@@ -24,24 +24,12 @@ pub(super) struct RareTags {
 }
 
 impl RareTags {
-    /// The plan for labels `0..n_labels` counted over the training rows `y` (every row the
-    /// fit or the refit learns from): tags on fewer than `min_rows` rows are left out. `None`
-    /// when every tag stays, or when fewer than two would (nothing left to learn apart).
-    pub(super) fn plan<'a>(
-        y: impl IntoIterator<Item = &'a SparseRows>,
-        n_labels: usize,
-        min_rows: usize,
-    ) -> Option<Self> {
-        let mut count = vec![0u64; n_labels];
-        let mut rows = 0u64;
-        for part in y {
-            rows += part.len() as u64;
-            for row in part.iter() {
-                for &t in row {
-                    count[t as usize] += 1;
-                }
-            }
-        }
+    /// The plan for tags on `count[t]` of `rows` training rows (every row the fit or the
+    /// refit learns from: the label set's counts): tags on fewer than `min_rows` rows are left
+    /// out. `None` when every tag stays, or when fewer than two would (nothing left to learn
+    /// apart).
+    pub(super) fn plan(count: &[u64], rows: usize, min_rows: usize) -> Option<Self> {
+        let n_labels = count.len();
         let kept: Vec<u32> = (0..n_labels as u32)
             .filter(|&t| count[t as usize] >= min_rows as u64)
             .collect();
@@ -144,28 +132,21 @@ mod tests {
 
     #[test]
     fn plans_only_when_some_but_not_all_tags_are_rare() {
-        let y = rows(&[&[0, 1], &[0], &[1, 2], &[3]]);
-        assert!(RareTags::plan([&y], 4, 1).is_none(), "nothing is rare");
-        let plan = RareTags::plan([&y], 4, 2).expect("tags 2 and 3 are rare");
+        assert!(
+            RareTags::plan(&[2, 2, 1, 1], 4, 1).is_none(),
+            "nothing is rare"
+        );
+        let plan = RareTags::plan(&[2, 2, 1, 1], 4, 2).expect("tags 2 and 3 are rare");
         assert_eq!((plan.n_trained(), plan.n_left_out()), (2, 2));
+        assert_eq!(plan.kept, vec![0, 1]);
         // One tag on two rows: nothing left to tell apart.
-        let y = rows(&[&[0], &[0], &[1], &[2]]);
-        assert!(RareTags::plan([&y], 3, 2).is_none());
-    }
-
-    #[test]
-    fn counts_every_part_of_the_training_rows() {
-        // Tag 2 is on one fit row and one validation row: two training rows, kept.
-        let (fit, val) = (rows(&[&[0, 2], &[1], &[0]]), rows(&[&[1, 2], &[3]]));
-        let plan = RareTags::plan([&fit, &val], 4, 2).expect("tag 3 is rare");
-        assert_eq!(plan.kept, vec![0, 1, 2]);
-        assert_eq!(plan.narrow(&val), rows(&[&[1, 2], &[]]));
+        assert!(RareTags::plan(&[2, 1, 1], 4, 2).is_none());
     }
 
     #[test]
     fn narrows_labels_and_soft_targets_to_the_trained_tags() {
         let y = rows(&[&[0, 1, 3], &[1, 3], &[0, 2]]);
-        let plan = RareTags::plan([&y], 4, 2).expect("tag 2 is rare");
+        let plan = RareTags::plan(&[2, 2, 1, 2], 3, 2).expect("tag 2 is rare");
         assert_eq!(plan.narrow(&y), rows(&[&[0, 1, 2], &[1, 2], &[0]]));
         let mut soft = SoftTargets::default();
         soft.push(vec![(0, 0.5), (2, 0.25), (3, 0.75)], 0.3);
@@ -177,8 +158,7 @@ mod tests {
     #[test]
     fn widened_model_keeps_trained_logits_and_answers_the_prior_for_the_rest() {
         // Four training rows; tag 1 on one of them: left out at min_rows 2.
-        let y = rows(&[&[0, 1], &[0, 2], &[2], &[0, 2]]);
-        let plan = RareTags::plan([&y], 3, 2).expect("tag 1 is rare");
+        let plan = RareTags::plan(&[3, 1, 3], 4, 2).expect("tag 1 is rare");
         let hidden = Dense {
             weights: Array2::from_shape_vec((3, 2), vec![1.0, 0.0, 0.0, 1.0, 0.5, 0.5]).unwrap(),
             bias: Array1::from(vec![0.1, -0.1]),
