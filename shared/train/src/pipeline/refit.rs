@@ -18,8 +18,6 @@ struct FitProgress {
 
 #[derive(Clone, Copy, Default)]
 struct FitState {
-    /// Epochs finished.
-    epochs: usize,
     /// The best epoch so far (the final one once `finished`).
     best: usize,
     finished: bool,
@@ -32,10 +30,10 @@ impl FitProgress {
         self.changed.notify_all();
     }
 
-    /// The state once the fit has finished `epoch` epochs or stopped.
-    fn wait_for(&self, epoch: usize) -> FitState {
+    /// The state once the fit's best epoch is past `epoch`, or the fit has stopped.
+    fn wait_past(&self, epoch: usize) -> FitState {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        while !state.finished && state.epochs < epoch {
+        while !state.finished && state.best <= epoch {
             state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }
         *state
@@ -55,11 +53,13 @@ impl Drop for FinishOnDrop<'_> {
 /// The early-stopped fit on `train` (validated on `val`) and [`Settings::refit`]'s second model,
 /// trained at the same time on a second thread: train + validation rows, the next seed, no
 /// early stopping, for as many epochs as the fit's best. The refit cannot know that number
-/// before the fit stops, so after each epoch `e` it waits until the fit has finished epoch `e`
-/// too, keeps a copy of its weights if `e` is the fit's best epoch so far, and stops once the
-/// fit has stopped and `e` reached its best epoch. Epoch `e` of a run does not depend on how
-/// many follow, so the copy is bit for bit the model a separate refit for that many epochs
-/// gives, whatever the threads' timing; the two runs just share the wall time.
+/// before the fit stops, so it trains an epoch only once the fit has shown it is needed: after
+/// its epoch `e` it waits until the fit's best epoch is past `e` (then it trains epoch `e + 1`)
+/// or the fit has stopped with its best at `e` (then its weights are the answer). It trails the
+/// fit by an epoch and never trains one the fit's patience then throws away. Epoch `e` of a run
+/// does not depend on how many follow, so the result is bit for bit the model a separate refit
+/// for that many epochs gives, whatever the threads' timing; the two runs just share the wall
+/// time.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn fit_with_refit(
     (x_fit, y_fit): (&SparseRows, &SparseRows),
@@ -71,7 +71,7 @@ pub(super) fn fit_with_refit(
     cfg: &train::TrainConfig,
     on_epoch: &mut dyn FnMut(&EpochStats),
     go_on: &(dyn Fn() -> bool + Sync),
-) -> Result<(train::TrainResult, Option<tagger_core::model::Mlp>)> {
+) -> Result<(train::TrainResult, Option<Mlp>)> {
     let mut x_both = x_fit.clone();
     let mut y_both = y_fit.clone();
     for i in 0..x_val.len() {
@@ -103,7 +103,7 @@ pub(super) fn fit_with_refit(
     let progress = FitProgress::default();
     std::thread::scope(|s| {
         let refit = s.spawn(|| {
-            let mut snapshot: Option<Mlp> = None;
+            let mut stopped_at = None;
             train::fit_targets(
                 &x_both,
                 &y_both,
@@ -114,21 +114,16 @@ pub(super) fn fit_with_refit(
                 &refit_cfg,
                 None,
                 &mut |_| {},
-                &mut |epoch, model| {
-                    let state = progress.wait_for(epoch);
-                    if !go_on() {
+                &mut |epoch, _| {
+                    let state = progress.wait_past(epoch);
+                    if !go_on() || state.best <= epoch {
+                        stopped_at = Some(epoch);
                         return false;
                     }
-                    if state.best == epoch {
-                        match &mut snapshot {
-                            Some(kept) => kept.clone_from(model),
-                            None => snapshot = Some(model.clone()),
-                        }
-                    }
-                    !(state.finished && epoch >= state.best)
+                    true
                 },
             )
-            .map(|_| snapshot)
+            .map(|r| (stopped_at.unwrap_or(r.history.len()), r.model))
         });
         let finish = FinishOnDrop(&progress);
         // `train::fit`'s rule for the best epoch: the first, then any with a strictly lower
@@ -156,12 +151,9 @@ pub(super) fn fit_with_refit(
                         }
                         _ => false,
                     };
-                progress.update(|s| {
-                    s.epochs = stats.epoch;
-                    if new_best {
-                        s.best = stats.epoch;
-                    }
-                });
+                if new_best {
+                    progress.update(|s| s.best = stats.epoch);
+                }
                 on_epoch(stats);
             },
             &mut |_, _| go_on(),
@@ -178,12 +170,13 @@ pub(super) fn fit_with_refit(
         if !go_on() {
             return Ok((fitted, None));
         }
-        let model = refitted?.ok_or_else(|| {
-            Error::Training(format!(
-                "the refit kept no weights for epoch {}",
+        let (epochs, model) = refitted?;
+        if epochs != fitted.best_epoch {
+            return Err(Error::Training(format!(
+                "the refit stopped after epoch {epochs}, the fit's best is epoch {}",
                 fitted.best_epoch
-            ))
-        })?;
+            )));
+        }
         Ok((fitted, Some(model)))
     })
 }
@@ -210,4 +203,103 @@ pub(super) fn join(
     }
     soft.extend(soft_extra);
     (x, y, soft)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// 300 rows of 40 features; tag `t` of 6 goes with features `t * 6 .. t * 6 + 6`, mostly.
+    fn data(seed: u64) -> (SparseRows, SparseRows) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for _ in 0..300 {
+            let tag = rng.random_range(0..6u32);
+            let mut row: Vec<u32> = (0..4).map(|_| tag * 6 + rng.random_range(0..6)).collect();
+            row.extend((0..3).map(|_| rng.random_range(0..40)));
+            row.sort_unstable();
+            row.dedup();
+            x.push(row);
+            // Every third label is noise: the validation loss turns up within a few epochs.
+            let label = if rng.random_range(0..3) == 0 {
+                rng.random_range(0..6u32)
+            } else {
+                tag
+            };
+            y.push(vec![label]);
+        }
+        (
+            x.iter().map(Vec::as_slice).collect(),
+            y.iter().map(Vec::as_slice).collect(),
+        )
+    }
+
+    /// The refit beside the fit is the model a separate run on train + validation rows for the
+    /// fit's best epoch count gives, bit for bit, with the patience of 1 the large sets use and
+    /// the longer one of small sets.
+    #[test]
+    fn the_refit_beside_the_fit_is_a_separate_refit_for_the_best_epochs() {
+        let (x, y) = data(5);
+        let fit: Vec<usize> = (0..270).collect();
+        let val: Vec<usize> = (270..300).collect();
+        let (x_fit, y_fit, x_val, y_val) = (
+            x.select(&fit),
+            y.select(&fit),
+            x.select(&val),
+            y.select(&val),
+        );
+        for patience in [1, 3] {
+            let cfg = train::TrainConfig {
+                // Fast and without dropout: it overfits the noisy labels within a few epochs.
+                hidden: vec![32],
+                epochs: 40,
+                batch_size: 16,
+                learning_rate: 0.03,
+                lr_decay: 1.0,
+                dropout: 0.0,
+                early_stopping_patience: patience,
+                ..Default::default()
+            };
+            let (fitted, refit) = fit_with_refit(
+                (&x_fit, &y_fit),
+                (&x_val, &y_val),
+                None,
+                None,
+                40,
+                6,
+                &cfg,
+                &mut |_| {},
+                &|| true,
+            )
+            .unwrap();
+            let refit = refit.expect("a refit model");
+            let separate = train::fit_targets(
+                &x,
+                &y,
+                None,
+                None,
+                40,
+                6,
+                &train::TrainConfig {
+                    early_stopping_patience: 0,
+                    seed: cfg.seed.wrapping_add(1),
+                    epochs: fitted.best_epoch,
+                    ..cfg.clone()
+                },
+                None,
+                &mut |_| {},
+                &mut |_, _| true,
+            )
+            .unwrap();
+            assert!(
+                fitted.best_epoch < fitted.history.len(),
+                "early stopping stopped it: best {} of {}",
+                fitted.best_epoch,
+                fitted.history.len()
+            );
+            assert_eq!(refit, separate.model, "patience {patience}");
+        }
+    }
 }
