@@ -84,11 +84,10 @@ fn by_row_blocks_on(
     if parts == 1 {
         return score(rows);
     }
-    let per_part = blocks.div_ceil(parts) * ROW_BLOCK;
-    let ranges: Vec<Vec<usize>> = (0..rows.len())
-        .collect::<Vec<_>>()
-        .chunks(per_part)
-        .map(<[usize]>::to_vec)
+    let (n, per_part) = (rows.len(), blocks.div_ceil(parts) * ROW_BLOCK);
+    let ranges: Vec<Vec<usize>> = (0..n)
+        .step_by(per_part)
+        .map(|start| (start..(start + per_part).min(n)).collect())
         .collect();
     let score = &score;
     let scored: Vec<ndarray::Array2<f32>> = std::thread::scope(|s| {
