@@ -36,13 +36,18 @@ trap 'rm -rf "$out"' EXIT
 # Load before and after: runs on a busy machine are slower for every binary alike, but their
 # absolute figures say little.
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-for _ in $(seq "$runs"); do
+bins=("$@")
+for r in $(seq 0 $((runs - 1))); do
   for ds in $sets; do
     if [ "$ds" = so-html ]; then d=$root/benchmarks/data/so-html; else d=$root/../shared/data/$ds; fi
     [ -f "$d/train.csv" ] || { echo "skipping $ds: no $d/train.csv" >&2; continue; }
-    n=0
-    for bin in "$@"; do
-      n=$((n + 1))
+    # The binaries take turns going first: the first run of a turn was measured 5-30% slower
+    # than the same binary later in the turn (after fastText's run above all), which favoured
+    # every binary but the first.
+    for i in $(seq 0 $((${#bins[@]} - 1))); do
+      idx=$(((i + r) % ${#bins[@]}))
+      bin=${bins[$idx]}
+      n=$((idx + 1))
       /usr/bin/time -o "$out/t" -f '%e %U %S' "$bin" train --data "$d/train.csv" \
         --test "$d/test.csv" --out "$out/m$n" --quiet >/dev/null
       echo "$ds $n $(cat "$out/t")" >>"$out/times"
