@@ -6,7 +6,7 @@
 //! ```
 //! keys: preset=default|seed, hidden=256[,128], epochs=, batch=, lr=, dropout=, patience=, seed=,
 //! min_count=, max_features=, bigrams=0|1, repeats=0|1, num_words= (Keras tokenizer), thresholds=global|fixed:0.8|pertag:<min_support>:<floor>|shrunk:<strength>|frequency,
-//! lr_decay=, class_balance=, min_tag_rows=, distill=<weight> with teacher=<file> (tagger_train::teacher), sparse_adam=0|1, shuffle=0|1, refit=0|1, resplit=<seed> (pool train + test, shuffle,
+//! lr_decay=, class_balance=, activity_l1=, min_tag_rows=, distill=<weight> with teacher=<file> (tagger_train::teacher), sparse_adam=0|1, shuffle=0|1, refit=0|1, resplit=<seed> (pool train + test, shuffle,
 //! cut again at the same sizes), init=<word vectors file> (first-layer rows of the vocabulary's
 //! words start from those vectors: `benchmarks/minilm/word_vectors.py`, `tagger_train::train::WordVectors`)
 //! with init_alpha=1 (share of the start's variance from the vector), init_scale=1 (x Glorot's
@@ -106,6 +106,9 @@ fn main() {
     }
     if let Some(v) = parse("class_balance") {
         s.train.class_balance = v as f32;
+    }
+    if let Some(v) = parse("activity_l1") {
+        s.train.activity_l1 = v as f32;
     }
     if let Some(v) = parse("min_tag_rows") {
         s.train.min_tag_rows = v as usize;

@@ -272,7 +272,8 @@ impl Training for Mlp {
     }
 
     /// Backward pass after [`Mlp::forward_batch`] on the same rows: binary cross-entropy on the
-    /// logits against label rows `y.row(ids[..])`, averaged over tags and rows as Keras does.
+    /// logits against label rows `y.row(ids[..])`, averaged over tags and rows as Keras does,
+    /// plus `buffers.activity_l1` times the mean over rows of the hidden activations' sum.
     /// Fills `grads` and returns the summed (not averaged) loss of the batch.
     ///
     /// Loss per output, stable for any logit `z` (the log-sum-exp form, as in
@@ -345,6 +346,7 @@ impl Training for Mlp {
             );
         }
 
+        let mut penalty = 0.0f64;
         for l in (0..=last).rev() {
             // Bias gradient: column sums of this layer's delta.
             {
@@ -396,6 +398,23 @@ impl Training for Mlp {
                 flat_mut(&mut before[l - 1]),
                 width,
             );
+            if buffers.activity_l1 > 0.0 {
+                // The penalty `activity_l1 * sum of activations / rows` of the mean loss: its
+                // gradient is `activity_l1 / rows` per activation, times the dropout scale per
+                // unit of pre-activation, at active units only. The summed loss gets it in the
+                // same units as the cross-entropy (`x rows x tags`).
+                let below = flat_mut(&mut before[l - 1]);
+                let per_unit = buffers.activity_l1 * buffers.keep_scale / b as f32;
+                let mut activity = 0.0f64;
+                for r in 0..input.rows() {
+                    let (index, value) = input.row(r);
+                    for (&j, &h) in index.iter().zip(value) {
+                        below[r * width + j as usize] += per_unit;
+                        activity += f64::from(h);
+                    }
+                }
+                penalty += f64::from(buffers.activity_l1) * (n_out as f64) * activity;
+            }
         }
 
         // First layer: scatter-add each row's delta into the weight rows it touched.
@@ -434,7 +453,7 @@ impl Training for Mlp {
         for &i in &grads.touched {
             grads.slot[i as usize] = u32::MAX;
         }
-        loss
+        loss + penalty
     }
 }
 
@@ -489,16 +508,19 @@ mod tests {
     }
 
     /// Mean BCE over rows and tags, computed independently in f64 from dense inputs, the
-    /// positive term of tag `t` weighted by `pos_weights[t]` (1 beyond the slice).
+    /// positive term of tag `t` weighted by `pos_weights[t]` (1 beyond the slice), plus
+    /// `activity` times the mean over rows of the hidden activations' sum.
     fn reference_loss(
         layers: &[(Vec<Vec<f64>>, Vec<f64>)],
         x: &SparseRows,
         y: &SparseRows,
         pos_weights: &[f32],
         soft: Option<&SoftTargets>,
+        activity: f64,
     ) -> f64 {
         let n_out = layers.last().map_or(0, |l| l.1.len());
         let mut total = 0.0;
+        let mut active_sum = 0.0;
         for r in 0..x.len() {
             let n_in = layers[0].0.len();
             let mut h: Vec<f64> = (0..n_in)
@@ -519,6 +541,7 @@ mod tests {
                 }
                 if l + 1 < layers.len() {
                     z.iter_mut().for_each(|v| *v = v.max(0.0));
+                    active_sum += z.iter().sum::<f64>();
                 }
                 h = z;
             }
@@ -543,7 +566,7 @@ mod tests {
                 total -= w * target * p.ln() + (1.0 - target) * (1.0 - p).ln();
             }
         }
-        total / (x.len() * n_out) as f64
+        total / (x.len() * n_out) as f64 + activity * active_sum / x.len() as f64
     }
 
     fn to_f64(model: &Mlp) -> Vec<(Vec<Vec<f64>>, Vec<f64>)> {
@@ -563,7 +586,13 @@ mod tests {
 
     #[test]
     fn backward_matches_finite_differences() {
-        assert_backward_matches_finite_differences(&[], None);
+        assert_backward_matches_finite_differences(&[], None, 0.0);
+    }
+
+    /// The activity penalty's term in the loss and in every gradient (both hidden layers).
+    #[test]
+    fn activity_penalty_backward_matches_finite_differences() {
+        assert_backward_matches_finite_differences(&[], None, 0.05);
     }
 
     /// Row 0 half labels, half teacher; row 1 labels only; row 2 (no tags) teacher only.
@@ -577,27 +606,33 @@ mod tests {
             ],
             weight: vec![0.5, 0.0, 1.0],
         };
-        assert_backward_matches_finite_differences(&[], Some(&soft));
+        assert_backward_matches_finite_differences(&[], Some(&soft), 0.0);
     }
 
     #[test]
     fn weighted_backward_matches_finite_differences() {
-        assert_backward_matches_finite_differences(&[4.0, 1.0, 2.5], None);
+        assert_backward_matches_finite_differences(&[4.0, 1.0, 2.5], None, 0.0);
     }
 
-    fn assert_backward_matches_finite_differences(pos_weights: &[f32], soft: Option<&SoftTargets>) {
+    fn assert_backward_matches_finite_differences(
+        pos_weights: &[f32],
+        soft: Option<&SoftTargets>,
+        activity: f32,
+    ) {
         let model = tiny();
         let x = rows(&[&[0, 2, 5], &[1, 2], &[3]]);
         let y = rows(&[&[0], &[1, 2], &[]]);
         let ids = [0, 1, 2];
         let mut buffers = BatchBuffers::new(&model, 3);
+        buffers.activity_l1 = activity;
+        let activity = f64::from(activity);
         let mut grads = Gradients::new(&model);
         model.forward_batch(&x, &ids, &mut buffers, None);
         let loss_sum =
             model.backward_batch_targets(&x, &y, soft, &ids, &mut buffers, &mut grads, pos_weights);
 
         let base = to_f64(&model);
-        let mean = reference_loss(&base, &x, &y, pos_weights, soft);
+        let mean = reference_loss(&base, &x, &y, pos_weights, soft, activity);
         assert!(
             (loss_sum / 9.0 - mean).abs() < 1e-5,
             "loss {} vs reference {mean}",
@@ -618,8 +653,8 @@ mod tests {
                     minus[l].1[j] -= h;
                 }
             }
-            (reference_loss(&plus, &x, &y, pos_weights, soft)
-                - reference_loss(&minus, &x, &y, pos_weights, soft))
+            (reference_loss(&plus, &x, &y, pos_weights, soft, activity)
+                - reference_loss(&minus, &x, &y, pos_weights, soft, activity))
                 / (2.0 * h)
         };
         let check = |what: &str, analytic: f32, numeric: f64| {

@@ -75,6 +75,12 @@ pub struct TrainConfig {
     /// trains. Left out of the settings when 1, so the version ids of runs without it stay.
     #[serde(default = "one_row", skip_serializing_if = "is_one_row")]
     pub min_tag_rows: usize,
+    /// Activity penalty: `activity_l1` times each row's sum of hidden activations (after
+    /// dropout) is added to its loss, which holds units at zero unless they help (a sparser
+    /// hidden layer: less work per row, and a regulariser). 0 = off. Left out of the settings
+    /// when 0, so the version ids of runs without it stay.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub activity_l1: f32,
 }
 
 fn one_row() -> usize {
@@ -124,6 +130,7 @@ impl Default for TrainConfig {
             class_balance: 0.0,
             distill: 0.0,
             min_tag_rows: 1,
+            activity_l1: 0.0,
         }
     }
 }
@@ -150,6 +157,7 @@ impl TrainConfig {
             class_balance: 0.0,
             distill: 0.0,
             min_tag_rows: 1,
+            activity_l1: 0.0,
         }
     }
 
@@ -210,6 +218,13 @@ impl TrainConfig {
             return Err(Error::config(
                 "min_tag_rows",
                 format!("must be in [1, {max}], got {}", self.min_tag_rows),
+            ));
+        }
+        let max = crate::config::limits::MAX_ACTIVITY_L1;
+        if !(self.activity_l1.is_finite() && (0.0..=max).contains(&self.activity_l1)) {
+            return Err(Error::config(
+                "activity_l1",
+                format!("must be in [0, {max}], got {}", self.activity_l1),
             ));
         }
         if self.distill > 0.0 && self.class_balance > 0.0 {
@@ -364,6 +379,7 @@ pub fn fit_targets(
     let steps_per_epoch = x.len().div_ceil(batch);
     let mut adam = SparseAdam::new(&model, cfg, steps_per_epoch, steps_per_epoch * cfg.epochs);
     let mut buffers = BatchBuffers::new(&model, batch);
+    buffers.activity_l1 = cfg.activity_l1;
     let mut grads = Gradients::new(&model);
     let mut order: Vec<usize> = (0..x.len()).collect();
     let pos_weights = positive_weights(y, n_labels, cfg.class_balance);

@@ -33,6 +33,8 @@ pub const MAX_BACKGROUND_ROWS: usize = 10_000;
 pub const DEFAULT_MAX_TAGS: usize = 10_000;
 /// Largest `max_tags`.
 pub const MAX_TAGS: usize = 100_000;
+/// Largest `activity_l1`: at 1e-3 cooking's hidden units already die within an epoch.
+pub const MAX_ACTIVITY_L1: f32 = 0.01;
 /// Largest `min_tag_rows`: past this most tags of any data set would go untrained.
 pub const MAX_MIN_TAG_ROWS: usize = 1_000;
 /// Most tags on one row: rows with more are skipped as unusable.
@@ -155,6 +157,16 @@ pub(super) fn check_overrides(o: &Overrides) -> Result<()> {
     }
     if let Some(v) = o.min_tag_rows {
         int("min_tag_rows", n(v), 1, n(MAX_MIN_TAG_ROWS))?;
+    }
+    if let Some(v) = o.activity_l1 {
+        real(
+            "activity_l1",
+            v,
+            0.0,
+            false,
+            f64::from(MAX_ACTIVITY_L1),
+            false,
+        )?;
     }
     if let Some(v) = o.patience {
         int("patience", n(v), 0, n(MAX_PATIENCE))?;

@@ -78,6 +78,13 @@ pub struct Overrides {
     #[arg(long)]
     #[schemars(range(min = 1, max = 1000))]
     pub min_tag_rows: Option<usize>,
+    /// Activity penalty: this times each row's sum of hidden activations (after dropout) is
+    /// added to its loss, in [0, 0.01] (0 = off, the presets'). It holds hidden units at zero
+    /// unless they help: fewer active units make every epoch cheaper. With a larger step it
+    /// trains short texts faster at a small cost in macro-F1 (see the README).
+    #[arg(long)]
+    #[schemars(range(min = 0.0, max = 0.01))]
+    pub activity_l1: Option<f64>,
     /// Early stopping after this many epochs without a lower validation loss (0 = off): at most 1000.
     #[arg(long)]
     #[schemars(range(max = 1000))]
@@ -260,6 +267,7 @@ impl Overrides {
             dropout,
             distill,
             min_tag_rows,
+            activity_l1,
             patience,
             seed,
             num_words,
@@ -299,6 +307,7 @@ impl Overrides {
             dropout: pick(dropout, &later.dropout),
             distill: pick(distill, &later.distill),
             min_tag_rows: pick(min_tag_rows, &later.min_tag_rows),
+            activity_l1: pick(activity_l1, &later.activity_l1),
             patience: pick(patience, &later.patience),
             seed: pick(seed, &later.seed),
             num_words: pick(num_words, &later.num_words),
@@ -371,6 +380,9 @@ pub(super) fn apply(mut s: Settings, o: &Overrides) -> Result<Settings> {
     if let Some(v) = o.min_tag_rows {
         s.train.min_tag_rows = v;
         s.pinned.min_tag_rows = true;
+    }
+    if let Some(v) = o.activity_l1 {
+        s.train.activity_l1 = v as f32;
     }
     if let Some(v) = o.patience {
         s.train.early_stopping_patience = v;

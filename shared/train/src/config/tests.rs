@@ -68,6 +68,30 @@ fn auto_size_adapts_only_sizes_not_set_and_only_when_on() {
     assert_eq!(seed.train_for(LARGE_ROWS + 1, 5), seed.train);
 }
 
+/// The activity penalty is a plain setting: off in both presets, set as given, bounded.
+#[test]
+fn activity_penalty_is_off_unless_set_and_bounded() {
+    assert_eq!(Settings::default().train.activity_l1, 0.0);
+    assert_eq!(Settings::preset(Preset::Seed).train.activity_l1, 0.0);
+    let set = Settings::default()
+        .apply(&Overrides {
+            activity_l1: Some(2e-5),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(set.train.activity_l1, 2e-5);
+    assert_eq!(set.train_for(11_164, 735).activity_l1, 2e-5);
+    for bad in [-1e-6, 0.5, f64::NAN] {
+        let err = Settings::default()
+            .apply(&Overrides {
+                activity_l1: Some(bad),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("activity_l1"), "{bad}: {err}");
+    }
+}
+
 #[test]
 fn small_sets_get_patience_of_at_least_min_patience_steps() {
     let s = Settings::default();
@@ -382,6 +406,7 @@ fn samples() -> BTreeMap<&'static str, (&'static str, &'static str)> {
         ("dropout", ("0.25", "0.25")),
         ("distill", ("0.5", "0.5")),
         ("min_tag_rows", ("3", "3")),
+        ("activity_l1", ("0.0001", "0.0001")),
         ("patience", ("3", "3")),
         ("seed", ("18446744073709551615", "18446744073709551615")),
         ("num_words", ("400", "400")),

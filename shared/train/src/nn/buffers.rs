@@ -20,6 +20,8 @@ pub struct BatchBuffers {
     pub(super) active: Vec<SparseBatch>,
     /// Scratch: a hidden layer's active units by unit instead of by row.
     pub(super) active_t: SparseBatch,
+    /// The activity penalty the backward pass adds ([`crate::train::TrainConfig::activity_l1`]).
+    pub activity_l1: f32,
 }
 
 impl BatchBuffers {
@@ -31,6 +33,7 @@ impl BatchBuffers {
             noise: Vec::new(),
             active: Vec::new(),
             active_t: SparseBatch::default(),
+            activity_l1: 0.0,
         };
         me.ensure(model, rows);
         me
