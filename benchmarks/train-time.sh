@@ -41,9 +41,9 @@ for r in $(seq 0 $((runs - 1))); do
   for ds in $sets; do
     if [ "$ds" = so-html ]; then d=$root/benchmarks/data/so-html; else d=$root/../shared/data/$ds; fi
     [ -f "$d/train.csv" ] || { echo "skipping $ds: no $d/train.csv" >&2; continue; }
-    # The binaries take turns going first: the first run of a turn was measured 5-30% slower
-    # than the same binary later in the turn (after fastText's run above all), which favoured
-    # every binary but the first.
+    # The binaries take turns going first: with -f the first run of a turn follows fastText's
+    # and was measured 10-50% slower than the same binary run second, which favoured every
+    # binary but the first.
     for i in $(seq 0 $((${#bins[@]} - 1))); do
       idx=$(((i + r) % ${#bins[@]}))
       bin=${bins[$idx]}
