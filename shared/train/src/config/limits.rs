@@ -33,7 +33,7 @@ pub const MAX_BACKGROUND_ROWS: usize = 10_000;
 pub const DEFAULT_MAX_TAGS: usize = 10_000;
 /// Largest `max_tags`.
 pub const MAX_TAGS: usize = 100_000;
-/// Largest `activity_l1`: at 1e-3 cooking's hidden units already die within an epoch.
+/// Largest `activity_l1`: from 1e-3 cooking's hidden layer collapses (P@1 0.44; 0.12 at 3e-3).
 pub const MAX_ACTIVITY_L1: f32 = 0.01;
 /// Largest `min_tag_rows`: past this most tags of any data set would go untrained.
 pub const MAX_MIN_TAG_ROWS: usize = 1_000;
