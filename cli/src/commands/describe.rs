@@ -25,13 +25,19 @@ pub fn tokenizer_text(t: &TokenizerConfig) -> String {
             max_features,
             bigrams,
             repeats,
+            subwords,
         } => format!(
-            "words (min count {min_count}, at most {max_features} features{}{})",
+            "words (min count {min_count}, at most {max_features} features{}{}{})",
             if *bigrams { ", with bigrams" } else { "" },
             if *repeats {
                 ", with repeat features"
             } else {
                 ""
+            },
+            if *subwords > 0 {
+                format!(", with {subwords}-character sub-words")
+            } else {
+                String::new()
             }
         ),
     }
@@ -155,8 +161,19 @@ mod tests {
                 max_features: 20000,
                 bigrams: false,
                 repeats: true,
+                subwords: 0,
             }),
             "words (min count 2, at most 20000 features, with repeat features)"
+        );
+        assert_eq!(
+            tokenizer_text(&TokenizerConfig::Words {
+                min_count: 2,
+                max_features: 6000,
+                bigrams: false,
+                repeats: false,
+                subwords: 3,
+            }),
+            "words (min count 2, at most 6000 features, with 3-character sub-words)"
         );
         assert_eq!(preset_name(Preset::Seed), "seed");
     }

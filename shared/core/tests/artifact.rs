@@ -3,7 +3,8 @@
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use tagger_core::artifact::{
-    seal, Artifact, Decoder, FORMAT_VERSION, HEADER_LEN, MAGIC, MIN_FORMAT_VERSION,
+    seal, Artifact, Decoder, BASE_FORMAT_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC,
+    MIN_FORMAT_VERSION,
 };
 use tagger_core::explain::WordOptions;
 use tagger_core::predictor::PredictOptions;
@@ -106,7 +107,8 @@ fn header_records_magic_version_length_and_payload_checksum() {
     assert_eq!(&bytes[..8], MAGIC);
     assert_eq!(
         u32::from_le_bytes(bytes[8..12].try_into().unwrap()),
-        FORMAT_VERSION
+        BASE_FORMAT_VERSION,
+        "a model without sub-words is written in format 3"
     );
     let declared = u64::from_le_bytes(bytes[12..20].try_into().unwrap());
     assert_eq!(declared as usize, bytes.len() - HEADER_LEN);
@@ -361,6 +363,7 @@ fn repeat_features_survive_a_round_trip() {
         max_features,
         bigrams,
         repeats: true,
+        subwords: 0,
     };
     artifact.tokenizer = Tokenizer::from_parts(config, vocab).unwrap();
     let question = format!("{word} and {word} again");
@@ -375,6 +378,72 @@ fn repeat_features_survive_a_round_trip() {
             .predict(&question, &all_scores())
             .unwrap()
     );
+}
+
+/// The tiny artifact with its vocabulary's last entry replaced by a sub-word of its first word
+/// plus "zq" (3 characters): written in format 4.
+fn subword_artifact() -> (Artifact, String) {
+    let mut artifact = tiny_artifact();
+    let TokenizerConfig::Words {
+        min_count,
+        max_features,
+        bigrams,
+        repeats,
+        ..
+    } = *artifact.tokenizer.config()
+    else {
+        panic!("the tiny model uses the word tokenizer");
+    };
+    let mut vocab = artifact.tokenizer.vocabulary().to_vec();
+    let word = format!("{}zq", vocab[0]);
+    let chars: Vec<char> = word.chars().collect();
+    let n = vocab.len();
+    vocab[n - 1] = format!("·{}", chars[chars.len() - 3..].iter().collect::<String>());
+    let config = TokenizerConfig::Words {
+        min_count,
+        max_features,
+        bigrams,
+        repeats,
+        subwords: 3,
+    };
+    artifact.tokenizer = Tokenizer::from_parts(config, vocab).unwrap();
+    (artifact, word)
+}
+
+#[test]
+fn subword_models_are_written_in_format_4_and_read_back() {
+    let (artifact, word) = subword_artifact();
+    let last = artifact.tokenizer.vocabulary().len() as u32;
+    assert!(artifact.tokenizer.encode(&word).contains(&last));
+    let bytes = artifact.to_bytes().unwrap();
+    assert_eq!(
+        u32::from_le_bytes(bytes[8..12].try_into().unwrap()),
+        FORMAT_VERSION
+    );
+    let loaded = Artifact::from_bytes(&bytes).unwrap();
+    assert_eq!(loaded, artifact);
+    assert_eq!(loaded.to_bytes().unwrap(), bytes);
+    for piece in [1, 7, 4096] {
+        assert_eq!(decode_in_pieces(&bytes, piece, None).unwrap(), artifact);
+    }
+    assert_eq!(
+        Predictor::new(loaded)
+            .predict(&word, &all_scores())
+            .unwrap(),
+        Predictor::new(artifact)
+            .predict(&word, &all_scores())
+            .unwrap()
+    );
+}
+
+#[test]
+fn a_format_3_header_on_a_subword_payload_is_refused() {
+    // A reader of format 3 alone would refuse the version; this build refuses the mismatch.
+    let (artifact, _) = subword_artifact();
+    let bytes = artifact.to_bytes().unwrap();
+    let relabelled = seal(BASE_FORMAT_VERSION, &bytes[HEADER_LEN..]);
+    let err = Artifact::from_bytes(&relabelled).unwrap_err();
+    assert!(err.to_string().contains("only format 4"), "{err}");
 }
 
 const FORMAT1: &[u8] = include_bytes!("fixtures/format1/tiny.bin");

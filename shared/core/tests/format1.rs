@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use tagger_core::artifact::{Artifact, FORMAT_VERSION};
+use tagger_core::artifact::{Artifact, BASE_FORMAT_VERSION};
 use tagger_core::predictor::{PredictOptions, Predictor};
 
 const BIN: &[u8] = include_bytes!("fixtures/format1/tiny.bin");
@@ -52,7 +52,7 @@ fn a_format1_artifact_loads_and_predicts_as_its_writer_did() {
     let resaved = artifact.to_bytes().unwrap();
     assert_eq!(
         u32::from_le_bytes(resaved[8..12].try_into().unwrap()),
-        FORMAT_VERSION
+        BASE_FORMAT_VERSION
     );
     let reloaded = Artifact::from_bytes(&resaved).unwrap();
     assert_eq!(reloaded.to_bytes().unwrap(), resaved);

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use tagger_core::artifact::{Artifact, FORMAT_VERSION};
+use tagger_core::artifact::{Artifact, BASE_FORMAT_VERSION};
 use tagger_core::predictor::{PredictOptions, Predictor};
 
 const BIN: &[u8] = include_bytes!("fixtures/format2/tiny.bin");
@@ -52,7 +52,7 @@ fn a_format2_artifact_loads_and_predicts_as_its_writer_did() {
     let resaved = artifact.to_bytes().unwrap();
     assert_eq!(
         u32::from_le_bytes(resaved[8..12].try_into().unwrap()),
-        FORMAT_VERSION
+        BASE_FORMAT_VERSION
     );
     assert!(
         resaved.len() < BIN.len(),

@@ -5,7 +5,7 @@
 //! cargo run --release -p tagger-train --example tune -- <cooking|so-titles|path.csv> [key=value ...]
 //! ```
 //! keys: preset=default|seed, hidden=256[,128], epochs=, batch=, lr=, dropout=, patience=, seed=,
-//! min_count=, max_features=, bigrams=0|1, repeats=0|1, num_words= (Keras tokenizer), thresholds=global|fixed:0.8|pertag:<min_support>:<floor>|shrunk:<strength>|frequency,
+//! min_count=, max_features=, bigrams=0|1, repeats=0|1, subwords=0|2..4, num_words= (Keras tokenizer), thresholds=global|fixed:0.8|pertag:<min_support>:<floor>|shrunk:<strength>|frequency,
 //! lr_decay=, class_balance=, activity_l1=, min_tag_rows=, distill=<weight> with teacher=<file> (tagger_train::teacher), sparse_adam=0|1, shuffle=0|1, refit=0|1, resplit=<seed> (pool train + test, shuffle,
 //! cut again at the same sizes), init=<word vectors file> (first-layer rows of the vocabulary's
 //! words start from those vectors: `benchmarks/minilm/word_vectors.py`, `tagger_train::train::WordVectors`)
@@ -136,8 +136,12 @@ fn main() {
         max_features,
         bigrams,
         repeats,
+        subwords,
     } = &mut s.tokenizer
     {
+        if let Some(v) = parse("subwords") {
+            *subwords = v as usize;
+        }
         if let Some(v) = parse("min_count") {
             *min_count = v as usize;
         }
@@ -198,34 +202,6 @@ fn main() {
         all.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed as u64));
         t.examples = all.split_off(n_train);
         examples = all;
-    }
-    // Experiment only: subwords=<n> appends each word's character n-grams as pseudo-words
-    // ("qq" + n-gram), to see what sub-word evidence would be worth before building it into the
-    // tokenizer.
-    if let Some(n) = parse("subwords") {
-        let n = n as usize;
-        let add = |text: &mut String| {
-            let mut extra = String::new();
-            for w in text.split_whitespace() {
-                let w: Vec<char> = w
-                    .to_lowercase()
-                    .chars()
-                    .filter(|c| c.is_alphanumeric())
-                    .collect();
-                if w.len() <= n {
-                    continue;
-                }
-                for g in w.windows(n) {
-                    extra.push_str(" qq");
-                    extra.extend(g.iter());
-                }
-            }
-            text.push_str(&extra);
-        };
-        examples.iter_mut().for_each(|e| add(&mut e.text));
-        if let Some(t) = test.as_mut() {
-            t.examples.iter_mut().for_each(|e| add(&mut e.text));
-        }
     }
     // teacher=<file>: a teacher file (tagger_train::teacher) for distill=<weight>.
     let teacher = get("teacher").map(|p| Teacher::from_path(Path::new(p)).expect("teacher file"));

@@ -8,7 +8,8 @@
 //! thresholds, explainer background) plus [`ModelInfo`]; training's own record (settings, full
 //! metrics, history) travels inside it as JSON text, whose readers tolerate added fields. Format
 //! 3 (written now) puts everything but the weight codes first, deflated, so the weights can be
-//! unpacked as they download (see `v3`).
+//! unpacked as they download (see `v3`); format 4, the same layout with a sub-word tokenizer,
+//! is written only for models with sub-word features, so every other model stays format 3.
 //!
 //! Every load goes through one [`Decoder`]: fed the file's bytes in whatever pieces they arrive
 //! in, it checks the header as soon as it is in, hashes and decodes each piece once, and at the
@@ -32,8 +33,11 @@ mod v2;
 mod v3;
 
 pub const MAGIC: &[u8; 8] = b"TAGGERMD";
-/// The payload layout this build writes.
-pub const FORMAT_VERSION: u32 = 3;
+/// The newest payload layout this build reads and writes (4: format 3's layout, for models with
+/// sub-word features; every other model is still written in format 3).
+pub const FORMAT_VERSION: u32 = 4;
+/// The layout written for models without sub-word features.
+pub const BASE_FORMAT_VERSION: u32 = 3;
 /// The oldest payload layout this build still reads.
 pub const MIN_FORMAT_VERSION: u32 = 1;
 pub const HEADER_LEN: usize = 8 + 4 + 8 + 32;
@@ -101,12 +105,13 @@ fn bincode_config() -> impl bincode::config::Config {
 }
 
 impl Artifact {
-    /// Encodes in the current format ([`FORMAT_VERSION`]) after checking that the parts agree.
+    /// Encodes in format 3, or 4 for a tokenizer with sub-words, after checking that the parts
+    /// agree.
     /// Weights are stored quantised ([`crate::quant`]): lossless for a network that was
     /// [`crate::quant::snap`]ped (training does), rounded otherwise.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         self.check()?;
-        Ok(seal(FORMAT_VERSION, &v3::encode(self)?))
+        Ok(seal(v3::format_for(&self.tokenizer), &v3::encode(self)?))
     }
 
     /// The same bytes in format 2, the layout before this one: for tests that older files load.
@@ -312,7 +317,7 @@ impl Decoder {
                     usize::try_from(declared).map_or(MAX_RESERVE, |d| d.min(MAX_RESERVE)),
                 ),
             ),
-            _ => State::V3(Box::new(v3::Streaming::new(declared))),
+            _ => State::V3(Box::new(v3::Streaming::new(declared, version))),
         };
         Ok(())
     }

@@ -256,6 +256,7 @@ impl Payload {
                 max_features,
                 bigrams,
                 repeats: false,
+                subwords: 0,
             },
         };
         Ok(Artifact {

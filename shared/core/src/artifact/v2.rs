@@ -206,6 +206,7 @@ impl<'a> Payload<'a> {
                 max_features: part("tokenizer", to_usize(max_features))?,
                 bigrams,
                 repeats,
+                subwords: 0,
             },
         };
         let layers = self

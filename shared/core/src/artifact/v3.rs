@@ -11,7 +11,12 @@
 //! the codes are most of the file, already dense, and are unpacked into weights piece by piece
 //! as they arrive ([`crate::quant::Unpacker`]), so decoding ends with the download.
 //!
-//! Never change a type here; a new layout is a new format version with its own module.
+//! Format 4 is this layout with one more tokenizer variant, `WordsSubwords` (a word tokenizer
+//! with sub-word features): written only for such tokenizers, so every other model stays in
+//! format 3, byte for byte, and a reader of format 3 alone refuses format 4 by its version
+//! instead of misreading it. A format-3 payload holding that variant is rejected.
+//!
+//! Never change a type here otherwise; a new layout is a new format version with its own module.
 
 use std::borrow::Cow;
 
@@ -69,6 +74,23 @@ enum TokenizerConfigV3 {
         /// Repeat features (`word×2` for a word seen twice in one text, see the tokenizer).
         repeats: bool,
     },
+    /// Format 4 only: `Words` with sub-words of `subwords` characters.
+    WordsSubwords {
+        min_count: u64,
+        max_features: u64,
+        bigrams: bool,
+        repeats: bool,
+        subwords: u64,
+    },
+}
+
+/// The format a tokenizer's artifact is written in: 4 with sub-words, else 3.
+pub(super) fn format_for(tokenizer: &Tokenizer) -> u32 {
+    if tokenizer.config().subwords() > 0 {
+        super::FORMAT_VERSION
+    } else {
+        super::BASE_FORMAT_VERSION
+    }
 }
 
 /// A dense layer but its codes: weights `(inputs, outputs)` as `bits`-wide codes (after the
@@ -140,11 +162,25 @@ pub(super) fn encode(a: &Artifact) -> Result<Vec<u8>> {
                 max_features,
                 bigrams,
                 repeats,
+                subwords: 0,
             } => TokenizerConfigV3::Words {
                 min_count: min_count as u64,
                 max_features: max_features as u64,
                 bigrams,
                 repeats,
+            },
+            TokenizerConfig::Words {
+                min_count,
+                max_features,
+                bigrams,
+                repeats,
+                subwords,
+            } => TokenizerConfigV3::WordsSubwords {
+                min_count: min_count as u64,
+                max_features: max_features as u64,
+                bigrams,
+                repeats,
+                subwords: subwords as u64,
             },
         },
         vocabulary: Cow::Owned(vocab.join("\n")),
@@ -181,6 +217,8 @@ pub(super) fn encode(a: &Artifact) -> Result<Vec<u8>> {
 pub(super) struct Streaming {
     /// Payload bytes the whole payload has, from the header.
     declared: u64,
+    /// 3 or 4 (see the module docs).
+    version: u32,
     stage: Stage,
 }
 
@@ -209,9 +247,10 @@ struct Parts {
 }
 
 impl Streaming {
-    pub(super) fn new(declared: u64) -> Self {
+    pub(super) fn new(declared: u64, version: u32) -> Self {
         Streaming {
             declared,
+            version,
             stage: Stage::Meta { buf: Vec::new() },
         }
     }
@@ -233,7 +272,7 @@ impl Streaming {
                     buf.extend_from_slice(&bytes[..take]);
                     bytes = &bytes[take..];
                     if meta_end(buf) == Some(buf.len()) {
-                        let (parts, unpackers) = decode_meta(buf, self.declared)?;
+                        let (parts, unpackers) = decode_meta(buf, self.declared, self.version)?;
                         self.stage = Stage::Codes {
                             parts: Box::new(parts),
                             unpackers,
@@ -312,7 +351,7 @@ fn meta_end(buf: &[u8]) -> Option<usize> {
     Some(FRAME_LEN + len as usize)
 }
 
-fn decode_meta(buf: &[u8], declared: u64) -> Result<(Parts, Vec<Unpacker>)> {
+fn decode_meta(buf: &[u8], declared: u64, version: u32) -> Result<(Parts, Vec<Unpacker>)> {
     let raw_len = u32::from_le_bytes(buf[4..8].try_into().expect("4-byte slice")) as usize;
     let raw = miniz_oxide::inflate::decompress_to_vec_with_limit(&buf[FRAME_LEN..], raw_len)
         .map_err(|e| Error::decode(format!("meta block does not inflate: {e}")))?;
@@ -385,7 +424,28 @@ fn decode_meta(buf: &[u8], declared: u64) -> Result<(Parts, Vec<Unpacker>)> {
             max_features: part("tokenizer", to_usize(max_features))?,
             bigrams,
             repeats,
+            subwords: 0,
         },
+        TokenizerConfigV3::WordsSubwords {
+            min_count,
+            max_features,
+            bigrams,
+            repeats,
+            subwords,
+        } => {
+            if version < 4 {
+                return Err(Error::decode(
+                    "a format-3 payload names a sub-word tokenizer, which only format 4 holds",
+                ));
+            }
+            TokenizerConfig::Words {
+                min_count: part("tokenizer", to_usize(min_count))?,
+                max_features: part("tokenizer", to_usize(max_features))?,
+                bigrams,
+                repeats,
+                subwords: part("tokenizer", to_usize(subwords))?,
+            }
+        }
     };
     let vocabulary: Vec<String> = if meta.vocabulary.is_empty() {
         Vec::new()

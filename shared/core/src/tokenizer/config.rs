@@ -21,13 +21,38 @@ pub enum TokenizerConfig {
     /// log-scaled term frequency, which long questions carry and a bag of words alone loses.
     /// Only for long training texts ([`REPEATS_MIN_MEAN_TOKENS`]); otherwise fitting keeps none
     /// and records the option off.
+    ///
+    /// With `subwords` = n (2 to [`MAX_SUBWORDS`]; 0 = off), every run of n characters inside a
+    /// token's letters and digits (tokens of more than n of them) is a candidate too, named
+    /// [`SUBWORD_MARK`] + the characters (`"·ing"`), counted by texts and ranked with the words
+    /// for the same `max_features`: evidence from rare, inflected and misspelled words that a
+    /// whole-word vocabulary drops.
     Words {
         min_count: usize,
         max_features: usize,
         bigrams: bool,
         #[serde(default)]
         repeats: bool,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        subwords: usize,
     },
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Starts a sub-word feature's name (`"·ing"`). The word pattern splits on it (it is neither a
+/// letter nor a digit), so no token contains it.
+pub const SUBWORD_MARK: char = '·';
+
+/// The longest sub-words: 4 characters of at most 4 UTF-8 bytes each fit the 16-byte key the
+/// encoder looks them up by.
+pub const MAX_SUBWORDS: usize = 4;
+
+/// The characters of a sub-word feature's name (`"·ing"` -> `"ing"`), if it is one.
+pub fn subword_part(name: &str) -> Option<&str> {
+    name.strip_prefix(SUBWORD_MARK).filter(|g| !g.is_empty())
 }
 
 /// Joins a token and its repetition level in a repeat feature's name (`"lambda×2"`). The word
@@ -61,11 +86,20 @@ impl Default for TokenizerConfig {
             max_features: 20_000,
             bigrams: false,
             repeats: false,
+            subwords: 0,
         }
     }
 }
 
 impl TokenizerConfig {
+    /// The sub-word length (0 = none).
+    pub fn subwords(&self) -> usize {
+        match *self {
+            TokenizerConfig::Words { subwords, .. } => subwords,
+            TokenizerConfig::Keras { .. } => 0,
+        }
+    }
+
     /// The origin's `Tokenizer(num_words=400)`.
     pub fn origin() -> Self {
         TokenizerConfig::Keras { num_words: 400 }
@@ -85,8 +119,17 @@ impl TokenizerConfig {
             TokenizerConfig::Words {
                 min_count,
                 max_features,
+                subwords,
                 ..
             } => {
+                if subwords == 1 || subwords > MAX_SUBWORDS {
+                    return Err(Error::config(
+                        "subwords",
+                        format!(
+                            "{subwords} is out of range: 0 (off) or 2 to {MAX_SUBWORDS} characters"
+                        ),
+                    ));
+                }
                 if min_count == 0 {
                     return Err(Error::config(
                         "min_count",
@@ -115,6 +158,7 @@ mod tests {
             max_features,
             bigrams: false,
             repeats: false,
+            subwords: 0,
         }
     }
 
@@ -125,6 +169,27 @@ mod tests {
         assert!(bad(TokenizerConfig::Keras { num_words: 1 }));
         assert!(bad(words(0, 10)));
         assert!(bad(words(1, 0)));
+        let with_subwords = |n| match words(1, 10) {
+            TokenizerConfig::Words {
+                min_count,
+                max_features,
+                bigrams,
+                repeats,
+                ..
+            } => TokenizerConfig::Words {
+                min_count,
+                max_features,
+                bigrams,
+                repeats,
+                subwords: n,
+            },
+            keras => keras,
+        };
+        assert!(bad(with_subwords(1)));
+        assert!(bad(with_subwords(MAX_SUBWORDS + 1)));
+        assert!(with_subwords(0).validate().is_ok());
+        assert!(with_subwords(2).validate().is_ok());
+        assert!(with_subwords(MAX_SUBWORDS).validate().is_ok());
         assert!(TokenizerConfig::origin().validate().is_ok());
         assert!(TokenizerConfig::default().validate().is_ok());
     }

@@ -118,6 +118,8 @@ pub(crate) struct WordCounts<'a> {
     /// ids of the repeat levels reached ([`REPEAT_FLAG`]).
     pub(crate) row_ids: Vec<u32>,
     pub(crate) row_lens: Vec<u32>,
+    /// Sub-word key -> document count (empty without sub-words).
+    pub(crate) subwords: FxHashMap<u128, DocCount>,
     /// Texts and token occurrences counted.
     pub(crate) texts: u64,
     pub(crate) tokens: u64,
@@ -127,8 +129,12 @@ pub(crate) fn count_words<'a>(
     chunk: &[&'a str],
     bigrams: bool,
     repeats: bool,
+    subwords: usize,
     keep_rows: bool,
 ) -> WordCounts<'a> {
+    let mut grams: FxHashMap<u128, DocCount> = FxHashMap::default();
+    let mut chars = Vec::new();
+    let mut lower = LowerBuf::new();
     let mut interner = Interner::default();
     let mut docs: Vec<DocCount> = Vec::new();
     let mut pairs: FxHashMap<u64, DocCount> = FxHashMap::default();
@@ -155,6 +161,11 @@ pub(crate) fn count_words<'a>(
             if let (true, true, Some(level)) = (keep_rows, repeats, level) {
                 row_ids.push(id | (REPEAT_FLAG << level));
             }
+            if subwords > 0 {
+                subwords_of(lower.lower(tok).as_str(), subwords, &mut chars, |key| {
+                    grams.entry(key).or_default().see(doc);
+                });
+            }
             if bigrams {
                 if prev != NO_PART {
                     pairs.entry(pair_key(prev, id)).or_default().see(doc);
@@ -172,6 +183,7 @@ pub(crate) fn count_words<'a>(
         pairs,
         row_ids,
         row_lens,
+        subwords: grams,
         texts: chunk.len() as u64,
         tokens,
     }
@@ -227,8 +239,11 @@ pub(crate) fn words_vocabulary(
     max_features: usize,
     bigrams: bool,
     repeats: bool,
+    subwords: usize,
 ) -> Vec<String> {
-    let counts = per_chunk(chunks, |chunk| count_words(chunk, bigrams, repeats, false));
+    let counts = per_chunk(chunks, |chunk| {
+        count_words(chunk, bigrams, repeats, subwords, false)
+    });
     words_vocabulary_of(counts, min_count, max_features, bigrams, repeats).0
 }
 
@@ -245,6 +260,18 @@ pub(crate) fn words_vocabulary_of(
     let texts: u64 = counts.iter().map(|c| c.texts).sum();
     let tokens: u64 = counts.iter().map(|c| c.tokens).sum();
     let repeats = repeats && tokens >= repeats_min_mean_tokens() * texts.max(1);
+    let mut gram_docs: FxHashMap<u128, u64> = FxHashMap::default();
+    for c in &counts {
+        for (&key, d) in &c.subwords {
+            *gram_docs.entry(key).or_default() += u64::from(d.docs);
+        }
+    }
+    // Named before the candidates borrow them (sub-words are no slot of `feature_of`).
+    let gram_names: Vec<(u64, String)> = gram_docs
+        .into_iter()
+        .filter(|&(_, d)| d >= min_count)
+        .map(|(key, d)| (d, subword_name(key)))
+        .collect();
     let (word_lists, mut pair_maps): (Vec<_>, Vec<_>) = counts
         .into_iter()
         .map(|c| ((c.names, c.docs), c.pairs))
@@ -290,6 +317,11 @@ pub(crate) fn words_vocabulary_of(
             }
         }
     }
+    candidates.extend(
+        gram_names
+            .iter()
+            .map(|(d, name)| (*d, Name::Uni(name.as_str()), NO_PART)),
+    );
     if bigrams {
         let (first, rest) = pair_maps.split_at_mut(1);
         let pair_docs = &mut first[0];

@@ -37,7 +37,15 @@ impl Tokenizer {
                 max_features,
                 bigrams,
                 repeats,
-            } => words_vocabulary(&chunks, min_count as u64, max_features, bigrams, repeats),
+                subwords,
+            } => words_vocabulary(
+                &chunks,
+                min_count as u64,
+                max_features,
+                bigrams,
+                repeats,
+                subwords,
+            ),
         };
         Ok(Tokenizer::from_vocab(config.clone(), vocab))
     }
@@ -62,6 +70,7 @@ impl Tokenizer {
             max_features,
             bigrams: false,
             repeats,
+            subwords: 0,
         } = *config
         else {
             let tokenizer = Tokenizer::fit_in_chunks(config, texts, n_chunks)?;
@@ -70,7 +79,7 @@ impl Tokenizer {
         };
         config.validate()?;
         let chunks = chunk_by_bytes(texts, n_chunks);
-        let mut counts = per_chunk(&chunks, |chunk| count_words(chunk, false, repeats, true));
+        let mut counts = per_chunk(&chunks, |chunk| count_words(chunk, false, repeats, 0, true));
         let ids: Vec<(Vec<u32>, Vec<u32>)> = counts
             .iter_mut()
             .map(|c| {

@@ -30,7 +30,8 @@ mod fit;
 mod tokens;
 
 pub use config::{
-    repeat_parts, TokenizerConfig, REPEATS_MIN_MEAN_TOKENS, REPEAT_LEVELS, REPEAT_MARK,
+    repeat_parts, subword_part, TokenizerConfig, MAX_SUBWORDS, REPEATS_MIN_MEAN_TOKENS,
+    REPEAT_LEVELS, REPEAT_MARK, SUBWORD_MARK,
 };
 use tokens::*;
 
@@ -52,6 +53,8 @@ pub struct Tokenizer {
     /// Feature -> the features of its token's repeat levels (0 = not kept); empty when the
     /// vocabulary has no repeat features.
     repeat_of: Vec<[u32; 2]>,
+    /// Sub-word key ([`tokens::subword_key`]) -> its feature; empty without sub-words.
+    subwords: FxHashMap<u128, u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -94,12 +97,20 @@ impl TryFrom<TokenizerRepr> for Tokenizer {
         }
         let bigrams = matches!(r.config, TokenizerConfig::Words { bigrams: true, .. });
         let repeats = matches!(r.config, TokenizerConfig::Words { repeats: true, .. });
+        let n_sub = r.config.subwords();
         for w in &r.vocab {
             let repeat = w.contains(REPEAT_MARK) && repeat_parts(w).is_some();
+            let subword_ok = match subword_part(w) {
+                Some(g) => {
+                    n_sub > 0 && g.chars().count() == n_sub && g.chars().all(char::is_alphanumeric)
+                }
+                None => !w.contains(SUBWORD_MARK),
+            };
             if w.is_empty()
                 || (!bigrams && w.contains(' '))
                 || w.matches(' ').count() > 1
                 || (repeat && !repeats)
+                || !subword_ok
             {
                 return Err(format!(
                     "vocabulary entry {w:?} is not a token the config can produce"
@@ -109,7 +120,8 @@ impl TryFrom<TokenizerRepr> for Tokenizer {
         let t = Tokenizer::from_vocab(r.config, r.vocab);
         let distinct = t.lookup.values().filter(|e| e.feature != 0).count()
             + t.pairs.len()
-            + t.repeat_of.iter().flatten().filter(|&&f| f != 0).count();
+            + t.repeat_of.iter().flatten().filter(|&&f| f != 0).count()
+            + t.subwords.len();
         if distinct != t.vocab.len() {
             return Err("vocabulary has duplicate entries".to_string());
         }
@@ -139,8 +151,13 @@ impl Tokenizer {
         // Repeat features name their token, which ranks before them (it is in at least as
         // many texts, and its name is a prefix of theirs): its feature is known by then.
         let mut repeat_of: Vec<[u32; 2]> = Vec::new();
+        let mut subwords: FxHashMap<u128, u32> = FxHashMap::default();
         for (i, w) in vocab.iter().enumerate() {
             let feature = i as u32 + 1;
+            if let Some(key) = subword_part(w).and_then(subword_key_of) {
+                subwords.insert(key, feature);
+                continue;
+            }
             if repeats && w.contains(REPEAT_MARK) {
                 if let Some((token, level)) = repeat_parts(w) {
                     let base = lookup
@@ -182,6 +199,7 @@ impl Tokenizer {
             lookup,
             pairs,
             repeat_of,
+            subwords,
         }
     }
 
@@ -203,9 +221,18 @@ impl Tokenizer {
                     out.push(e.feature);
                 }
             }),
-            TokenizerConfig::Words { .. } => {
+            TokenizerConfig::Words { subwords: n, .. } => {
                 let mut prev = NO_PART;
+                let mut chars = Vec::new();
+                let mut lower = LowerBuf::new();
                 word_tokens(text, |tok| {
+                    if !self.subwords.is_empty() {
+                        subwords_of(lower.lower(tok).as_str(), n, &mut chars, |key| {
+                            if let Some(&f) = self.subwords.get(&key) {
+                                out.push(f);
+                            }
+                        });
+                    }
                     let (feature, part) = self
                         .lookup
                         .get(tok, &mut buf)
@@ -292,6 +319,9 @@ impl Tokenizer {
     /// The feature of a token or `"w1 w2"` bigram as [`feature_name`](Self::feature_name)
     /// spells it (lowercase).
     pub fn feature_index(&self, name: &str) -> Option<u32> {
+        if let Some(gram) = subword_part(name) {
+            return self.subwords.get(&subword_key_of(gram)?).copied();
+        }
         if let (false, Some((token, level))) = (self.repeat_of.is_empty(), repeat_parts(name)) {
             let base = self.feature_index(token)?;
             return self
@@ -343,6 +373,29 @@ impl Tokenizer {
 
     pub fn config(&self) -> &TokenizerConfig {
         &self.config
+    }
+
+    /// Whether the vocabulary has sub-word features.
+    pub fn has_subwords(&self) -> bool {
+        !self.subwords.is_empty()
+    }
+
+    /// The sub-word features of one token as [`tokens`](Self::tokens) gives it (lowercase),
+    /// ascending, without repeats.
+    pub fn subword_features(&self, token: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        if self.subwords.is_empty() {
+            return out;
+        }
+        let mut chars = Vec::new();
+        subwords_of(token, self.config.subwords(), &mut chars, |key| {
+            if let Some(&f) = self.subwords.get(&key) {
+                out.push(f);
+            }
+        });
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 }
 

@@ -36,6 +36,7 @@ fn words(min_count: usize, max_features: usize, bigrams: bool) -> TokenizerConfi
         max_features,
         bigrams,
         repeats: false,
+        subwords: 0,
     }
 }
 
@@ -51,6 +52,26 @@ fn with_repeats(config: TokenizerConfig) -> TokenizerConfig {
             max_features,
             bigrams,
             repeats: true,
+            subwords: 0,
+        },
+        keras => keras,
+    }
+}
+
+fn with_subwords(config: TokenizerConfig, n: usize) -> TokenizerConfig {
+    match config {
+        TokenizerConfig::Words {
+            min_count,
+            max_features,
+            bigrams,
+            repeats,
+            ..
+        } => TokenizerConfig::Words {
+            min_count,
+            max_features,
+            bigrams,
+            repeats,
+            subwords: n,
         },
         keras => keras,
     }
@@ -370,22 +391,104 @@ fn encode_all_matches_encode_row_by_row() {
 }
 
 #[test]
-fn round_trips_through_json_and_bincode() {
+fn subwords_are_counted_by_texts_and_ranked_with_the_words() {
+    let config = with_subwords(words(2, 100, false), 3);
+    let t = Tokenizer::fit(&config, ["baking bread", "baked bread", "bakery"]).unwrap();
+    // "bak" is in 3 texts; "bread" (a word), "ake", "bre", "ead", "rea" in 2 (ties by name,
+    // the mark sorting after ASCII); "aki", "ked", "ery"... in 1, under min_count.
+    assert_eq!(
+        t.vocabulary(),
+        ["·bak", "bread", "·ake", "·bre", "·ead", "·rea"]
+    );
+    assert_eq!(t.feature_index("·bak"), Some(1));
+    assert_eq!(t.feature_name(1), Some("·bak"));
+    assert_eq!(t.feature_index("·zzz"), None);
+    // An unseen, misspelled word still reaches the model through its known sub-words; words
+    // of at most 3 letters and digits make none.
+    assert_eq!(t.encode("Bakes"), [1, 3]);
+    assert_eq!(t.encode("bak"), Vec::<u32>::new());
+    assert_eq!(t.encode("bread"), [2, 4, 5, 6]);
+    assert_eq!(t.subword_features("bakes"), [1, 3]);
+    assert!(t.has_subwords());
+    // Sub-words read letters and digits only: the word "b.a-ke" has the sub-words of "bake".
+    assert_eq!(t.subword_features("b.a-ke"), [1, 3]);
+}
+
+#[test]
+fn subwords_share_max_features_and_stay_off_when_unset() {
+    let texts = ["baking bread", "baked bread", "bakery"];
+    let t = Tokenizer::fit(&with_subwords(words(2, 2, false), 3), texts).unwrap();
+    assert_eq!(t.vocabulary(), ["·bak", "bread"]);
+    let plain = Tokenizer::fit(&words(2, 100, false), texts).unwrap();
+    assert_eq!(plain.vocabulary(), ["bread"]);
+    assert!(!plain.has_subwords());
+    assert!(plain.subword_features("baking").is_empty());
+}
+
+#[test]
+fn subword_mark_splits_words() {
+    // No token can contain the mark, so no word's name can clash with a sub-word's.
+    assert_eq!(word_tokens_of("a·b ab·cd"), ["a", "b", "ab", "cd"]);
+}
+
+#[test]
+fn subwords_of_non_ascii_words_fit_their_keys() {
+    let config = with_subwords(words(1, 100, false), MAX_SUBWORDS);
+    // Four 4-byte characters: the longest key.
+    let t = Tokenizer::fit(&config, ["𝒜𝒜𝒜𝒜𝒜"]).unwrap();
+    assert!(
+        t.vocabulary().contains(&"·𝒜𝒜𝒜𝒜".to_string()),
+        "{:?}",
+        t.vocabulary()
+    );
+    assert_eq!(t.encode("𝒜𝒜𝒜𝒜𝒜𝒜").len(), 1);
+    let back = Tokenizer::from_parts(config, t.vocabulary().to_vec()).unwrap();
+    assert_eq!(back, t);
+}
+
+#[test]
+fn subword_names_are_rejected_unless_the_config_makes_them() {
+    let three = with_subwords(words(1, 100, false), 3);
+    let ok = |config: &TokenizerConfig, vocab: &[&str]| {
+        Tokenizer::from_parts(
+            config.clone(),
+            vocab.iter().map(|w| w.to_string()).collect(),
+        )
+    };
+    assert!(ok(&three, &["·abc", "abc"]).is_ok());
+    assert!(
+        ok(&words(1, 100, false), &["·abc"]).is_err(),
+        "sub-words off"
+    );
+    assert!(ok(&three, &["·ab"]).is_err(), "wrong length");
+    assert!(ok(&three, &["·a-c"]).is_err(), "not letters and digits");
+    assert!(ok(&three, &["a·bc"]).is_err(), "a mark inside a word");
+    assert!(ok(&three, &["·abc", "·abc"]).is_err(), "duplicate");
+}
+
+#[test]
+fn round_trips_through_json() {
+    // JSON (settings, training records) is the tokenizer's only serde format: artifacts carry
+    // it in their own wire types, and a `subwords` of 0 is left out so that the settings of
+    // every model without sub-words serialise (and hash into version ids) as before.
     let t = Tokenizer::fit(&words(1, 100, true), ["c# and .net", "c# or java"]).unwrap();
     let json = serde_json::to_string(&t).unwrap();
     assert!(
-        !json.contains("lookup"),
-        "only config and vocabulary serialise: {json}"
+        !json.contains("lookup") && !json.contains("subwords"),
+        "only config and vocabulary serialise, sub-words only when on: {json}"
     );
     let back: Tokenizer = serde_json::from_str(&json).unwrap();
     assert_eq!(back, t);
-    let bytes = bincode::serde::encode_to_vec(&t, bincode::config::standard()).unwrap();
-    let (back, _): (Tokenizer, usize) =
-        bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).unwrap();
     assert_eq!(
         back.encode("C# and .NET or java"),
         t.encode("C# and .NET or java")
     );
+    let t = Tokenizer::fit(&with_subwords(words(1, 100, false), 3), ["jsonify", "json"]).unwrap();
+    let json = serde_json::to_string(&t).unwrap();
+    assert!(json.contains(r#""subwords":3"#), "{json}");
+    let back: Tokenizer = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, t);
+    assert_eq!(back.encode("jsonified"), t.encode("jsonified"));
 }
 
 #[test]
@@ -430,16 +533,22 @@ fn fit_on_no_text_gives_an_empty_vocabulary() {
 fn any_config() -> impl Strategy<Value = TokenizerConfig> {
     prop_oneof![
         (2usize..40).prop_map(|num_words| TokenizerConfig::Keras { num_words }),
-        (1usize..3, 1usize..40, any::<bool>(), any::<bool>()).prop_map(
-            |(min_count, max_features, bigrams, repeats)| {
+        (
+            1usize..3,
+            1usize..40,
+            any::<bool>(),
+            any::<bool>(),
+            prop_oneof![Just(0usize), Just(2), Just(3)]
+        )
+            .prop_map(|(min_count, max_features, bigrams, repeats, subwords)| {
                 let config = words(min_count, max_features, bigrams);
-                if repeats {
+                let config = if repeats {
                     with_repeats(config)
                 } else {
                     config
-                }
-            }
-        ),
+                };
+                with_subwords(config, subwords)
+            }),
     ]
 }
 

@@ -372,3 +372,51 @@ impl<'a> Interner<'a> {
         names
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sub-words
+
+/// Calls `f` with the key ([`subword_key`]) of every run of `n` characters in the letters and
+/// digits of `token` (already lowercase), when it has more than `n` of them. `chars` is scratch.
+#[inline]
+pub(crate) fn subwords_of(token: &str, n: usize, chars: &mut Vec<char>, mut f: impl FnMut(u128)) {
+    chars.clear();
+    chars.extend(token.chars().filter(|c| c.is_alphanumeric()));
+    if chars.len() <= n {
+        return;
+    }
+    for window in chars.windows(n) {
+        f(subword_key(window));
+    }
+}
+
+/// A sub-word's UTF-8 bytes, zero-padded into 16 bytes: unique, since letters and digits are
+/// never NUL and `n` characters of at most 4 bytes fit ([`MAX_SUBWORDS`]).
+#[inline]
+pub(crate) fn subword_key(chars: &[char]) -> u128 {
+    let mut bytes = [0u8; 16];
+    let mut at = 0;
+    for c in chars {
+        at += c.encode_utf8(&mut bytes[at..]).len();
+    }
+    u128::from_le_bytes(bytes)
+}
+
+/// The key of a sub-word given as text; `None` if it is longer than a key holds.
+pub(crate) fn subword_key_of(gram: &str) -> Option<u128> {
+    let mut bytes = [0u8; 16];
+    bytes
+        .get_mut(..gram.len())?
+        .copy_from_slice(gram.as_bytes());
+    Some(u128::from_le_bytes(bytes))
+}
+
+/// The feature name of a sub-word key: [`SUBWORD_MARK`] + its characters.
+pub(crate) fn subword_name(key: u128) -> String {
+    let bytes = key.to_le_bytes();
+    let len = bytes.iter().position(|&b| b == 0).unwrap_or(16);
+    let mut name = String::with_capacity(len + SUBWORD_MARK.len_utf8());
+    name.push(SUBWORD_MARK);
+    name.push_str(std::str::from_utf8(&bytes[..len]).expect("keys are made from whole chars"));
+    name
+}

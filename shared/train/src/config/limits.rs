@@ -7,7 +7,7 @@ use super::{Overrides, Settings};
 use crate::calibrate::ThresholdStrategy;
 use crate::error::{Error, Result};
 use crate::train::TrainConfig;
-use tagger_core::tokenizer::TokenizerConfig;
+use tagger_core::tokenizer::{TokenizerConfig, MAX_SUBWORDS};
 
 /// Most hidden layers.
 pub const MAX_HIDDEN_LAYERS: usize = 4;
@@ -180,15 +180,24 @@ pub(super) fn check_overrides(o: &Overrides) -> Result<()> {
     if let Some(v) = o.min_count {
         int("min_count", n(v), 1, n(MAX_FEATURES))?;
     }
+    if let Some(v) = o.subwords {
+        if v == 1 || v > MAX_SUBWORDS {
+            return Err(Error::config(
+                "subwords",
+                format!("{v} is out of range: 0 (off) or 2 to {MAX_SUBWORDS} characters"),
+            ));
+        }
+    }
     if o.num_words.is_some()
         && (o.max_features.is_some()
             || o.min_count.is_some()
             || o.bigrams.is_some()
-            || o.repeats.is_some())
+            || o.repeats.is_some()
+            || o.subwords.is_some())
     {
         return Err(Error::config(
             "num_words",
-            "selects the Keras tokenizer, which has no max_features, min_count, bigrams or repeats: set one or the other",
+            "selects the Keras tokenizer, which has no max_features, min_count, bigrams, repeats or subwords: set one or the other",
         ));
     }
     if let Some(v) = o.threshold {

@@ -356,5 +356,6 @@ pub fn default_tokenizer() -> TokenizerConfig {
         max_features: 20_000,
         bigrams: false,
         repeats: true,
+        subwords: 0,
     }
 }

@@ -110,6 +110,11 @@ pub struct Overrides {
     /// Word tokenizer: add a feature for a word found at least 2 (and 4) times in a text.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub repeats: Option<bool>,
+    /// Word tokenizer: add the runs of this many characters inside words as features (0 = off,
+    /// or 2 to 4), ranked with the words for the same `max_features`.
+    #[arg(long)]
+    #[schemars(range(max = 4))]
+    pub subwords: Option<usize>,
     /// One fixed decision threshold for every tag: in (0, 1).
     #[arg(long)]
     #[schemars(extend("exclusiveMinimum" = 0, "exclusiveMaximum" = 1))]
@@ -275,6 +280,7 @@ impl Overrides {
             min_count,
             bigrams,
             repeats,
+            subwords,
             threshold,
             thresholds,
             validation_split,
@@ -315,6 +321,7 @@ impl Overrides {
             min_count: pick(min_count, &later.min_count),
             bigrams: pick(bigrams, &later.bigrams),
             repeats: pick(repeats, &later.repeats),
+            subwords: pick(subwords, &later.subwords),
             threshold: pick(threshold, &later.threshold),
             thresholds: pick(thresholds, &later.thresholds),
             validation_split: pick(validation_split, &later.validation_split),
@@ -398,6 +405,7 @@ pub(super) fn apply(mut s: Settings, o: &Overrides) -> Result<Settings> {
         || o.min_count.is_some()
         || o.bigrams.is_some()
         || o.repeats.is_some()
+        || o.subwords.is_some()
     {
         // Words settings refine the current words tokenizer, or else the default one.
         let words = |t: &TokenizerConfig| match *t {
@@ -406,17 +414,19 @@ pub(super) fn apply(mut s: Settings, o: &Overrides) -> Result<Settings> {
                 max_features,
                 bigrams,
                 repeats,
-            } => Some((min_count, max_features, bigrams, repeats)),
+                subwords,
+            } => Some((min_count, max_features, bigrams, repeats, subwords)),
             TokenizerConfig::Keras { .. } => None,
         };
-        let (min_count, max_features, bigrams, repeats) = words(&s.tokenizer)
+        let (min_count, max_features, bigrams, repeats, subwords) = words(&s.tokenizer)
             .or_else(|| words(&default_tokenizer()))
-            .unwrap_or((2, 20_000, false, true));
+            .unwrap_or((2, 20_000, false, true, 0));
         s.tokenizer = TokenizerConfig::Words {
             min_count: o.min_count.unwrap_or(min_count),
             max_features: o.max_features.unwrap_or(max_features),
             bigrams: o.bigrams.unwrap_or(bigrams),
             repeats: o.repeats.unwrap_or(repeats),
+            subwords: o.subwords.unwrap_or(subwords),
         };
     }
     if let Some(mode) = o.thresholds {

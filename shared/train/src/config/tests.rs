@@ -414,6 +414,7 @@ fn samples() -> BTreeMap<&'static str, (&'static str, &'static str)> {
         ("min_count", ("3", "3")),
         ("bigrams", ("true", "true")),
         ("repeats", ("false", "false")),
+        ("subwords", ("3", "3")),
         ("threshold", ("0.5", "0.5")),
         ("thresholds", (r#""per-tag""#, "per-tag")),
         ("validation_split", ("0.2", "0.2")),
