@@ -284,6 +284,9 @@ impl Predictor {
             .map(|i| i as usize)
             .collect();
         let attributions = explainer.shap_values(&features, &outputs)?;
+        if self.tokenizer.has_subwords() {
+            return Ok(self.explain_folded(&prepared, &features, &attributions, opts));
+        }
         let feature_name = |f: u32| self.tokenizer.feature_name(f).map(str::to_owned);
         let explained = explain::explain_tags(
             &attributions,
@@ -301,6 +304,66 @@ impl Predictor {
             tags: explained,
             tokens: token_values,
         })
+    }
+}
+
+impl Predictor {
+    /// [`explain`](Self::explain)'s answer for a vocabulary with sub-words: their attributions
+    /// folded into the question's words ([`explain::fold_subwords`]), so that explanations and
+    /// token values name whole words, including words known only by their sub-words.
+    fn explain_folded(
+        &self,
+        prepared: &str,
+        features: &[u32],
+        attributions: &[explain::Attribution],
+        opts: &WordOptions,
+    ) -> QuestionExplanation {
+        let tokens = self.tokenizer.tokens(prepared);
+        let mut words: Vec<explain::FoldWord> = Vec::new();
+        let mut place: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for t in &tokens {
+            place.entry(t.as_ref()).or_insert_with(|| {
+                words.push(explain::FoldWord {
+                    word: t.to_string(),
+                    feature: self.tokenizer.feature_index(t),
+                    subwords: self.tokenizer.subword_features(t),
+                });
+                words.len() - 1
+            });
+        }
+        let first_free = self.tokenizer.n_features() as u32;
+        let mut tags = Vec::with_capacity(attributions.len());
+        let mut token_values = Vec::with_capacity(attributions.len());
+        for a in attributions {
+            let (folded, extra) = explain::fold_subwords(a, &words, first_free);
+            let mut present = features.to_vec();
+            present.extend(extra.iter().map(|(k, _)| *k));
+            let name = |f: u32| match f.checked_sub(first_free) {
+                Some(_) => extra.iter().find(|(k, _)| *k == f).map(|(_, w)| w.clone()),
+                None => self.tokenizer.feature_name(f).map(str::to_owned),
+            };
+            tags.push(explain::explain_words(
+                &folded,
+                self.labels.name(a.output).to_owned(),
+                name,
+                &present,
+                opts,
+            ));
+            token_values.push(
+                tokens
+                    .iter()
+                    .map(|t| {
+                        let i = place[t.as_ref()];
+                        let key = words[i].feature.unwrap_or(first_free + i as u32);
+                        (t.to_string(), folded.value(key))
+                    })
+                    .collect(),
+            );
+        }
+        QuestionExplanation {
+            tags,
+            tokens: token_values,
+        }
     }
 }
 

@@ -279,3 +279,92 @@ fn skipping_far_below_threshold_tags_answers_as_computing_every_probability() {
         "some tags are served, so the comparison means something"
     );
 }
+
+/// A tiny model whose vocabulary has 3-character sub-words.
+fn subword_predictor() -> Predictor {
+    let mut settings = tagger_testkit::tiny_settings(1);
+    settings.tokenizer = match settings.tokenizer {
+        tagger_core::tokenizer::TokenizerConfig::Words {
+            min_count,
+            max_features,
+            bigrams,
+            repeats,
+            ..
+        } => tagger_core::tokenizer::TokenizerConfig::Words {
+            min_count,
+            max_features,
+            bigrams,
+            repeats,
+            subwords: 3,
+        },
+        keras => panic!("tiny settings use the word tokenizer, not {keras:?}"),
+    };
+    let artifact = tagger_testkit::train(&tagger_testkit::tiny_csv(), &settings, "tiny.csv");
+    assert!(artifact.tokenizer.has_subwords());
+    Predictor::new(artifact)
+}
+
+#[test]
+fn explanations_of_a_subword_model_name_whole_words_and_stay_additive() {
+    let a = subword_predictor();
+    let tags = all_tags(&a);
+    // "borrowing" and "checkers" are no vocabulary words: only their sub-words reach the model.
+    let question = "Borrowing checkers in cargo";
+    let features = a.features(question).unwrap();
+    assert!(a.tokenizer().feature_index("borrowing").is_none());
+    let explained = a
+        .explain(
+            question,
+            &tags,
+            &WordOptions {
+                k: 50,
+                present_only: true,
+            },
+        )
+        .unwrap();
+    let outputs: Vec<usize> = tags
+        .iter()
+        .map(|t| a.labels().index(t).unwrap() as usize)
+        .collect();
+    let raw = a
+        .explainer()
+        .unwrap()
+        .shap_values(&features, &outputs)
+        .unwrap();
+    let words = ["borrowing", "checkers", "in", "cargo"];
+    for ((t, tokens), attr) in explained.tags.iter().zip(&explained.tokens).zip(&raw) {
+        for w in t.positive.iter().chain(&t.negative) {
+            assert!(
+                words.contains(&w.word.as_str()),
+                "{}: {:?} is not a word of the question",
+                t.tag,
+                w.word
+            );
+        }
+        // Every present feature is a word's or one of its sub-words': the words' values are
+        // the present features' attributions, regrouped.
+        let by_word: f64 = tokens.iter().map(|(_, v)| v).sum();
+        let present: f64 = features.iter().map(|&f| attr.value(f)).sum();
+        assert!(
+            (by_word - present).abs() <= 1e-9,
+            "{}: {by_word} vs {present}",
+            t.tag
+        );
+        let named: f64 = t.positive.iter().chain(&t.negative).map(|w| w.value).sum();
+        assert!(
+            (named - present).abs() <= 1e-9,
+            "{}: {named} vs {present}",
+            t.tag
+        );
+    }
+    let rust = explained.tags.iter().position(|t| t.tag == "rust").unwrap();
+    let borrowing = explained.tokens[rust]
+        .iter()
+        .find(|(w, _)| w == "borrowing")
+        .unwrap()
+        .1;
+    assert!(
+        borrowing > 0.0,
+        "an out-of-vocabulary word is credited through its sub-words: {borrowing}"
+    );
+}

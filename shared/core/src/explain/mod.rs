@@ -49,8 +49,8 @@ mod words;
 pub use explainer::Explainer;
 pub use summary::{summary, FeatureImportance, Summary, TagImportance};
 pub use words::{
-    explain_tags, explain_words, explanations_json, token_values, TagExplanation, WordAttribution,
-    WordOptions,
+    explain_tags, explain_words, explanations_json, fold_subwords, token_values, FoldWord,
+    TagExplanation, WordAttribution, WordOptions,
 };
 
 /// Below this input difference a nonlinearity's rescale ratio is replaced by its derivative
@@ -467,6 +467,57 @@ mod tests {
         );
         assert_eq!(words(&e.positive), ["w9", "w1"]);
         assert_eq!(words(&e.negative), ["w2"]);
+    }
+
+    #[test]
+    fn fold_subwords_moves_sub_word_values_onto_their_words() {
+        // Features: 1 and 2 sub-words of both words, 3 of "bakes" only; 5 is "baking"; 7
+        // another feature (a repeat feature, say).
+        let a = attribution(vec![(1, 0.4), (2, 0.2), (3, -0.1), (5, 0.1), (7, 0.05)]);
+        let words = [
+            FoldWord {
+                word: "baking".into(),
+                feature: Some(5),
+                subwords: vec![1, 2],
+            },
+            FoldWord {
+                word: "bakes".into(),
+                feature: None,
+                subwords: vec![1, 3],
+            },
+            FoldWord {
+                word: "in".into(),
+                feature: None,
+                subwords: vec![],
+            },
+        ];
+        let (folded, names) = fold_subwords(&a, &words, 100);
+        // Feature 1 is made by both words (half each), 2 by "baking" alone, 3 by "bakes".
+        assert_eq!(names, [(101, "bakes".to_string())]);
+        let value = |f| folded.value(f);
+        assert!((value(5) - (0.1 + 0.2 + 0.2)).abs() < 1e-12, "{folded:?}");
+        assert!((value(101) - (0.2 - 0.1)).abs() < 1e-12, "{folded:?}");
+        assert_eq!(value(7), 0.05);
+        assert_eq!(
+            value(1) + value(2) + value(3),
+            0.0,
+            "no sub-word keeps a value"
+        );
+        let total = |a: &Attribution| a.features.iter().map(|(_, v)| v).sum::<f64>();
+        assert!((total(&folded) - total(&a)).abs() < 1e-12);
+        let explained = explain_words(
+            &folded,
+            "tag",
+            |f| match f {
+                5 => Some("baking".into()),
+                101 => Some("bakes".into()),
+                _ => name(f),
+            },
+            &[1, 2, 3, 5, 7, 101],
+            &WordOptions::default(),
+        );
+        let named: Vec<&str> = explained.positive.iter().map(|w| w.word.as_str()).collect();
+        assert_eq!(named, ["baking", "bakes", "w7"]);
     }
 
     #[test]

@@ -144,3 +144,69 @@ pub fn token_values<S: AsRef<str>>(
         })
         .collect()
 }
+
+/// A word of a question for [`fold_subwords`]: its own feature (if the vocabulary has the word)
+/// and the sub-word features it makes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FoldWord {
+    pub word: String,
+    pub feature: Option<u32>,
+    pub subwords: Vec<u32>,
+}
+
+/// An attribution whose sub-word features are moved onto the words that make them, so that an
+/// explanation names words, never pieces of words: each word of `words` (the question's distinct
+/// words) gets its own feature's value plus, for each of its sub-words, that sub-word's value
+/// divided among the question's words that make it. A word outside the vocabulary, known only
+/// by its sub-words, gets the key `first_free_key + i` (`i` its place in `words`), named in the
+/// returned list. Every other feature keeps its key and value, so the values still add up to
+/// `probability - expected_value`.
+pub fn fold_subwords(
+    attribution: &Attribution,
+    words: &[FoldWord],
+    first_free_key: u32,
+) -> (Attribution, Vec<(u32, String)>) {
+    let mut makers: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    for w in words {
+        for &g in &w.subwords {
+            *makers.entry(g).or_default() += 1;
+        }
+    }
+    let mut folded: std::collections::BTreeMap<u32, f64> = attribution
+        .features
+        .iter()
+        .filter(|(f, _)| !makers.contains_key(f))
+        .map(|&(f, v)| (f, v))
+        .collect();
+    let mut names = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        let shares: f64 = w
+            .subwords
+            .iter()
+            .map(|g| attribution.value(*g) / f64::from(makers[g]))
+            .sum();
+        let key = match w.feature {
+            Some(f) => f,
+            None if shares != 0.0 => {
+                let key = first_free_key + i as u32;
+                names.push((key, w.word.clone()));
+                key
+            }
+            None => continue,
+        };
+        let value = folded.entry(key).or_default();
+        *value += shares;
+        if *value == 0.0 {
+            folded.remove(&key);
+        }
+    }
+    (
+        Attribution {
+            output: attribution.output,
+            probability: attribution.probability,
+            expected_value: attribution.expected_value,
+            features: folded.into_iter().collect(),
+        },
+        names,
+    )
+}
