@@ -317,11 +317,6 @@ pub(crate) fn words_vocabulary_of(
             }
         }
     }
-    candidates.extend(
-        gram_names
-            .iter()
-            .map(|(d, name)| (*d, Name::Uni(name.as_str()), NO_PART)),
-    );
     if bigrams {
         let (first, rest) = pair_maps.split_at_mut(1);
         let pair_docs = &mut first[0];
@@ -342,6 +337,20 @@ pub(crate) fn words_vocabulary_of(
                 }),
         );
     }
+    let max_features = if gram_names.is_empty() {
+        max_features
+    } else {
+        // Sub-words mostly take the places of rare words: the vocabulary grows by at most
+        // SUBWORD_GROWTH_PERCENT over the words alone, and so do the artifact and the
+        // first layer's cost.
+        let plain = candidates.len().min(max_features);
+        max_features.min(plain + (plain * SUBWORD_GROWTH_PERCENT).div_ceil(100))
+    };
+    candidates.extend(
+        gram_names
+            .iter()
+            .map(|(d, name)| (*d, Name::Uni(name.as_str()), NO_PART)),
+    );
     let order = |a: &(u64, Name<'_>, u32), b: &(u64, Name<'_>, u32)| {
         b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1))
     };

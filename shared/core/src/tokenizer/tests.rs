@@ -390,37 +390,68 @@ fn encode_all_matches_encode_row_by_row() {
     }
 }
 
+const BAKING: [&str; 3] = [
+    "baking bread x1 x2 x3 x4 x5 x6 x7 x8 x9",
+    "baked bread x1 x2 x3 x4 x5 x6 x7 x8 x9",
+    "bakery",
+];
+
 #[test]
 fn subwords_are_counted_by_texts_and_ranked_with_the_words() {
-    let config = with_subwords(words(2, 100, false), 3);
-    let t = Tokenizer::fit(&config, ["baking bread", "baked bread", "bakery"]).unwrap();
-    // "bak" is in 3 texts; "bread" (a word), "ake", "bre", "ead", "rea" in 2 (ties by name,
-    // the mark sorting after ASCII); "aki", "ked", "ery"... in 1, under min_count.
-    assert_eq!(
-        t.vocabulary(),
-        ["·bak", "bread", "·ake", "·bre", "·ead", "·rea"]
-    );
+    // Words in 2+ texts: "bread", "x1".."x9" (10). Sub-words: "bak" in 3 texts; "ake", "bre",
+    // "ead", "rea" in 2. The vocabulary grows by at most 10% over the 10 words: one sub-word,
+    // the most frequent.
+    let t = Tokenizer::fit(&with_subwords(words(2, 100, false), 3), BAKING).unwrap();
+    let mut want = vec!["·bak".to_string(), "bread".to_string()];
+    want.extend((1..=9).map(|i| format!("x{i}")));
+    assert_eq!(t.vocabulary(), want);
     assert_eq!(t.feature_index("·bak"), Some(1));
     assert_eq!(t.feature_name(1), Some("·bak"));
-    assert_eq!(t.feature_index("·zzz"), None);
-    // An unseen, misspelled word still reaches the model through its known sub-words; words
-    // of at most 3 letters and digits make none.
-    assert_eq!(t.encode("Bakes"), [1, 3]);
+    assert_eq!(t.feature_index("·ake"), None);
+    // An unseen, inflected word still reaches the model through a known sub-word; words of at
+    // most 3 letters and digits make none.
+    assert_eq!(t.encode("Bakes"), [1]);
     assert_eq!(t.encode("bak"), Vec::<u32>::new());
-    assert_eq!(t.encode("bread"), [2, 4, 5, 6]);
-    assert_eq!(t.subword_features("bakes"), [1, 3]);
+    assert_eq!(t.subword_features("bakes"), [1]);
     assert!(t.has_subwords());
     // Sub-words read letters and digits only: the word "b.a-ke" has the sub-words of "bake".
-    assert_eq!(t.subword_features("b.a-ke"), [1, 3]);
+    assert_eq!(t.subword_features("b.a-ke"), [1]);
+
+    // With room for them (40 words), every sub-word in 2+ texts is kept, ranked with the words
+    // by texts, then by name (the mark sorts after ASCII).
+    let mut texts: Vec<String> = BAKING.iter().map(|s| s.to_string()).collect();
+    for i in 0..30 {
+        texts.push(format!("y{i} z"));
+        texts.push(format!("y{i} z"));
+    }
+    let t = Tokenizer::fit(
+        &with_subwords(words(2, 100, false), 3),
+        texts.iter().map(String::as_str),
+    )
+    .unwrap();
+    let kept: Vec<&str> = t
+        .vocabulary()
+        .iter()
+        .map(String::as_str)
+        .filter(|w| w.starts_with(SUBWORD_MARK))
+        .collect();
+    assert_eq!(kept, ["·bak", "·ake", "·bre", "·ead", "·rea"]);
+    assert_eq!(t.encode("bread"), {
+        let mut f: Vec<u32> = ["bread", "·bre", "·rea", "·ead"]
+            .iter()
+            .map(|w| t.feature_index(w).unwrap())
+            .collect();
+        f.sort_unstable();
+        f
+    });
 }
 
 #[test]
 fn subwords_share_max_features_and_stay_off_when_unset() {
-    let texts = ["baking bread", "baked bread", "bakery"];
-    let t = Tokenizer::fit(&with_subwords(words(2, 2, false), 3), texts).unwrap();
+    let t = Tokenizer::fit(&with_subwords(words(2, 2, false), 3), BAKING).unwrap();
     assert_eq!(t.vocabulary(), ["·bak", "bread"]);
-    let plain = Tokenizer::fit(&words(2, 100, false), texts).unwrap();
-    assert_eq!(plain.vocabulary(), ["bread"]);
+    let plain = Tokenizer::fit(&words(2, 100, false), BAKING).unwrap();
+    assert_eq!(plain.vocabulary().len(), 10);
     assert!(!plain.has_subwords());
     assert!(plain.subword_features("baking").is_empty());
 }
