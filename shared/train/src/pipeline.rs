@@ -16,7 +16,7 @@ use tagger_core::model::Mlp;
 use tagger_core::sparse::SparseRows;
 use tagger_core::text::{self, Masker};
 use tagger_core::thresholds::Thresholds;
-use tagger_core::tokenizer::{mean_word_tokens, Tokenizer};
+use tagger_core::tokenizer::Tokenizer;
 use tagger_core::Predictor;
 
 use crate::calibrate::{self, ThresholdStrategy};
@@ -260,11 +260,7 @@ pub fn train_with(
     let train_texts = prepare_texts(&masker, &raw);
     drop(raw);
     let texts: Vec<&str> = train_texts.iter().map(|t| t.as_ref()).collect();
-    // Sized by the rows the fit trains on, as `train_for` is (validation split off below).
-    let fit_rows = texts.len() - (texts.len() as f64 * settings.validation_split).floor() as usize;
-    let tokenizer_config =
-        settings.tokenizer_for(fit_rows, labels.len(), || mean_word_tokens(&texts));
-    let (tokenizer, x_all) = Tokenizer::fit_encode(&tokenizer_config, &texts)?;
+    let (tokenizer, x_all) = Tokenizer::fit_encode(&settings.tokenizer, &texts)?;
     drop(texts);
     drop(train_texts);
     if tokenizer.n_features() == 0 {
@@ -347,7 +343,6 @@ pub fn train_with(
     let input_settings = settings;
     let mut effective = settings.clone();
     effective.train = settings.train_for(x_fit.len(), labels.len());
-    effective.tokenizer = tokenizer_config;
     let settings = &effective;
 
     let t = Instant::now();

@@ -22,7 +22,7 @@ use crate::calibrate::ThresholdStrategy;
 use crate::dataset::CsvOptions;
 use crate::error::{Error, Result};
 use crate::train::TrainConfig;
-use tagger_core::tokenizer::{TokenizerConfig, REPEATS_MIN_MEAN_TOKENS};
+use tagger_core::tokenizer::TokenizerConfig;
 
 pub use limits::Footprint;
 pub use overrides::{Overrides, ThresholdMode};
@@ -101,9 +101,6 @@ pub struct Pinned {
     /// Left out when false, like `patience`.
     #[serde(skip_serializing_if = "is_false")]
     pub min_tag_rows: bool,
-    /// Left out when false, like `patience`.
-    #[serde(skip_serializing_if = "is_false")]
-    pub subwords: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -287,37 +284,6 @@ impl Settings {
 
     /// Rejects values that would fail, misbehave or exhaust memory later, before any work is
     /// done: every bound in [`limits`].
-    /// The tokenizer for `rows` training rows (validation excluded) and `tags` tags, whose
-    /// texts have `mean_tokens()` word tokens on average (asked only when needed). Without
-    /// [`Settings::auto_size`], or with `subwords` set explicitly, it is `self.tokenizer`; with
-    /// it, a word tokenizer gets [`AUTO_SUBWORDS`]-character sub-words for short texts (fewer
-    /// than [`REPEATS_MIN_MEAN_TOKENS`] tokens on average, the cut that repeat features use)
-    /// with fewer than [`SUBWORDS_MAX_ROWS_PER_TAG`] training rows per tag: tags that few rows
-    /// carry learn from the shared pieces of words (`bake`, `baking`, `baked`) what single
-    /// words spread thin. On cooking (15 rows a tag) and so-nlp's titles (7) that lifted
-    /// P@1 on the fixed split and 3 re-splits; on so-titles (216 rows a tag) it lost micro- and
-    /// macro-F1, and on long posts (so-nlp) every figure (benchmarks/quality.md).
-    pub fn tokenizer_for(
-        &self,
-        rows: usize,
-        tags: usize,
-        mean_tokens: impl FnOnce() -> f64,
-    ) -> TokenizerConfig {
-        let mut config = self.tokenizer.clone();
-        if !self.auto_size || self.pinned.subwords {
-            return config;
-        }
-        if let TokenizerConfig::Words { subwords, .. } = &mut config {
-            if *subwords == 0
-                && rows < SUBWORDS_MAX_ROWS_PER_TAG.saturating_mul(tags)
-                && mean_tokens() < REPEATS_MIN_MEAN_TOKENS as f64
-            {
-                *subwords = AUTO_SUBWORDS;
-            }
-        }
-        config
-    }
-
     pub fn validate(&self) -> Result<()> {
         limits::check_settings(self)?;
         self.tokenizer.validate()?;
@@ -346,12 +312,6 @@ impl Default for Settings {
         Settings::preset(Preset::Default)
     }
 }
-
-/// [`Settings::tokenizer_for`]: sub-words for short texts with fewer training rows than this
-/// per tag.
-pub const SUBWORDS_MAX_ROWS_PER_TAG: usize = 50;
-/// [`Settings::tokenizer_for`]: the sub-word length it picks.
-pub const AUTO_SUBWORDS: usize = 3;
 
 /// Largest training set (rows, validation excluded) that [`Settings::refit`] applies to.
 pub const REFIT_MAX_ROWS: usize = 100_000;
