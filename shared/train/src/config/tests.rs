@@ -92,6 +92,41 @@ fn activity_penalty_is_off_unless_set_and_bounded() {
     }
 }
 
+/// Sub-words are a plain setting: off in both presets, set as given on the word tokenizer,
+/// bounded, and not for the Keras tokenizer.
+#[test]
+fn sub_words_are_off_unless_set_and_bounded() {
+    assert_eq!(Settings::default().tokenizer.subwords(), 0);
+    assert_eq!(Settings::preset(Preset::Seed).tokenizer.subwords(), 0);
+    let set = |o: Overrides| Settings::default().apply(&o);
+    let three = set(Overrides {
+        subwords: Some(3),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(three.tokenizer.subwords(), 3);
+    let mut want = default_tokenizer();
+    if let TokenizerConfig::Words { subwords, .. } = &mut want {
+        *subwords = 3;
+    }
+    assert_eq!(three.tokenizer, want, "only the sub-words change");
+    for bad in [1, tagger_core::tokenizer::MAX_SUBWORDS + 1] {
+        let err = set(Overrides {
+            subwords: Some(bad),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("subwords"), "{bad}: {err}");
+    }
+    let err = set(Overrides {
+        subwords: Some(3),
+        num_words: Some(400),
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("subwords"), "{err}");
+}
+
 #[test]
 fn small_sets_get_patience_of_at_least_min_patience_steps() {
     let s = Settings::default();
