@@ -16,7 +16,7 @@ use tagger_core::model::Mlp;
 use tagger_core::sparse::SparseRows;
 use tagger_core::text::{self, Masker};
 use tagger_core::thresholds::Thresholds;
-use tagger_core::tokenizer::Tokenizer;
+use tagger_core::tokenizer::{mean_word_tokens, Tokenizer};
 use tagger_core::Predictor;
 
 use crate::calibrate::{self, ThresholdStrategy};
@@ -260,7 +260,9 @@ pub fn train_with(
     let train_texts = prepare_texts(&masker, &raw);
     drop(raw);
     let texts: Vec<&str> = train_texts.iter().map(|t| t.as_ref()).collect();
-    let (tokenizer, x_all) = Tokenizer::fit_encode(&settings.tokenizer, &texts)?;
+    let taught = settings.train.distill > 0.0 && teacher.is_some_and(|t| !t.is_empty());
+    let tokenizer_config = settings.tokenizer_for(taught, || mean_word_tokens(&texts));
+    let (tokenizer, x_all) = Tokenizer::fit_encode(&tokenizer_config, &texts)?;
     drop(texts);
     drop(train_texts);
     if tokenizer.n_features() == 0 {
@@ -343,6 +345,7 @@ pub fn train_with(
     let input_settings = settings;
     let mut effective = settings.clone();
     effective.train = settings.train_for(x_fit.len(), labels.len());
+    effective.tokenizer = tokenizer_config;
     let settings = &effective;
 
     let t = Instant::now();

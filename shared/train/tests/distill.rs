@@ -27,10 +27,27 @@ fn try_train(
     distill: f32,
     test: Vec<Example>,
 ) -> tagger_train::Result<Trained> {
-    let mut s = Settings {
-        refit: false,
-        ..Settings::default()
-    };
+    train_from(Settings::default(), teacher, distill, test)
+}
+
+/// [`train`] with words alone, taught or not (sub-words pinned off).
+fn train_words_only(teacher: Option<&Teacher>, distill: f32, test: Vec<Example>) -> Trained {
+    let words_only = Settings::default()
+        .apply(&tagger_train::config::Overrides {
+            subwords: Some(0),
+            ..Default::default()
+        })
+        .unwrap();
+    train_from(words_only, teacher, distill, test).unwrap()
+}
+
+fn train_from(
+    s: Settings,
+    teacher: Option<&Teacher>,
+    distill: f32,
+    test: Vec<Example>,
+) -> tagger_train::Result<Trained> {
+    let mut s = Settings { refit: false, ..s };
     s.train.distill = distill;
     s.train.hidden = vec![16];
     s.train.epochs = 40;
@@ -121,10 +138,11 @@ fn extra_teacher_texts_train_but_test_texts_never_do() {
         tags: vec!["veg".into()],
         text: t.clone(),
     }));
-    let held_out = train(Some(&teacher), 0.5, test);
+    // Compared with words alone on both sides: a teacher also brings sub-words (below).
+    let held_out = train_words_only(Some(&teacher), 0.5, test);
     assert_eq!(
         p(&held_out, "pie", "veg"),
-        p(&without, "pie", "veg"),
+        p(&train_words_only(None, 0.0, test_rows()), "pie", "veg"),
         "a test text must not train"
     );
 }
@@ -177,4 +195,65 @@ fn a_teacher_in_use_is_part_of_the_version() {
     assert_ne!(v(&taught), v(&other));
     // distill 0 ignores the teacher: same version as a run with the same settings and none.
     assert_eq!(v(&unused), v(&train(None, 0.0, test_rows())));
+}
+
+/// A teacher brings sub-words to short texts (auto-size), recorded in the run's settings; an
+/// untaught run, a long-text run or one that set `subwords` keeps words alone.
+#[test]
+fn a_teacher_brings_sub_words_to_short_texts_only() {
+    let teacher = swapping_teacher("");
+    let taught = train(Some(&teacher), 0.3, test_rows());
+    assert!(taught.artifact.tokenizer.has_subwords());
+    assert_eq!(taught.report.settings.tokenizer.subwords(), 3);
+    assert!(taught
+        .artifact
+        .tokenizer
+        .vocabulary()
+        .iter()
+        .any(|w| w.starts_with(tagger_core::tokenizer::SUBWORD_MARK)));
+    let untaught = train(None, 0.0, test_rows());
+    assert!(!untaught.artifact.tokenizer.has_subwords());
+    assert_eq!(untaught.report.settings.tokenizer.subwords(), 0);
+
+    // The same rows with 20+ words each: posts, not titles.
+    let long: Vec<Example> = rows()
+        .into_iter()
+        .map(|mut e| {
+            e.text = format!("{} {}", e.text, "and some more words about it ".repeat(4));
+            e
+        })
+        .collect();
+    let mut csv = String::from("text,teacher\n");
+    for e in &long {
+        csv += &format!("\"{}\",{}=1\n", e.text, e.tags[0]);
+    }
+    let long_teacher = Teacher::from_reader(csv.as_bytes()).unwrap();
+    let mut s = Settings::default();
+    s.train.distill = 0.3;
+    s.train.hidden = vec![8];
+    s.train.epochs = 2;
+    let posts = pipeline::train_taught(
+        TrainData {
+            examples: long,
+            load: Default::default(),
+            source: "mem".into(),
+            sha256: "0".into(),
+        },
+        None,
+        Some(&long_teacher),
+        &s,
+        "2026-01-01T00:00:00Z",
+        &mut |_| true,
+    )
+    .unwrap();
+    assert!(!posts.artifact.tokenizer.has_subwords());
+
+    let pinned = Settings::default()
+        .apply(&tagger_train::config::Overrides {
+            subwords: Some(0),
+            distill: Some(0.3),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(pinned.tokenizer_for(true, || 5.0).subwords(), 0);
 }

@@ -51,10 +51,12 @@ pub const SUBWORD_MARK: char = '·';
 pub const MAX_SUBWORDS: usize = 4;
 
 /// With sub-words, the vocabulary holds at most this many percent more entries than the words
-/// alone would fill (within `max_features`). On cooking's fixed split and 3 re-splits (2 seeds
-/// each) +10% lifted macro-F1 more than +0% (+0.016 to +0.030 against +0.001 to +0.031) and as
-/// much as +40% (benchmarks/quality.md), and keeps its artifact under 2 MB.
-pub const SUBWORD_GROWTH_PERCENT: usize = 10;
+/// alone would fill (within `max_features`): 0, so sub-words take the places of the rarest
+/// words and a model keeps its size and first-layer cost. With a teacher, cooking and
+/// so-titles scored the same at +0% as at +10% (mean of the fixed split and 3 re-splits) and
+/// so-titles' artifact stays under 2 MB; without one, +10% gave cooking 0.008 more macro-F1
+/// (benchmarks/quality.md).
+pub const SUBWORD_GROWTH_PERCENT: usize = 0;
 
 /// The characters of a sub-word feature's name (`"·ing"` -> `"ing"`), if it is one.
 pub fn subword_part(name: &str) -> Option<&str> {

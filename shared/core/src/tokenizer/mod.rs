@@ -399,6 +399,24 @@ impl Tokenizer {
     }
 }
 
+/// The mean number of `Words` tokens in `texts` (0 for none): what tells titles from posts.
+pub fn mean_word_tokens(texts: &[&str]) -> f64 {
+    if texts.is_empty() {
+        return 0.0;
+    }
+    let chunks = chunk_by_bytes(texts, default_chunk_count(texts));
+    let tokens: u64 = per_chunk(&chunks, |chunk| {
+        let mut n = 0u64;
+        for text in chunk.iter() {
+            word_tokens(text, |_| n += 1);
+        }
+        n
+    })
+    .into_iter()
+    .sum();
+    tokens as f64 / texts.len() as f64
+}
+
 fn pair_key(a: u32, b: u32) -> u64 {
     (u64::from(a) << 32) | u64::from(b)
 }

@@ -428,6 +428,7 @@ pub(super) fn apply(mut s: Settings, o: &Overrides) -> Result<Settings> {
             repeats: o.repeats.unwrap_or(repeats),
             subwords: o.subwords.unwrap_or(subwords),
         };
+        s.pinned.subwords |= o.subwords.is_some();
     }
     if let Some(mode) = o.thresholds {
         s.thresholds = match mode {

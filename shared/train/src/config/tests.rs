@@ -127,6 +127,41 @@ fn sub_words_are_off_unless_set_and_bounded() {
     assert!(err.to_string().contains("subwords"), "{err}");
 }
 
+/// Auto-size gives taught runs on short texts sub-words, and nothing else.
+#[test]
+fn sub_words_go_to_taught_short_texts_only() {
+    let s = Settings::default();
+    let short = || 8.5;
+    assert_eq!(s.tokenizer_for(true, short).subwords(), AUTO_SUBWORDS);
+    let long = REPEATS_MIN_MEAN_TOKENS as f64;
+    assert_eq!(s.tokenizer_for(true, || long).subwords(), 0);
+    assert_eq!(
+        s.tokenizer_for(true, || long - 0.1).subwords(),
+        AUTO_SUBWORDS
+    );
+    let never = || -> f64 { panic!("the texts are not looked at without a teacher") };
+    assert_eq!(s.tokenizer_for(false, never).subwords(), 0);
+    let fixed = s
+        .clone()
+        .apply(&Overrides {
+            auto_size: Some(false),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(fixed.tokenizer_for(true, short).subwords(), 0);
+    let four = s
+        .apply(&Overrides {
+            subwords: Some(4),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(four.pinned.subwords);
+    assert_eq!(four.tokenizer_for(true, short).subwords(), 4);
+    assert_eq!(four.tokenizer_for(false, short).subwords(), 4);
+    let seed = Settings::preset(Preset::Seed);
+    assert_eq!(seed.tokenizer_for(true, short), seed.tokenizer);
+}
+
 #[test]
 fn small_sets_get_patience_of_at_least_min_patience_steps() {
     let s = Settings::default();
