@@ -59,6 +59,35 @@ pub fn network_text(features: usize, hidden: &[usize], tags: usize) -> String {
     parts.join(" -> ")
 }
 
+/// What a vocabulary holds: `4277 entries: 3504 words, 773 sub-words` (and repeat features and
+/// bigrams when it has them).
+pub fn vocabulary_text(vocabulary: &[String]) -> String {
+    use tagger_core::tokenizer::{repeat_parts, subword_part};
+    let (mut words, mut subwords, mut repeats, mut bigrams) = (0, 0, 0, 0);
+    for w in vocabulary {
+        if subword_part(w).is_some() {
+            subwords += 1;
+        } else if repeat_parts(w).is_some() {
+            repeats += 1;
+        } else if w.contains(' ') {
+            bigrams += 1;
+        } else {
+            words += 1;
+        }
+    }
+    let mut parts = vec![format!("{words} words")];
+    for (n, what) in [
+        (subwords, "sub-words"),
+        (repeats, "repeat features"),
+        (bigrams, "bigrams"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    format!("{} entries: {}", vocabulary.len(), parts.join(", "))
+}
+
 /// `590 of 883 tags (on fewer than 2 training rows): no output unit, never predicted`, or
 /// nothing when every tag has one.
 pub fn untrained_text(constant: &[bool], min_tag_rows: Option<usize>) -> Option<String> {
@@ -104,6 +133,10 @@ pub fn print_model(model: &Predictor) -> std::io::Result<()> {
         "network:     {}",
         network_text(summary.features, &summary.hidden, summary.labels.len())
     )?;
+    super::outln!(
+        "vocabulary:  {}",
+        vocabulary_text(model.tokenizer().vocabulary())
+    )?;
     let constant = model.model().constant_outputs();
     let min_rows = record.settings.as_ref().map(|s| s.train.min_tag_rows);
     if let Some(line) = untrained_text(&constant, min_rows) {
@@ -129,6 +162,19 @@ pub fn print_model(model: &Predictor) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vocabulary_counts_each_kind_of_entry() {
+        let v: Vec<String> = ["bread", "·bak", "·ake", "oven×2", "olive oil", "oven"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            vocabulary_text(&v),
+            "6 entries: 2 words, 2 sub-words, 1 repeat features, 1 bigrams"
+        );
+        assert_eq!(vocabulary_text(&v[..1]), "1 entries: 1 words");
+    }
 
     #[test]
     fn untrained_tags_are_counted_with_their_reason() {

@@ -50,13 +50,13 @@ pub const SUBWORD_MARK: char = '·';
 /// encoder looks them up by.
 pub const MAX_SUBWORDS: usize = 4;
 
-/// With sub-words, the vocabulary holds at most this many percent more entries than the words
-/// alone would fill (within `max_features`): 0, so sub-words take the places of the rarest
-/// words and a model keeps its size and first-layer cost. With a teacher, cooking and
-/// so-titles scored the same at +0% as at +10% (mean of the fixed split and 3 re-splits) and
-/// so-titles' artifact stays under 2 MB; without one, +10% gave cooking 0.008 more macro-F1
-/// (benchmarks/quality.md).
-pub const SUBWORD_GROWTH_PERCENT: usize = 0;
+/// With sub-words, the vocabulary keeps the size the words alone give it: sub-words take the
+/// places of rarer words in rank order (cooking: 2,334 of its 4,277 entries become sub-words,
+/// the rest are the words in 6+ texts), which keeps a model's size and first-layer cost. Words
+/// in more than `min_count` texts and at least one in this many texts are never displaced, so a
+/// small vocabulary keeps its words: with a teacher, the same scores as 10% more entries on
+/// cooking and so-titles (benchmarks/quality.md).
+pub const SUBWORD_PROTECT_PER_TEXTS: u64 = 1000;
 
 /// The characters of a sub-word feature's name (`"·ing"` -> `"ing"`), if it is one.
 pub fn subword_part(name: &str) -> Option<&str> {

@@ -337,28 +337,52 @@ pub(crate) fn words_vocabulary_of(
                 }),
         );
     }
-    let max_features = if gram_names.is_empty() {
-        max_features
-    } else {
-        // Sub-words mostly take the places of rare words: the vocabulary grows by at most
-        // SUBWORD_GROWTH_PERCENT over the words alone, and so do the artifact and the
-        // first layer's cost.
-        let plain = candidates.len().min(max_features);
-        max_features.min(plain + (plain * SUBWORD_GROWTH_PERCENT).div_ceil(100))
-    };
-    candidates.extend(
-        gram_names
-            .iter()
-            .map(|(d, name)| (*d, Name::Uni(name.as_str()), NO_PART)),
-    );
     let order = |a: &(u64, Name<'_>, u32), b: &(u64, Name<'_>, u32)| {
         b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1))
     };
-    if candidates.len() > max_features {
-        candidates.select_nth_unstable_by(max_features, order);
-        candidates.truncate(max_features);
+    if gram_names.is_empty() {
+        if candidates.len() > max_features {
+            candidates.select_nth_unstable_by(max_features, order);
+            candidates.truncate(max_features);
+        }
+        candidates.sort_unstable_by(order);
+    } else {
+        // Sub-words take the places of rarer words, in rank order: the vocabulary keeps the
+        // size the words alone give it (and so the artifact and the first layer's cost), and
+        // words in at least `protect` texts stay whatever outranks them.
+        let size = candidates.len().min(max_features);
+        let protect = (min_count + 1).max(texts / SUBWORD_PROTECT_PER_TEXTS);
+        let is_word = candidates.len();
+        candidates.extend(
+            gram_names
+                .iter()
+                .map(|(d, name)| (*d, Name::Uni(name.as_str()), NO_PART)),
+        );
+        let mut ranked: Vec<usize> = (0..candidates.len()).collect();
+        ranked.sort_unstable_by(|&a, &b| order(&candidates[a], &candidates[b]));
+        let protected = ranked
+            .iter()
+            .filter(|&&i| i < is_word && candidates[i].0 >= protect)
+            .count()
+            .min(size);
+        let mut free = size - protected;
+        let mut keep = vec![false; candidates.len()];
+        for &i in &ranked {
+            if i < is_word && candidates[i].0 >= protect {
+                keep[i] = true;
+            } else if free > 0 {
+                keep[i] = true;
+                free -= 1;
+            }
+        }
+        let mut kept: Vec<(u64, Name<'_>, u32)> = ranked
+            .into_iter()
+            .filter(|&i| keep[i])
+            .map(|i| candidates[i])
+            .collect();
+        kept.truncate(size);
+        candidates = kept;
     }
-    candidates.sort_unstable_by(order);
     let mut feature_of = vec![0u32; names.len() * 3];
     for (rank, c) in candidates.iter().enumerate() {
         if c.2 != NO_PART {

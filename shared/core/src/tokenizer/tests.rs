@@ -428,6 +428,29 @@ fn subwords_are_counted_by_texts_and_ranked_with_the_words() {
 }
 
 #[test]
+fn subwords_never_displace_words_in_more_than_min_count_texts_of_a_small_corpus() {
+    // "rro" is in all 7 texts, ahead of both words; but each word is in 3+ texts (more than
+    // min_count, and the corpus is too small for the per-mille rule to ask more): kept.
+    let mut texts = vec!["error"; 4];
+    texts.extend(["borrow"; 3]);
+    let t = Tokenizer::fit(&with_subwords(words(2, 100, false), 3), texts).unwrap();
+    assert_eq!(t.vocabulary(), ["error", "borrow"]);
+    // In a large corpus, a word must be in 1 text in SUBWORD_PROTECT_PER_TEXTS to stay.
+    let n = SUBWORD_PROTECT_PER_TEXTS as usize * 4;
+    let mut texts: Vec<String> = vec!["error".to_string(); 4];
+    texts.extend(std::iter::repeat_n("borrow".to_string(), 3));
+    // Filler texts of one 3-character word each: no sub-words, each in one text.
+    let digit = |d: usize| char::from_digit((d % 36) as u32, 36).unwrap();
+    texts.extend((0..n).map(|i| [digit(i / 1296), digit(i / 36), digit(i)].iter().collect()));
+    let t = Tokenizer::fit(
+        &with_subwords(words(2, 100, false), 3),
+        texts.iter().map(String::as_str),
+    )
+    .unwrap();
+    assert_eq!(t.vocabulary(), ["·rro", "error"]);
+}
+
+#[test]
 fn subwords_share_max_features_and_stay_off_when_unset() {
     let t = Tokenizer::fit(&with_subwords(words(2, 2, false), 3), BAKING).unwrap();
     assert_eq!(t.vocabulary(), ["·bak", "bread"]);
