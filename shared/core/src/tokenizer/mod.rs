@@ -193,6 +193,13 @@ impl Tokenizer {
         if let TokenizerConfig::Words { repeats, .. } = &mut config {
             *repeats &= !repeat_of.is_empty();
         }
+        // Likewise sub-words: a vocabulary without any encodes as words alone (and its artifact
+        // stays in format 3, which older readers read).
+        if let TokenizerConfig::Words { subwords: n, .. } = &mut config {
+            if subwords.is_empty() {
+                *n = 0;
+            }
+        }
         Tokenizer {
             config,
             vocab,

@@ -454,6 +454,10 @@ fn subwords_never_displace_words_in_more_than_min_count_texts_of_a_small_corpus(
 fn subwords_share_max_features_and_stay_off_when_unset() {
     let t = Tokenizer::fit(&with_subwords(words(2, 2, false), 3), BAKING).unwrap();
     assert_eq!(t.vocabulary(), ["·bak", "bread"]);
+    // None get in (every word is in 3+ texts of a tiny corpus): recorded off.
+    let kept = Tokenizer::fit(&with_subwords(words(2, 100, false), 3), ["bread"; 4]).unwrap();
+    assert_eq!(kept.vocabulary(), ["bread"]);
+    assert_eq!(kept.config().subwords(), 0);
     let plain = Tokenizer::fit(&words(2, 100, false), BAKING).unwrap();
     assert_eq!(plain.vocabulary().len(), 10);
     assert!(!plain.has_subwords());
