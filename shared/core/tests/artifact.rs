@@ -384,28 +384,12 @@ fn repeat_features_survive_a_round_trip() {
 /// plus "zq" (3 characters): written in format 4.
 fn subword_artifact() -> (Artifact, String) {
     let mut artifact = tiny_artifact();
-    let TokenizerConfig::Words {
-        min_count,
-        max_features,
-        bigrams,
-        repeats,
-        ..
-    } = *artifact.tokenizer.config()
-    else {
-        panic!("the tiny model uses the word tokenizer");
-    };
+    let config = artifact.tokenizer.config().clone().with_subwords(3);
     let mut vocab = artifact.tokenizer.vocabulary().to_vec();
     let word = format!("{}zq", vocab[0]);
     let chars: Vec<char> = word.chars().collect();
     let n = vocab.len();
     vocab[n - 1] = format!("·{}", chars[chars.len() - 3..].iter().collect::<String>());
-    let config = TokenizerConfig::Words {
-        min_count,
-        max_features,
-        bigrams,
-        repeats,
-        subwords: 3,
-    };
     artifact.tokenizer = Tokenizer::from_parts(config, vocab).unwrap();
     (artifact, word)
 }

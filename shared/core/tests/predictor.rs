@@ -283,22 +283,7 @@ fn skipping_far_below_threshold_tags_answers_as_computing_every_probability() {
 /// A tiny model whose vocabulary has 3-character sub-words.
 fn subword_predictor() -> Predictor {
     let mut settings = tagger_testkit::tiny_settings(1);
-    settings.tokenizer = match settings.tokenizer {
-        tagger_core::tokenizer::TokenizerConfig::Words {
-            min_count,
-            max_features,
-            bigrams,
-            repeats,
-            ..
-        } => tagger_core::tokenizer::TokenizerConfig::Words {
-            min_count,
-            max_features,
-            bigrams,
-            repeats,
-            subwords: 3,
-        },
-        keras => panic!("tiny settings use the word tokenizer, not {keras:?}"),
-    };
+    settings.tokenizer = settings.tokenizer.with_subwords(3);
     // In a corpus this small, sub-words take only the places of words in one text: these rows
     // add eight, whose places go to sub-words of the corpus's most frequent words ("problem",
     // "code", "case").

@@ -100,6 +100,27 @@ impl Default for TokenizerConfig {
 }
 
 impl TokenizerConfig {
+    /// The same config with sub-words of `n` characters (0 = none); the Keras tokenizer has
+    /// none and is returned as is.
+    pub fn with_subwords(self, n: usize) -> Self {
+        match self {
+            TokenizerConfig::Words {
+                min_count,
+                max_features,
+                bigrams,
+                repeats,
+                ..
+            } => TokenizerConfig::Words {
+                min_count,
+                max_features,
+                bigrams,
+                repeats,
+                subwords: n,
+            },
+            keras => keras,
+        }
+    }
+
     /// The sub-word length (0 = none).
     pub fn subwords(&self) -> usize {
         match *self {
@@ -177,22 +198,7 @@ mod tests {
         assert!(bad(TokenizerConfig::Keras { num_words: 1 }));
         assert!(bad(words(0, 10)));
         assert!(bad(words(1, 0)));
-        let with_subwords = |n| match words(1, 10) {
-            TokenizerConfig::Words {
-                min_count,
-                max_features,
-                bigrams,
-                repeats,
-                ..
-            } => TokenizerConfig::Words {
-                min_count,
-                max_features,
-                bigrams,
-                repeats,
-                subwords: n,
-            },
-            keras => keras,
-        };
+        let with_subwords = |n| words(1, 10).with_subwords(n);
         assert!(bad(with_subwords(1)));
         assert!(bad(with_subwords(MAX_SUBWORDS + 1)));
         assert!(with_subwords(0).validate().is_ok());

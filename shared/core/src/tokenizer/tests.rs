@@ -59,22 +59,7 @@ fn with_repeats(config: TokenizerConfig) -> TokenizerConfig {
 }
 
 fn with_subwords(config: TokenizerConfig, n: usize) -> TokenizerConfig {
-    match config {
-        TokenizerConfig::Words {
-            min_count,
-            max_features,
-            bigrams,
-            repeats,
-            ..
-        } => TokenizerConfig::Words {
-            min_count,
-            max_features,
-            bigrams,
-            repeats,
-            subwords: n,
-        },
-        keras => keras,
-    }
+    config.with_subwords(n)
 }
 
 fn keras_tokens_of(text: &str) -> Vec<String> {
