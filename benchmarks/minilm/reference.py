@@ -349,11 +349,10 @@ def main():
                 if extra:
                     probs = np.vstack([probs, teacher(e_extra)])
                 if args.teacher_mix == "tfidf":
-                    probs = 0.5 * probs + 0.5 * tfidf_predict(texts_train, e_train) if not extra else (
-                        0.5 * probs + 0.5 * np.vstack(
-                            [tfidf_predict(texts_train, e_train), tfidf_predict(extra, e_extra)]
-                        )
-                    )
+                    other = tfidf_predict(texts_train, e_train)
+                    if extra:
+                        other = np.vstack([other, tfidf_predict(extra, e_extra)])
+                    probs = 0.5 * probs + 0.5 * other
             write_teacher(args.teacher_out, texts_train + extra, probs, names)
     if "lr" in models:
         t = time.time()

@@ -58,6 +58,17 @@ pub const MAX_SUBWORDS: usize = 4;
 /// cooking and so-titles (benchmarks/quality.md).
 pub const SUBWORD_PROTECT_PER_TEXTS: u64 = 1000;
 
+/// Checks a sub-word length: 0 (off) or 2 to [`MAX_SUBWORDS`].
+pub fn check_subwords(n: usize) -> Result<()> {
+    if n == 1 || n > MAX_SUBWORDS {
+        return Err(Error::config(
+            "subwords",
+            format!("{n} is out of range: 0 (off) or 2 to {MAX_SUBWORDS} characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// The characters of a sub-word feature's name (`"·ing"` -> `"ing"`), if it is one.
 pub fn subword_part(name: &str) -> Option<&str> {
     name.strip_prefix(SUBWORD_MARK).filter(|g| !g.is_empty())
@@ -151,14 +162,7 @@ impl TokenizerConfig {
                 subwords,
                 ..
             } => {
-                if subwords == 1 || subwords > MAX_SUBWORDS {
-                    return Err(Error::config(
-                        "subwords",
-                        format!(
-                            "{subwords} is out of range: 0 (off) or 2 to {MAX_SUBWORDS} characters"
-                        ),
-                    ));
-                }
+                check_subwords(subwords)?;
                 if min_count == 0 {
                     return Err(Error::config(
                         "min_count",

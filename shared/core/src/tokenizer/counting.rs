@@ -358,30 +358,29 @@ pub(crate) fn words_vocabulary_of(
                 .iter()
                 .map(|(d, name)| (*d, Name::Uni(name.as_str()), NO_PART)),
         );
-        let mut ranked: Vec<usize> = (0..candidates.len()).collect();
-        ranked.sort_unstable_by(|&a, &b| order(&candidates[a], &candidates[b]));
-        let protected = ranked
-            .iter()
-            .filter(|&&i| i < is_word && candidates[i].0 >= protect)
-            .count()
-            .min(size);
-        let mut free = size - protected;
-        let mut keep = vec![false; candidates.len()];
-        for &i in &ranked {
-            if i < is_word && candidates[i].0 >= protect {
-                keep[i] = true;
-            } else if free > 0 {
-                keep[i] = true;
-                free -= 1;
-            }
-        }
-        let mut kept: Vec<(u64, Name<'_>, u32)> = ranked
+        let protected = |c: &(u64, Name<'_>, u32), i: usize| i < is_word && c.0 >= protect;
+        let mut free = size.saturating_sub(
+            candidates
+                .iter()
+                .enumerate()
+                .filter(|&(i, c)| protected(c, i))
+                .count(),
+        );
+        let mut ranked: Vec<(usize, (u64, Name<'_>, u32))> =
+            candidates.into_iter().enumerate().collect();
+        ranked.sort_unstable_by(|a, b| order(&a.1, &b.1));
+        candidates = ranked
             .into_iter()
-            .filter(|&i| keep[i])
-            .map(|i| candidates[i])
+            .filter(|(i, c)| {
+                let keep = protected(c, *i) || free > 0;
+                if keep && !protected(c, *i) {
+                    free -= 1;
+                }
+                keep
+            })
+            .map(|(_, c)| c)
+            .take(size)
             .collect();
-        kept.truncate(size);
-        candidates = kept;
     }
     let mut feature_of = vec![0u32; names.len() * 3];
     for (rank, c) in candidates.iter().enumerate() {

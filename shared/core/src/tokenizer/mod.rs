@@ -30,8 +30,8 @@ mod fit;
 mod tokens;
 
 pub use config::{
-    repeat_parts, subword_part, TokenizerConfig, MAX_SUBWORDS, REPEATS_MIN_MEAN_TOKENS,
-    REPEAT_LEVELS, REPEAT_MARK, SUBWORD_MARK, SUBWORD_PROTECT_PER_TEXTS,
+    check_subwords, repeat_parts, subword_part, TokenizerConfig, MAX_SUBWORDS,
+    REPEATS_MIN_MEAN_TOKENS, REPEAT_LEVELS, REPEAT_MARK, SUBWORD_MARK, SUBWORD_PROTECT_PER_TEXTS,
 };
 use tokens::*;
 

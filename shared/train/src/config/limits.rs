@@ -7,7 +7,7 @@ use super::{Overrides, Settings};
 use crate::calibrate::ThresholdStrategy;
 use crate::error::{Error, Result};
 use crate::train::TrainConfig;
-use tagger_core::tokenizer::{TokenizerConfig, MAX_SUBWORDS};
+use tagger_core::tokenizer::TokenizerConfig;
 
 /// Most hidden layers.
 pub const MAX_HIDDEN_LAYERS: usize = 4;
@@ -181,12 +181,7 @@ pub(super) fn check_overrides(o: &Overrides) -> Result<()> {
         int("min_count", n(v), 1, n(MAX_FEATURES))?;
     }
     if let Some(v) = o.subwords {
-        if v == 1 || v > MAX_SUBWORDS {
-            return Err(Error::config(
-                "subwords",
-                format!("{v} is out of range: 0 (off) or 2 to {MAX_SUBWORDS} characters"),
-            ));
-        }
+        tagger_core::tokenizer::check_subwords(v)?;
     }
     if o.num_words.is_some()
         && (o.max_features.is_some()

@@ -285,8 +285,6 @@ impl Settings {
         cfg
     }
 
-    /// Rejects values that would fail, misbehave or exhaust memory later, before any work is
-    /// done: every bound in [`limits`].
     /// The tokenizer to fit, given whether a teacher's probabilities are in the targets
     /// (`taught`) and the training texts' mean number of word tokens (`mean_tokens()`, asked
     /// only when needed). Without [`Settings::auto_size`], or with `subwords` set explicitly, it
@@ -316,6 +314,8 @@ impl Settings {
         config
     }
 
+    /// Rejects values that would fail, misbehave or exhaust memory later, before any work is
+    /// done: every bound in [`limits`].
     pub fn validate(&self) -> Result<()> {
         limits::check_settings(self)?;
         self.tokenizer.validate()?;
