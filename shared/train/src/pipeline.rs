@@ -344,7 +344,7 @@ pub fn train_with(
     // The settings as trained (data-sized), recorded in the artifact and the report.
     let input_settings = settings;
     let mut effective = settings.clone();
-    effective.train = settings.train_for(x_fit.len(), labels.len());
+    effective.train = settings.train_for(x_fit.len(), labels.len(), taught.is_some());
     effective.tokenizer = tokenizer_config;
     let settings = &effective;
 

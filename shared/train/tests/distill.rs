@@ -253,3 +253,39 @@ fn a_teacher_brings_sub_words_to_short_texts_only() {
         .unwrap();
     assert_eq!(pinned.tokenizer_for(true, || 5.0).subwords(), 0);
 }
+
+#[test]
+fn a_teacher_brings_a_patience_of_two_epochs() {
+    let teacher = swapping_teacher("");
+    // One row a step (set, so auto-size keeps it): 100+ steps an epoch, so the small-set
+    // patience rule leaves the preset's 1.
+    let run = |teacher: Option<&Teacher>, distill: f64| {
+        let s = Settings::default()
+            .apply(&tagger_train::config::Overrides {
+                batch_size: Some(1),
+                epochs: Some(2),
+                hidden: Some(vec![8]),
+                distill: Some(distill),
+                ..Default::default()
+            })
+            .unwrap();
+        pipeline::train_taught(
+            TrainData {
+                examples: rows(),
+                load: Default::default(),
+                source: "mem".into(),
+                sha256: "0".into(),
+            },
+            None,
+            teacher,
+            &s,
+            "2026-01-01T00:00:00Z",
+            &mut |_| true,
+        )
+        .unwrap()
+    };
+    let untaught = run(None, 0.0);
+    assert_eq!(untaught.report.settings.train.early_stopping_patience, 1);
+    let taught = run(Some(&teacher), 0.3);
+    assert_eq!(taught.report.settings.train.early_stopping_patience, 2);
+}

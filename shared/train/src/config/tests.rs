@@ -45,8 +45,8 @@ fn seed_preset_matches_origin() {
 #[test]
 fn auto_size_adapts_only_sizes_not_set_and_only_when_on() {
     let s = Settings::default();
-    assert_eq!(s.train_for(LARGE_ROWS, 100), s.train);
-    let big = s.train_for(LARGE_ROWS + 1, 5);
+    assert_eq!(s.train_for(LARGE_ROWS, 100, false), s.train);
+    let big = s.train_for(LARGE_ROWS + 1, 5, false);
     assert_eq!(
         (big.batch_size, big.epochs, big.hidden),
         (LARGE_BATCH, LARGE_EPOCHS, vec![FEW_TAGS_HIDDEN])
@@ -58,14 +58,14 @@ fn auto_size_adapts_only_sizes_not_set_and_only_when_on() {
             ..Default::default()
         })
         .unwrap();
-    let kept = chosen.train_for(LARGE_ROWS + 1, 5);
+    let kept = chosen.train_for(LARGE_ROWS + 1, 5, false);
     assert_eq!((kept.batch_size, kept.hidden), (32, vec![128]));
     assert_eq!(
         kept.epochs, LARGE_EPOCHS,
         "epochs were not set, so they adapt"
     );
     let seed = Settings::preset(Preset::Seed);
-    assert_eq!(seed.train_for(LARGE_ROWS + 1, 5), seed.train);
+    assert_eq!(seed.train_for(LARGE_ROWS + 1, 5, false), seed.train);
 }
 
 /// The activity penalty is a plain setting: off in both presets, set as given, bounded.
@@ -80,7 +80,7 @@ fn activity_penalty_is_off_unless_set_and_bounded() {
         })
         .unwrap();
     assert_eq!(set.train.activity_l1, 2e-5);
-    assert_eq!(set.train_for(11_164, 735).activity_l1, 2e-5);
+    assert_eq!(set.train_for(11_164, 735, false).activity_l1, 2e-5);
     for bad in [-1e-6, 0.5, f64::NAN] {
         let err = Settings::default()
             .apply(&Overrides {
@@ -167,15 +167,15 @@ fn small_sets_get_patience_of_at_least_min_patience_steps() {
     let s = Settings::default();
     let batch = s.train.batch_size;
     // 573 rows in the small-set batches of 32: 18 steps an epoch, so 2 epochs make 36 steps.
-    assert_eq!(s.train_for(573, 900).early_stopping_patience, 2);
+    assert_eq!(s.train_for(573, 900, false).early_stopping_patience, 2);
     // 200 rows: 7 steps an epoch, 6 epochs.
-    assert_eq!(s.train_for(200, 900).early_stopping_patience, 6);
+    assert_eq!(s.train_for(200, 900, false).early_stopping_patience, 6);
     // 2,000 rows in batches of 64: 32 steps an epoch, 2 epochs; 3,000 rows: 47 steps, 1.
-    assert_eq!(s.train_for(2_000, 900).early_stopping_patience, 2);
-    assert_eq!(s.train_for(3_000, 900).early_stopping_patience, 1);
+    assert_eq!(s.train_for(2_000, 900, false).early_stopping_patience, 2);
+    assert_eq!(s.train_for(3_000, 900, false).early_stopping_patience, 1);
     // An epoch of 36+ steps keeps the preset's 1 (cooking, so-titles, so-nlp have 160+).
     assert_eq!(
-        s.train_for(MIN_PATIENCE_STEPS * batch, 900)
+        s.train_for(MIN_PATIENCE_STEPS * batch, 900, false)
             .early_stopping_patience,
         s.train.early_stopping_patience
     );
@@ -185,14 +185,14 @@ fn small_sets_get_patience_of_at_least_min_patience_steps() {
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(pinned.train_for(573, 900).early_stopping_patience, 1);
+    assert_eq!(pinned.train_for(573, 900, false).early_stopping_patience, 1);
     let off = Settings::default()
         .apply(&Overrides {
             patience: Some(0),
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(off.train_for(573, 900).early_stopping_patience, 0);
+    assert_eq!(off.train_for(573, 900, false).early_stopping_patience, 0);
     let json = serde_json::to_value(&pinned).unwrap();
     assert_eq!(json["pinned"]["patience"], true);
     let sized = Settings::default()
@@ -207,9 +207,41 @@ fn small_sets_get_patience_of_at_least_min_patience_steps() {
 }
 
 #[test]
+fn taught_runs_get_a_patience_of_two_epochs_unless_set() {
+    let s = Settings::default();
+    // cooking's size: untaught, the preset's 1; taught, 2.
+    assert_eq!(s.train_for(11_164, 735, false).early_stopping_patience, 1);
+    assert_eq!(
+        s.train_for(11_164, 735, true).early_stopping_patience,
+        TAUGHT_PATIENCE
+    );
+    // A small set's longer patience stays the longer one.
+    assert_eq!(s.train_for(200, 900, true).early_stopping_patience, 6);
+    // Set explicitly, even to the preset's value, or turned off: kept.
+    for v in [1, 0] {
+        let set = Settings::default()
+            .apply(&Overrides {
+                patience: Some(v),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(set.train_for(11_164, 735, true).early_stopping_patience, v);
+    }
+    let fixed = Settings::default()
+        .apply(&Overrides {
+            auto_size: Some(false),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(fixed.train_for(11_164, 735, true), fixed.train);
+    let seed = Settings::preset(Preset::Seed);
+    assert_eq!(seed.train_for(11_164, 735, true), seed.train);
+}
+
+#[test]
 fn small_sets_get_the_small_data_regime_below_the_cut_only() {
     let s = Settings::default();
-    let small = s.train_for(SMALL_ROWS - 1, 900);
+    let small = s.train_for(SMALL_ROWS - 1, 900, false);
     assert_eq!(
         (small.batch_size, small.hidden.clone(), small.epochs),
         (SMALL_BATCH, vec![SMALL_HIDDEN], SMALL_EPOCHS)
@@ -223,16 +255,16 @@ fn small_sets_get_the_small_data_regime_below_the_cut_only() {
     // At the cut and above: the preset's config (patience aside, which has its own rule), so
     // cooking, so-titles and so-nlp (11,000+ rows) train as before.
     for rows in [SMALL_ROWS, 6_400, 11_000] {
-        let cfg = s.train_for(rows, 900);
+        let cfg = s.train_for(rows, 900, false);
         let as_preset = TrainConfig {
             early_stopping_patience: cfg.early_stopping_patience,
             ..s.train.clone()
         };
         assert_eq!(cfg, as_preset, "{rows} rows");
     }
-    assert_eq!(s.train_for(6_400, 900), s.train);
+    assert_eq!(s.train_for(6_400, 900, false), s.train);
     // Few tags still get their narrow layer.
-    assert_eq!(s.train_for(500, 5).hidden, vec![FEW_TAGS_HIDDEN]);
+    assert_eq!(s.train_for(500, 5, false).hidden, vec![FEW_TAGS_HIDDEN]);
 
     // Sizes and the decay set explicitly are kept, the others still adapt.
     let chosen = Settings::default()
@@ -243,7 +275,7 @@ fn small_sets_get_the_small_data_regime_below_the_cut_only() {
             ..Default::default()
         })
         .unwrap();
-    let kept = chosen.train_for(573, 900);
+    let kept = chosen.train_for(573, 900, false);
     assert_eq!(
         (kept.batch_size, kept.hidden, kept.lr_decay, kept.epochs),
         (64, vec![256], 0.85, SMALL_EPOCHS)
@@ -254,22 +286,25 @@ fn small_sets_get_the_small_data_regime_below_the_cut_only() {
             ..Default::default()
         })
         .unwrap()
-        .train_for(573, 900);
+        .train_for(573, 900, false);
     assert_eq!((epochs.epochs, epochs.batch_size), (20, SMALL_BATCH));
     let json = serde_json::to_value(&chosen).unwrap();
     assert_eq!(json["pinned"]["lr_decay"], true);
     // The seed preset never adapts.
     let seed = Settings::preset(Preset::Seed);
-    assert_eq!(seed.train_for(573, 900), seed.train);
+    assert_eq!(seed.train_for(573, 900, false), seed.train);
 }
 
 #[test]
 fn rare_tags_go_untrained_only_when_tags_outnumber_rows() {
     let s = Settings::default();
     assert_eq!(s.train.min_tag_rows, 1);
-    assert_eq!(s.train_for(573, 883).min_tag_rows, MANY_TAGS_MIN_TAG_ROWS);
-    assert_eq!(s.train_for(573, 573).min_tag_rows, 1);
-    assert_eq!(s.train_for(11_416, 1_470).min_tag_rows, 1);
+    assert_eq!(
+        s.train_for(573, 883, false).min_tag_rows,
+        MANY_TAGS_MIN_TAG_ROWS
+    );
+    assert_eq!(s.train_for(573, 573, false).min_tag_rows, 1);
+    assert_eq!(s.train_for(11_416, 1_470, false).min_tag_rows, 1);
     // A value set explicitly is kept either way, and recorded as set.
     for v in [1, 5] {
         let chosen = Settings::default()
@@ -278,14 +313,14 @@ fn rare_tags_go_untrained_only_when_tags_outnumber_rows() {
                 ..Default::default()
             })
             .unwrap();
-        assert_eq!(chosen.train_for(573, 883).min_tag_rows, v);
-        assert_eq!(chosen.train_for(11_416, 1_470).min_tag_rows, v);
+        assert_eq!(chosen.train_for(573, 883, false).min_tag_rows, v);
+        assert_eq!(chosen.train_for(11_416, 1_470, false).min_tag_rows, v);
         let json = serde_json::to_value(&chosen).unwrap();
         assert_eq!(json["pinned"]["min_tag_rows"], true, "{json}");
     }
     // The seed preset never adapts.
     let seed = Settings::preset(Preset::Seed);
-    assert_eq!(seed.train_for(573, 883).min_tag_rows, 1);
+    assert_eq!(seed.train_for(573, 883, false).min_tag_rows, 1);
     // Unset, it is not recorded: earlier settings (and version ids) stay as they were.
     let json = serde_json::to_value(&s).unwrap();
     assert!(json["train"].get("min_tag_rows").is_none(), "{json}");
@@ -298,7 +333,7 @@ fn explicit_value_equal_to_the_default_is_not_auto_sized() {
     let flags = cli(&["--batch-size", "64", "--epochs", "20", "--hidden", "256"]).unwrap();
     let s = Settings::default().apply(&flags).unwrap();
     assert_eq!(s.train.batch_size, TrainConfig::default().batch_size);
-    let cfg = s.train_for(LARGE_ROWS + 1, 5);
+    let cfg = s.train_for(LARGE_ROWS + 1, 5, false);
     assert_eq!(
         (cfg.batch_size, cfg.epochs, cfg.hidden),
         (64, 20, vec![256])
