@@ -18,6 +18,15 @@ fn rows() -> Vec<Example> {
     read_csv(csv.as_bytes(), &CsvOptions::default()).unwrap().0
 }
 
+fn data(examples: Vec<Example>) -> TrainData {
+    TrainData {
+        examples,
+        load: Default::default(),
+        source: "mem".into(),
+        sha256: "0".into(),
+    }
+}
+
 fn train(teacher: Option<&Teacher>, distill: f32, test: Vec<Example>) -> Trained {
     try_train(teacher, distill, test).unwrap()
 }
@@ -56,12 +65,7 @@ fn train_from(
     s.train.dropout = 0.0;
     s.train.early_stopping_patience = 0;
     pipeline::train_taught(
-        TrainData {
-            examples: rows(),
-            load: Default::default(),
-            source: "mem".into(),
-            sha256: "0".into(),
-        },
+        data(rows()),
         Some(TestData {
             examples: test,
             load: Default::default(),
@@ -229,12 +233,7 @@ fn a_teacher_brings_sub_words_to_short_texts_only() {
     s.train.hidden = vec![8];
     s.train.epochs = 2;
     let posts = pipeline::train_taught(
-        TrainData {
-            examples: long,
-            load: Default::default(),
-            source: "mem".into(),
-            sha256: "0".into(),
-        },
+        data(long),
         None,
         Some(&long_teacher),
         &s,
@@ -270,12 +269,7 @@ fn a_teacher_brings_a_patience_of_two_epochs() {
             })
             .unwrap();
         pipeline::train_taught(
-            TrainData {
-                examples: rows(),
-                load: Default::default(),
-                source: "mem".into(),
-                sha256: "0".into(),
-            },
+            data(rows()),
             None,
             teacher,
             &s,
