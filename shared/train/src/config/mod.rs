@@ -244,11 +244,12 @@ impl Settings {
     ///   fewer than rows the gain is not general: 700-row so-titles subsets lose 0.02-0.03
     ///   macro-F1, so-nlp's fixed split 0.010 P@1 (benchmarks/quality.md).
     /// - `taught` (a teacher's probabilities in the targets): patience of at least
-    ///   [`TAUGHT_PATIENCE`] epochs. Soft targets make the validation loss bump before it
-    ///   falls again, and patience 1 stopped there: with a MiniLM teacher, patience 2 lifted the
-    ///   seed means of cooking (4 seeds), so-titles (4) and so-nlp (6) on every figure, up to
-    ///   +0.014 P@1 on one cooking seed, and left the rest of the runs as they were
-    ///   (benchmarks/quality.md). Untaught runs keep the preset's 1.
+    ///   [`TAUGHT_PATIENCE`] epochs. With soft targets the validation loss sometimes bumps once
+    ///   before it falls again, and patience 1 stopped there (cooking seed 25: P@1 0.698, 0.712
+    ///   with 2). With a MiniLM teacher, patience 2 lifted the fixed-split seed means of
+    ///   cooking (4 seeds), so-titles (4) and so-nlp (6) on every figure, and on 3 re-splits of
+    ///   each P@1 rose or stayed on every split (benchmarks/quality.md), for up to 2x the
+    ///   training time of taught so-titles. Untaught runs keep the preset's 1.
     pub fn train_for(&self, rows: usize, tags: usize, taught: bool) -> TrainConfig {
         let mut cfg = self.train.clone();
         if !self.auto_size {
