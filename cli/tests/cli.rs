@@ -348,6 +348,55 @@ fn explain_summary_writes_an_svg_naming_the_top_words() {
 }
 
 #[test]
+fn train_warns_when_the_teacher_scores_held_out_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("questions.csv");
+    std::fs::write(&csv, SAMPLE_CSV).unwrap();
+    // A teacher that knows every text of the CSV: the held-out split's included.
+    let rows = tagger_train::dataset::read_csv(SAMPLE_CSV.as_bytes(), &Default::default())
+        .unwrap()
+        .0;
+    let mut teacher = String::from("text,teacher\n");
+    for row in &rows {
+        let text = row.text.replace('"', "\"\"");
+        teacher.push_str(&format!("\"{text}\",{}=0.9\n", row.tags[0]));
+    }
+    let teacher_path = dir.path().join("teacher.csv");
+    std::fs::write(&teacher_path, teacher).unwrap();
+    let train = |test: Option<&str>| {
+        let mut args = vec![
+            "train",
+            "--data",
+            path_str(&csv),
+            "--teacher",
+            path_str(&teacher_path),
+            "--distill",
+            "0.3",
+            "--epochs",
+            "2",
+            "--out",
+            path_str(dir.path()),
+            "--quiet",
+        ];
+        args.extend(test.map(|t| ["--test", t]).into_iter().flatten());
+        let out = run(&args);
+        assert_success(&out);
+        stdout(&out)
+    };
+    let held_out = train(None);
+    assert!(
+        held_out.contains("warning: the teacher file has probabilities for")
+            && held_out.contains("held-out test rows"),
+        "{held_out}"
+    );
+    // A test file the teacher has never seen: nothing to warn about.
+    let test = dir.path().join("test.csv");
+    std::fs::write(&test, "tags,text\nrust,a question the teacher never saw\n").unwrap();
+    let separate = train(Some(path_str(&test)));
+    assert!(!separate.contains("held-out test rows"), "{separate}");
+}
+
+#[test]
 fn train_rejects_an_empty_csv() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("empty.csv");

@@ -134,11 +134,21 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         &args.out,
         args.quiet || args.json,
     )?;
+    let teacher_warning = teacher
+        .as_ref()
+        .and_then(|t| t.held_out_warning(trained.test_examples.iter().map(|e| e.text.as_str())));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&trained.report)?);
+        // stdout stays one JSON document.
+        if let Some(w) = &teacher_warning {
+            eprintln!("warning: {}", safe(w));
+        }
         return Ok(());
     }
     print_run(&trained, &pointer, &args.out);
+    if let Some(w) = &teacher_warning {
+        println!("warning: {}", safe(w));
+    }
     Ok(())
 }
 

@@ -377,6 +377,11 @@ async fn run(
         JobError::gate("no test rows were held out, so the model cannot be scored: upload more rows or raise test_split")
     })?;
     report.metrics = Some(pipeline::headline(new_metrics));
+    if let Some(teacher) = &teacher {
+        report.warnings.extend(
+            teacher.held_out_warning(trained.test_examples.iter().map(|e| e.text.as_str())),
+        );
+    }
 
     // The candidate's own numbers: its test rows, the no-skill baseline on them.
     let test_rows = reference_rows(&trained.test_examples);
@@ -841,6 +846,15 @@ mod tests {
         };
         let r = report(&store, "data/q.csv").await;
         assert_eq!(r.teacher.as_deref(), Some("data/q.teacher.csv"));
+        // The teacher scores every row of the upload, the held-out ones included.
+        let held_out = r.metrics.as_ref().unwrap().examples;
+        assert!(
+            r.warnings.iter().any(|w| w.contains(&format!(
+                "probabilities for {held_out} of the {held_out} held-out test rows"
+            ))),
+            "{:?}",
+            r.warnings
+        );
         // The same data, settings and teacher again: recognised as published.
         let again = retrain(&store, &upload("data/q.csv", "02"), &cfg())
             .await

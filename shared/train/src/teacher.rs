@@ -125,6 +125,29 @@ impl Teacher {
         Some(encode(&self.rows[i].1, labels))
     }
 
+    /// A warning when the file has probabilities for any of `held_out` (the run's test texts).
+    /// A teacher that scores held-out texts was most likely fit on them (`reference.py
+    /// --teacher-on-all` over the whole upload does that), and then it passes what it learnt
+    /// from their tags to the student, above all through word-dropped variants of them: the
+    /// held-out figures come out optimistic. Never an error: the model itself is fine.
+    pub fn held_out_warning<'a>(
+        &self,
+        held_out: impl IntoIterator<Item = &'a str>,
+    ) -> Option<String> {
+        let (mut known, mut all) = (0usize, 0usize);
+        for text in held_out {
+            all += 1;
+            known += usize::from(self.index.contains_key(text));
+        }
+        (known > 0).then(|| {
+            format!(
+                "the teacher file has probabilities for {known} of the {all} held-out test rows: \
+                 if the teacher was trained on them, the test metrics and the quality gate's \
+                 scores of this run are optimistic (train the teacher on the other rows only)"
+            )
+        })
+    }
+
     /// The file's texts that `is_known` rejects (no training row), with their targets, in file
     /// order.
     pub fn extra<'a>(
@@ -194,6 +217,17 @@ mod tests {
             ["a".to_string()].as_slice(),
             ["b".to_string(), "c".to_string()].as_slice(),
         ])
+    }
+
+    #[test]
+    fn a_teacher_that_scores_held_out_texts_is_warned_about() {
+        let t = Teacher::from_reader("text,teacher\nseen,a=1\nalso seen,b=1\n".as_bytes()).unwrap();
+        let w = t
+            .held_out_warning(["seen", "new", "also seen"])
+            .expect("two held-out texts are known");
+        assert!(w.contains("2 of the 3 held-out test rows"), "{w}");
+        assert_eq!(t.held_out_warning(["new", "other"]), None);
+        assert_eq!(t.held_out_warning([]), None);
     }
 
     #[test]
