@@ -260,8 +260,10 @@ pub fn train_with(
     let train_texts = prepare_texts(&masker, &raw);
     drop(raw);
     let texts: Vec<&str> = train_texts.iter().map(|t| t.as_ref()).collect();
-    let taught = settings.train.distill > 0.0 && teacher.is_some_and(|t| !t.is_empty());
-    let tokenizer_config = settings.tokenizer_for(taught, || mean_word_tokens(&texts));
+    // The teacher only counts with a weight and at least one row.
+    let teacher = teacher.filter(|t| settings.train.distill > 0.0 && !t.is_empty());
+    let is_taught = teacher.is_some();
+    let tokenizer_config = settings.tokenizer_for(is_taught, || mean_word_tokens(&texts));
     let (tokenizer, x_all) = Tokenizer::fit_encode(&tokenizer_config, &texts)?;
     drop(texts);
     drop(train_texts);
@@ -290,7 +292,6 @@ pub fn train_with(
     drop((x_all, y_all));
 
     // Soft targets: per training row (in `train_idx` order), then the teacher's extra texts.
-    let teacher = teacher.filter(|t| settings.train.distill > 0.0 && !t.is_empty());
     let taught = teacher.map(|teacher| {
         let mut soft = SoftTargets::default();
         for &i in &train_idx {
@@ -344,7 +345,7 @@ pub fn train_with(
     // The settings as trained (data-sized), recorded in the artifact and the report.
     let input_settings = settings;
     let mut effective = settings.clone();
-    effective.train = settings.train_for(x_fit.len(), labels.len(), taught.is_some());
+    effective.train = settings.train_for(x_fit.len(), labels.len(), is_taught);
     effective.tokenizer = tokenizer_config;
     let settings = &effective;
 
