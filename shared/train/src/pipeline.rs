@@ -143,6 +143,61 @@ pub fn masker_for(settings: &Settings, labels: &LabelSet) -> Masker {
     }
 }
 
+/// The unlabelled texts that are no word-dropped or cut copy of a training text (as
+/// `reference.py --augment` writes): texts with a word no training text has, or whose words no
+/// single training text holds all of. A copy adds no word, and counted it would pass a word of
+/// one training text as a word of two.
+fn not_copies<'a>(
+    tokenizer: &Tokenizer,
+    texts: &[&str],
+    unlabelled: &'a [Cow<'a, str>],
+) -> Vec<&'a str> {
+    if unlabelled.is_empty() {
+        return Vec::new();
+    }
+    let mut holders: std::collections::HashMap<String, Vec<u32>> = Default::default();
+    let sets: Vec<std::collections::HashSet<String>> = texts
+        .iter()
+        .map(|t| {
+            tokenizer
+                .tokens(t)
+                .into_iter()
+                .map(Cow::into_owned)
+                .collect()
+        })
+        .collect();
+    for (i, set) in sets.iter().enumerate() {
+        for w in set {
+            holders.entry(w.clone()).or_default().push(i as u32);
+        }
+    }
+    unlabelled
+        .iter()
+        .map(|t| t.as_ref())
+        .filter(|t| {
+            let words: std::collections::HashSet<String> = tokenizer
+                .tokens(t)
+                .into_iter()
+                .map(Cow::into_owned)
+                .collect();
+            let Some(lists) = words
+                .iter()
+                .map(|w| holders.get(w))
+                .collect::<Option<Vec<_>>>()
+            else {
+                return true;
+            };
+            // A text without words adds nothing.
+            let Some(rarest) = lists.into_iter().min_by_key(|l| l.len()) else {
+                return false;
+            };
+            !rarest
+                .iter()
+                .any(|&i| words.iter().all(|w| sets[i as usize].contains(w)))
+        })
+        .collect()
+}
+
 /// [`text::prepare`] over many texts, one chunk per core when there is enough text (each text is
 /// prepared independently, so the result does not depend on the split).
 fn prepare_texts<'a>(masker: &Masker, raws: &[&'a str]) -> Vec<Cow<'a, str>> {
@@ -264,14 +319,43 @@ pub fn train_with(
     let teacher = teacher.filter(|t| settings.train.distill > 0.0 && !t.is_empty());
     let is_taught = teacher.is_some();
     let tokenizer_config = settings.tokenizer_for(is_taught, || mean_word_tokens(&texts));
-    let (tokenizer, x_all) = Tokenizer::fit_encode(&tokenizer_config, &texts)?;
-    drop(texts);
-    drop(train_texts);
-    if tokenizer.n_features() == 0 {
+    let (own_tokenizer, x_own) = Tokenizer::fit_encode(&tokenizer_config, &texts)?;
+    if own_tokenizer.n_features() == 0 {
         return Err(Error::Training(
             "the training text has no usable words".into(),
         ));
     }
+    // The teacher's texts that are neither a training nor a test row: unlabelled rows.
+    let extra: Vec<(&str, Vec<(u32, f32)>)> = match teacher {
+        Some(teacher) => {
+            let known: std::collections::HashSet<&str> = train_idx
+                .iter()
+                .map(|&i| examples[i].text.as_str())
+                .chain(test_rows.iter().map(|e| e.text.as_str()))
+                .collect();
+            teacher.extra(&labels, move |t| known.contains(t)).collect()
+        }
+        None => Vec::new(),
+    };
+    let extra_raw: Vec<&str> = extra.iter().map(|&(t, _)| t).collect();
+    let extra_texts = prepare_texts(&masker, &extra_raw);
+    drop(extra_raw);
+    // The teacher's texts teach the words they have: the vocabulary is fitted on them too (all but
+    // copies of training texts, whose words would count twice), else what the teacher says of
+    // words no training row has is lost.
+    let own_features = own_tokenizer.n_features();
+    let novel = not_copies(&own_tokenizer, &texts, &extra_texts);
+    let (tokenizer, x_all) = if novel.is_empty() {
+        (own_tokenizer, x_own)
+    } else {
+        drop((own_tokenizer, x_own));
+        let all: Vec<&str> = texts.iter().copied().chain(novel).collect();
+        let (tokenizer, rows) = Tokenizer::fit_encode(&tokenizer_config, &all)?;
+        let training: Vec<usize> = (0..texts.len()).collect();
+        (tokenizer, rows.select(&training))
+    };
+    drop(texts);
+    drop(train_texts);
     let init = words.map(|w| w.for_vocabulary(tokenizer.vocabulary()));
     let y_all: SparseRows = train_idx
         .iter()
@@ -300,18 +384,10 @@ pub fn train_with(
                 None => soft.push(Vec::new(), 0.0),
             }
         }
-        let known: std::collections::HashSet<&str> = train_idx
-            .iter()
-            .map(|&i| examples[i].text.as_str())
-            .chain(test_rows.iter().map(|e| e.text.as_str()))
-            .collect();
         let mut extra_soft = SoftTargets::default();
-        let mut extra_raw = Vec::new();
-        for (text, row) in teacher.extra(&labels, |t| known.contains(t)) {
-            extra_raw.push(text);
+        for (_, row) in extra {
             extra_soft.push(row, 1.0);
         }
-        let extra_texts = prepare_texts(&masker, &extra_raw);
         let x_extra = tokenizer.encode_all(extra_texts.iter().map(|t| t.as_ref()));
         let y_extra: SparseRows = (0..x_extra.len()).map(|_| &[][..]).collect();
         (
@@ -346,6 +422,7 @@ pub fn train_with(
     let input_settings = settings;
     let mut effective = settings.clone();
     effective.train = settings.train_for(x_fit.len(), labels.len(), is_taught);
+    settings.hold_first_layer(&mut effective.train, own_features, tokenizer.n_features());
     effective.tokenizer = tokenizer_config;
     let settings = &effective;
 
@@ -576,6 +653,28 @@ mod tests {
             })
             .collect();
         Mlp::from_layers(layers).unwrap()
+    }
+
+    #[test]
+    fn copies_of_training_texts_are_told_from_new_texts() {
+        let config = tagger_core::tokenizer::TokenizerConfig::default();
+        let tokenizer = Tokenizer::fit(&config, ["How to Braise beef", "roast a chicken"]).unwrap();
+        let training = ["How to Braise beef", "roast a chicken"];
+        let unlabelled: Vec<Cow<str>> = [
+            "how braise beef", // word-dropped
+            "to braise",       // cut
+            "roast beef",      // words of two training texts
+            "braise kale",     // a new word
+            "?!",              // no words
+        ]
+        .into_iter()
+        .map(Cow::Borrowed)
+        .collect();
+        assert_eq!(
+            not_copies(&tokenizer, &training, &unlabelled),
+            ["roast beef", "braise kale"]
+        );
+        assert!(not_copies(&tokenizer, &training, &[]).is_empty());
     }
 
     /// Split across any number of cores, the scores are those of one call over all rows, bit for

@@ -283,3 +283,70 @@ fn a_teacher_brings_a_patience_of_two_epochs() {
     let taught = run(Some(&teacher), 0.3);
     assert_eq!(taught.report.settings.train.early_stopping_patience, 2);
 }
+
+#[test]
+fn words_the_unlabelled_texts_share_join_the_vocabulary_in_a_first_layer_of_the_same_size() {
+    // `kiwi` is in no training row but in many unlabelled teacher texts; `mango` is in one
+    // training row and in one word-dropped copy of it: two texts, but the copy adds no word.
+    let mut examples = rows();
+    examples.extend(
+        read_csv(
+            &b"tags,text\nfruit,mango tart\n"[..],
+            &CsvOptions::default(),
+        )
+        .unwrap()
+        .0,
+    );
+    let mut file = String::from("text,teacher\nmango,fruit=0.8\n");
+    for i in 0..50 {
+        file += &format!("kiwi smoothie{i},fruit=0.9\n");
+    }
+    let teacher = Teacher::from_reader(file.as_bytes()).unwrap();
+    let run = |teacher: Option<&Teacher>, hidden: Option<Vec<usize>>| {
+        let s = Settings::default()
+            .apply(&tagger_train::config::Overrides {
+                subwords: Some(0),
+                epochs: Some(3),
+                hidden,
+                distill: Some(if teacher.is_some() { 0.5 } else { 0.0 }),
+                ..Default::default()
+            })
+            .unwrap();
+        pipeline::train_taught(
+            data(examples.clone()),
+            None,
+            teacher,
+            &s,
+            "2026-01-01T00:00:00Z",
+            &mut |_| true,
+        )
+        .unwrap()
+    };
+    let untaught = run(None, None);
+    let taught = run(Some(&teacher), None);
+    let vocab = |t: &Trained| t.artifact.tokenizer.vocabulary().to_vec();
+    let (own, joined) = (vocab(&untaught), vocab(&taught));
+    assert!(!own.contains(&"kiwi".to_string()));
+    assert!(joined.contains(&"kiwi".to_string()), "{joined:?}");
+    assert!(!joined.contains(&"mango".to_string()), "{joined:?}");
+    assert!(own.iter().all(|w| joined.contains(w)), "{own:?} {joined:?}");
+    assert_eq!(joined.len(), own.len() + 1, "{joined:?}");
+    assert!(
+        p(&taught, "kiwi", "fruit") > p(&untaught, "kiwi", "fruit") + 0.1,
+        "{} vs {}",
+        p(&taught, "kiwi", "fruit"),
+        p(&untaught, "kiwi", "fruit")
+    );
+    // The first layer holds the weights of the training words' vocabulary.
+    let (own_features, features) = (own.len() + 1, joined.len() + 1);
+    let hidden = untaught.report.settings.train.hidden[0];
+    assert_eq!(
+        taught.report.settings.train.hidden,
+        vec![hidden * own_features / features]
+    );
+    assert!(taught.report.settings.train.hidden[0] < hidden);
+    // Unless the hidden size is set.
+    let pinned = run(Some(&teacher), Some(vec![hidden]));
+    assert_eq!(pinned.report.settings.train.hidden, vec![hidden]);
+    assert_eq!(vocab(&pinned), joined);
+}

@@ -295,6 +295,23 @@ impl Settings {
         cfg
     }
 
+    /// Narrows `cfg`'s first hidden layer when a teacher's unlabelled texts grew the vocabulary
+    /// from `own` features (the training texts' alone) to `features`, so the first layer keeps
+    /// the weights it would have had: the artifact's size and the prediction cost stay those of
+    /// the training texts' vocabulary. On so-titles with its 20k unlabelled titles (5,857 ->
+    /// 8,032 features) P@1 rose the same at 256 and 192 hidden units (4-seed means 0.835 and
+    /// 0.834, against 0.831), while 256 grew the artifact from 1.98 to 2.68 MB
+    /// (benchmarks/quality.md). Only with [`Settings::auto_size`] and the hidden sizes not
+    /// [`Settings::pinned`].
+    pub fn hold_first_layer(&self, cfg: &mut TrainConfig, own: usize, features: usize) {
+        if !self.auto_size || self.pinned.hidden || features <= own {
+            return;
+        }
+        if let Some(first) = cfg.hidden.first_mut() {
+            *first = (*first * own / features).max(1);
+        }
+    }
+
     /// The tokenizer to fit, given whether a teacher's probabilities are in the targets
     /// (`taught`) and the training texts' mean number of word tokens (`mean_tokens()`, asked
     /// only when needed). Without [`Settings::auto_size`], or with `subwords` set explicitly, it

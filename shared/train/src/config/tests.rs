@@ -759,3 +759,32 @@ fn tag_separator_and_tag_format_settle_one_way_to_split() {
         (TagFormat::Angle, ',')
     );
 }
+
+#[test]
+fn a_vocabulary_grown_by_unlabelled_texts_keeps_the_first_layer_s_weights() {
+    let s = Settings::default();
+    let mut cfg = TrainConfig {
+        hidden: vec![256, 64],
+        ..TrainConfig::default()
+    };
+    s.hold_first_layer(&mut cfg, 5857, 8027);
+    assert_eq!(cfg.hidden, vec![186, 64], "256 * 5857 / 8027, rounded down");
+    let mut same = TrainConfig::default();
+    s.hold_first_layer(&mut same, 5857, 5857);
+    assert_eq!(same.hidden, TrainConfig::default().hidden);
+    for set in [
+        Overrides {
+            hidden: Some(vec![256]),
+            ..Default::default()
+        },
+        Overrides {
+            auto_size: Some(false),
+            ..Default::default()
+        },
+    ] {
+        let s = Settings::default().apply(&set).unwrap();
+        let mut cfg = s.train.clone();
+        s.hold_first_layer(&mut cfg, 5857, 8027);
+        assert_eq!(cfg.hidden, vec![256]);
+    }
+}
