@@ -155,45 +155,54 @@ fn not_copies<'a>(
     if unlabelled.is_empty() {
         return Vec::new();
     }
-    let mut holders: std::collections::HashMap<String, Vec<u32>> = Default::default();
-    let sets: Vec<std::collections::HashSet<String>> = texts
+    // Words as ids, each training text as its sorted ids: a few bytes a word, not a string.
+    let mut ids: std::collections::HashMap<String, u32> = Default::default();
+    let sets: Vec<Vec<u32>> = texts
         .iter()
         .map(|t| {
-            tokenizer
+            let mut set: Vec<u32> = tokenizer
                 .tokens(t)
                 .into_iter()
-                .map(Cow::into_owned)
-                .collect()
+                .map(|w| {
+                    let next = ids.len() as u32;
+                    *ids.entry(w.into_owned()).or_insert(next)
+                })
+                .collect();
+            set.sort_unstable();
+            set.dedup();
+            set
         })
         .collect();
+    let mut holders: Vec<Vec<u32>> = vec![Vec::new(); ids.len()];
     for (i, set) in sets.iter().enumerate() {
-        for w in set {
-            holders.entry(w.clone()).or_default().push(i as u32);
+        for &w in set {
+            holders[w as usize].push(i as u32);
         }
     }
     unlabelled
         .iter()
         .map(|t| t.as_ref())
         .filter(|t| {
-            let words: std::collections::HashSet<String> = tokenizer
+            let Some(words) = tokenizer
                 .tokens(t)
-                .into_iter()
-                .map(Cow::into_owned)
-                .collect();
-            let Some(lists) = words
                 .iter()
-                .map(|w| holders.get(w))
-                .collect::<Option<Vec<_>>>()
+                .map(|w| ids.get(w.as_ref()).copied())
+                .collect::<Option<Vec<u32>>>()
             else {
                 return true;
             };
             // A text without words adds nothing.
-            let Some(rarest) = lists.into_iter().min_by_key(|l| l.len()) else {
+            let Some(rarest) = words
+                .iter()
+                .map(|&w| &holders[w as usize])
+                .min_by_key(|l| l.len())
+            else {
                 return false;
             };
-            !rarest
-                .iter()
-                .any(|&i| words.iter().all(|w| sets[i as usize].contains(w)))
+            !rarest.iter().any(|&i| {
+                let set = &sets[i as usize];
+                words.iter().all(|w| set.binary_search(w).is_ok())
+            })
         })
         .collect()
 }
