@@ -77,6 +77,19 @@ fn train_from(
     )
 }
 
+/// Trains on `examples` with the pipeline's own held-out test split.
+fn train_all(examples: Vec<Example>, teacher: Option<&Teacher>, s: &Settings) -> Trained {
+    pipeline::train_taught(
+        data(examples),
+        None,
+        teacher,
+        s,
+        "2026-01-01T00:00:00Z",
+        &mut |_| true,
+    )
+    .unwrap()
+}
+
 fn p(trained: &Trained, text: &str, tag: &str) -> f32 {
     let model = tagger_core::Predictor::new(trained.artifact.clone());
     let options = tagger_core::PredictOptions {
@@ -268,15 +281,7 @@ fn a_teacher_brings_a_patience_of_two_epochs() {
                 ..Default::default()
             })
             .unwrap();
-        pipeline::train_taught(
-            data(rows()),
-            None,
-            teacher,
-            &s,
-            "2026-01-01T00:00:00Z",
-            &mut |_| true,
-        )
-        .unwrap()
+        train_all(rows(), teacher, &s)
     };
     let untaught = run(None, 0.0);
     assert_eq!(untaught.report.settings.train.early_stopping_patience, 1);
@@ -312,15 +317,7 @@ fn words_the_unlabelled_texts_share_join_the_vocabulary_in_a_first_layer_of_the_
                 ..Default::default()
             })
             .unwrap();
-        pipeline::train_taught(
-            data(examples.clone()),
-            None,
-            teacher,
-            &s,
-            "2026-01-01T00:00:00Z",
-            &mut |_| true,
-        )
-        .unwrap()
+        train_all(examples.clone(), teacher, &s)
     };
     let untaught = run(None, None);
     let taught = run(Some(&teacher), None);
