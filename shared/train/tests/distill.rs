@@ -77,11 +77,19 @@ fn train_from(
     )
 }
 
-/// Trains on `examples` with the pipeline's own held-out test split.
-fn train_all(examples: Vec<Example>, teacher: Option<&Teacher>, s: &Settings) -> Trained {
+/// Trains on `examples`, tested on `test` or else on the pipeline's own held-out split.
+fn train_all(
+    examples: Vec<Example>,
+    test: Option<Vec<Example>>,
+    teacher: Option<&Teacher>,
+    s: &Settings,
+) -> Trained {
     pipeline::train_taught(
         data(examples),
-        None,
+        test.map(|examples| TestData {
+            examples,
+            load: Default::default(),
+        }),
         teacher,
         s,
         "2026-01-01T00:00:00Z",
@@ -281,7 +289,7 @@ fn a_teacher_brings_a_patience_of_two_epochs() {
                 ..Default::default()
             })
             .unwrap();
-        train_all(rows(), teacher, &s)
+        train_all(rows(), None, teacher, &s)
     };
     let untaught = run(None, 0.0);
     assert_eq!(untaught.report.settings.train.early_stopping_patience, 1);
@@ -317,7 +325,8 @@ fn words_the_unlabelled_texts_share_join_the_vocabulary_in_a_first_layer_of_the_
                 ..Default::default()
             })
             .unwrap();
-        train_all(examples.clone(), teacher, &s)
+        // A test file, so every row, `mango tart` included, trains.
+        train_all(examples.clone(), Some(test_rows()), teacher, &s)
     };
     let untaught = run(None, None);
     let taught = run(Some(&teacher), None);
