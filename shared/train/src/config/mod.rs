@@ -299,10 +299,10 @@ impl Settings {
     /// from `own` features (the training texts' alone) to `features`, so the first layer keeps
     /// the weights it would have had: the artifact's size and the prediction cost stay those of
     /// the training texts' vocabulary. On so-titles with its 20k unlabelled titles (5,857 ->
-    /// 8,032 features) P@1 rose the same at 256 and 192 hidden units (4-seed means 0.835 and
-    /// 0.834, against 0.831), while 256 grew the artifact from 1.98 to 2.68 MB
-    /// (benchmarks/quality.md). Only with [`Settings::auto_size`] and the hidden sizes not
-    /// [`Settings::pinned`].
+    /// 8,027 features, 256 -> 186 units) P@1 rose from 0.831 to 0.837 (4-seed means); a wider
+    /// vocabulary did as well at 256 and at 192 units, but 256 grew the artifact from 1.98 to
+    /// 2.68 MB (benchmarks/quality.md). Only with [`Settings::auto_size`] and the hidden sizes
+    /// not [`Settings::pinned`].
     pub fn hold_first_layer(&self, cfg: &mut TrainConfig, own: usize, features: usize) {
         if !self.auto_size || self.pinned.hidden || features <= own {
             return;
