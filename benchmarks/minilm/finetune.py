@@ -110,7 +110,8 @@ def main():
     rng = np.random.default_rng(args.seed + 1)
     yt = torch.from_numpy(y)
     val_texts = [texts[i] for i in val_idx]
-    best = (float("inf"), None, 0)
+    # (validation loss, weights, epoch, validation probabilities) of the best epoch so far
+    best = (float("inf"), None, 0, None)
     for epoch in range(1, args.epochs + 1):
         net.train()
         t = time.time()
@@ -133,9 +134,9 @@ def main():
             flush=True,
         )
         if vl < best[0]:
-            best = (vl, {k: v.detach().clone() for k, v in net.state_dict().items()}, epoch)
+            best = (vl, {k: v.detach().clone() for k, v in net.state_dict().items()}, epoch, pv)
     net.load_state_dict(best[1])
-    thr = best_threshold(predict(val_texts), y[val_idx])
+    thr = best_threshold(best[3], y[val_idx])
     p1, mi, ma = scores(predict([x for _, x in test]), y_test, thr, unknown)
     ds = os.path.basename(os.path.normpath(args.data))
     print(f"REF {ds} MiniLM fine-tuned: P@1 {p1:.3f} microF1 {mi:.3f} macroF1 {ma:.3f} (epoch {best[2]} thr={thr:.2f})", flush=True)
