@@ -29,7 +29,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("data", help="folder with train.csv and test.csv")
     ap.add_argument("--seed", type=int, default=0, help="validation shuffle, head and batch order")
-    ap.add_argument("--epochs", type=int, default=4, help="most epochs (the best on validation is kept)")
+    ap.add_argument("--epochs", type=int, default=3, help="most epochs (the best on validation is kept)")
     ap.add_argument("--max-len", type=int, default=64, help="word pieces per text (the rest is cut)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-4, help="AdamW step size of the transformer")
@@ -38,6 +38,12 @@ def main():
     ap.add_argument("--teacher-out", help="write the teacher file here")
     ap.add_argument("--extra", action="append", default=[], help="unlabelled texts for the teacher file")
     ap.add_argument("--limit", type=int, default=0, help="train on the first N fit rows only (a timing probe)")
+    ap.add_argument(
+        "--length-buckets",
+        type=int,
+        default=0,
+        help="batches of similar length: sort each run of N shuffled batches by length (0: plain shuffle)",
+    )
     args = ap.parse_args()
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -116,9 +122,20 @@ def main():
         net.train()
         t = time.time()
         perm = rng.permutation(fit_idx)
+        batches = [perm[b : b + args.batch_size] for b in range(0, len(perm), args.batch_size)]
+        if args.length_buckets:
+            # Long posts padded a whole random batch to their length; sorting within a window of
+            # shuffled batches keeps the padding small and the order random at the batch level.
+            span = args.length_buckets * args.batch_size
+            batches = []
+            for w in range(0, len(perm), span):
+                win = sorted(perm[w : w + span], key=lambda i: len(texts[i]))
+                batches += [np.array(win[b : b + args.batch_size]) for b in range(0, len(win), args.batch_size)]
+            batches = [batches[i] for i in rng.permutation(len(batches))]
         total = 0.0
-        for b in range(0, len(perm), args.batch_size):
-            idx = perm[b : b + args.batch_size]
+        for n, idx in enumerate(batches, 1):
+            if n % 100 == 0:
+                print(f"    batch {n}/{len(batches)} ({time.time() - t:.0f}s)", file=sys.stderr, flush=True)
             ids, mask = encode([texts[i] for i in idx])
             loss = loss_fn(net(ids, mask), yt[idx])
             opt.zero_grad()
