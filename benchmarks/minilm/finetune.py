@@ -124,6 +124,10 @@ def main():
         opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm)))
     )
     loss_fn = torch.nn.BCEWithLogitsLoss()
+
+    def val_loss(probs):
+        return float(loss_fn(torch.from_numpy(np.clip(probs, 1e-7, 1 - 1e-7)).logit(), torch.from_numpy(y[val_idx])))
+
     rng = np.random.default_rng(args.seed + 1)
     yt = torch.from_numpy(y)
     val_texts = [texts[i] for i in val_idx]
@@ -155,7 +159,7 @@ def main():
             sched.step()
             total += float(loss.detach()) * len(idx)
         pv = predict(val_texts)
-        vl = float(loss_fn(torch.from_numpy(np.clip(pv, 1e-7, 1 - 1e-7)).logit(), torch.from_numpy(y[val_idx])))
+        vl = val_loss(pv)
         print(
             f"  epoch {epoch}: train loss {total / len(perm):.5f}, val loss {vl:.5f} ({time.time() - t:.0f}s)",
             file=sys.stderr,
@@ -166,62 +170,55 @@ def main():
     net.load_state_dict(best[1])
     ds = os.path.basename(os.path.normpath(args.data))
     extra = [x for p in args.extra for x in read_texts(p)] if args.teacher_out else []
-    if not args.head_epochs:
-        thr = best_threshold(best[3], y[val_idx])
-        p1, mi, ma = scores(predict([x for _, x in test]), y_test, thr, unknown)
-        print(f"REF {ds} MiniLM fine-tuned: P@1 {p1:.3f} microF1 {mi:.3f} macroF1 {ma:.3f} (epoch {best[2]} thr={thr:.2f})", flush=True)
-        if args.teacher_out:
-            t = time.time()
-            write_teacher(args.teacher_out, texts + extra, predict(texts + extra), names)
-            print(f"  teacher probabilities in {time.time() - t:.0f}s", file=sys.stderr)
-        return
-    # A few epochs leave a many-tag output layer short of its rare tags (so-nlp: macro-F1 0.015
-    # after 3): with the transformer frozen its inputs are fixed, so they are computed once and the
-    # layer trains on for as many cheap epochs as validation loss keeps falling.
-    t = time.time()
-    feats = torch.from_numpy(predict(texts, pooled=True))
-    test_feats = torch.from_numpy(predict([x for _, x in test], pooled=True))
-    extra_feats = torch.from_numpy(predict(extra, pooled=True)) if extra else torch.zeros(0, bert.config.hidden_size)
-    print(f"  pooled states in {time.time() - t:.0f}s", file=sys.stderr, flush=True)
-    head = net.head
-    head_opt = torch.optim.Adam(head.parameters(), lr=1e-3)
-    fit_t, val_t = torch.from_numpy(fit_idx), torch.from_numpy(val_idx)
+    test_texts = [x for _, x in test]
+    model, note, val_probs = "MiniLM fine-tuned", f"epoch {best[2]}", best[3]
+    if args.head_epochs:
+        # A few epochs leave a many-tag output layer short of its rare tags (so-nlp: macro-F1
+        # 0.015 after 3): with the transformer frozen its inputs are fixed, so they are computed
+        # once and the layer trains on for as many cheap epochs as validation loss keeps falling.
+        t = time.time()
+        feats = torch.from_numpy(predict(texts + extra, pooled=True))
+        test_feats = torch.from_numpy(predict(test_texts, pooled=True))
+        print(f"  pooled states in {time.time() - t:.0f}s", file=sys.stderr, flush=True)
+        head = net.head
+        head_opt = torch.optim.Adam(head.parameters(), lr=1e-3)
+        fit_t, val_t = torch.from_numpy(fit_idx), torch.from_numpy(val_idx)
 
-    def head_probs(x):
-        head.eval()
-        with torch.no_grad():
-            return torch.sigmoid(head(x)).numpy()
+        def head_probs(x):
+            head.eval()
+            with torch.no_grad():
+                return torch.sigmoid(head(x)).numpy()
 
-    hbest = (best[0], {k: v.clone() for k, v in head.state_dict().items()}, 0)
-    for epoch in range(1, args.head_epochs + 1):
-        head.train()
-        net.drop.train()
-        perm = fit_t[torch.from_numpy(rng.permutation(len(fit_t)))]
-        for b in range(0, len(perm), 64):
-            idx = perm[b : b + 64]
-            loss = loss_fn(head(net.drop(feats[idx])), yt[idx])
-            head_opt.zero_grad()
-            loss.backward()
-            head_opt.step()
-        pv = head_probs(feats[val_t])
-        vl = float(loss_fn(torch.from_numpy(np.clip(pv, 1e-7, 1 - 1e-7)).logit(), torch.from_numpy(y[val_idx])))
-        print(f"    output layer epoch {epoch}: val loss {vl:.5f}", file=sys.stderr, flush=True)
-        if vl < hbest[0]:
-            hbest = (vl, {k: v.clone() for k, v in head.state_dict().items()}, epoch)
-        elif epoch - hbest[2] >= 3:
-            break
-    head.load_state_dict(hbest[1])
-    print(f"  output layer: {hbest[2]} more epochs, val loss {hbest[0]:.5f}", file=sys.stderr, flush=True)
-    thr = best_threshold(head_probs(feats[val_t]), y[val_idx])
-    p1, mi, ma = scores(head_probs(test_feats), y_test, thr, unknown)
-    print(
-        f"REF {ds} MiniLM fine-tuned + output layer: P@1 {p1:.3f} microF1 {mi:.3f} macroF1 {ma:.3f} "
-        f"(epoch {best[2]} + {hbest[2]} thr={thr:.2f})",
-        flush=True,
-    )
+        hbest = (best[0], {k: v.clone() for k, v in head.state_dict().items()}, 0)
+        for epoch in range(1, args.head_epochs + 1):
+            head.train()
+            net.drop.train()
+            perm = fit_t[torch.from_numpy(rng.permutation(len(fit_t)))]
+            for b in range(0, len(perm), 64):
+                idx = perm[b : b + 64]
+                loss = loss_fn(head(net.drop(feats[idx])), yt[idx])
+                head_opt.zero_grad()
+                loss.backward()
+                head_opt.step()
+            vl = val_loss(head_probs(feats[val_t]))
+            print(f"    output layer epoch {epoch}: val loss {vl:.5f}", file=sys.stderr, flush=True)
+            if vl < hbest[0]:
+                hbest = (vl, {k: v.clone() for k, v in head.state_dict().items()}, epoch)
+            elif epoch - hbest[2] >= 3:
+                break
+        head.load_state_dict(hbest[1])
+        print(f"  output layer: {hbest[2]} more epochs, val loss {hbest[0]:.5f}", file=sys.stderr, flush=True)
+        model, note, val_probs = model + " + output layer", f"{note} + {hbest[2]}", head_probs(feats[val_t])
+        test_probs, teacher_probs = head_probs(test_feats), lambda: head_probs(feats)
+    else:
+        test_probs, teacher_probs = predict(test_texts), lambda: predict(texts + extra)
+    thr = best_threshold(val_probs, y[val_idx])
+    p1, mi, ma = scores(test_probs, y_test, thr, unknown)
+    print(f"REF {ds} {model}: P@1 {p1:.3f} microF1 {mi:.3f} macroF1 {ma:.3f} ({note} thr={thr:.2f})", flush=True)
     if args.teacher_out:
-        write_teacher(args.teacher_out, texts + extra, head_probs(torch.cat([feats, extra_feats])), names)
-
+        t = time.time()
+        write_teacher(args.teacher_out, texts + extra, teacher_probs(), names)
+        print(f"  teacher probabilities in {time.time() - t:.0f}s", file=sys.stderr)
 
 if __name__ == "__main__":
     main()
