@@ -52,6 +52,12 @@ def main():
         help="batches of similar length: sort each run of N shuffled batches by length (0: plain shuffle)",
     )
     args = ap.parse_args()
+    for name in ("epochs", "max_len", "batch_size", "threads"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("head_epochs", "length_buckets", "limit"):
+        if getattr(args, name) < 0:
+            ap.error(f"--{name.replace('_', '-')} must not be negative")
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
