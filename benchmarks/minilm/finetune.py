@@ -143,7 +143,6 @@ def main():
         net.train()
         t = time.time()
         perm = rng.permutation(fit_idx)
-        batches = [perm[b : b + args.batch_size] for b in range(0, len(perm), args.batch_size)]
         if args.length_buckets:
             # Long posts padded a whole random batch to their length; sorting within a window of
             # shuffled batches keeps the padding small and the order random at the batch level.
@@ -153,6 +152,8 @@ def main():
                 win = sorted(perm[w : w + span], key=lambda i: len(texts[i]))
                 batches += [np.array(win[b : b + args.batch_size]) for b in range(0, len(win), args.batch_size)]
             batches = [batches[i] for i in rng.permutation(len(batches))]
+        else:
+            batches = [perm[b : b + args.batch_size] for b in range(0, len(perm), args.batch_size)]
         total = 0.0
         for n, idx in enumerate(batches, 1):
             if n % 100 == 0:
@@ -225,6 +226,7 @@ def main():
         t = time.time()
         write_teacher(args.teacher_out, texts + extra, teacher_probs(), names)
         print(f"  teacher probabilities in {time.time() - t:.0f}s", file=sys.stderr)
+
 
 if __name__ == "__main__":
     main()
