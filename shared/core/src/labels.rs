@@ -99,6 +99,24 @@ impl LabelSet {
         out
     }
 
+    /// [`encode`](Self::encode) for scoring: each distinct tag outside the set is kept as an
+    /// index past the last label, so the metrics count it as missed. A test tag no training row
+    /// carried is still a tag the question has; dropping it would score the model on the easier
+    /// question of its own tags only.
+    pub fn encode_scored(&self, tags: &[String]) -> Vec<u32> {
+        let mut out = self.encode(tags);
+        let mut unknown: Vec<&str> = tags
+            .iter()
+            .map(String::as_str)
+            .filter(|t| self.index(t).is_none())
+            .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        let first = self.names.len() as u32;
+        out.extend((0..unknown.len() as u32).map(|k| first + k));
+        out
+    }
+
     pub fn names(&self) -> &[String] {
         &self.names
     }
@@ -151,6 +169,20 @@ mod tests {
             .collect();
         assert_eq!(set.encode(&query), [0, 2]);
         assert!(set.encode(&[]).is_empty());
+    }
+
+    #[test]
+    fn encode_scored_keeps_each_distinct_unknown_tag_past_the_labels() {
+        let tags = rows(&[&["a", "b", "c"]]);
+        let set = LabelSet::fit(tags.iter().map(Vec::as_slice));
+        let query: Vec<String> = ["zzz", "c", "yyy", "a", "zzz"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        // Known tags as `encode` gives them, then one index per distinct unknown tag: sorted.
+        assert_eq!(set.encode_scored(&query), [0, 2, 3, 4]);
+        assert_eq!(set.encode_scored(&query[1..2]), set.encode(&query[1..2]));
+        assert!(set.encode_scored(&[]).is_empty());
     }
 
     #[test]

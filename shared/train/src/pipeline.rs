@@ -46,7 +46,7 @@ pub fn evaluate(model: &Predictor, examples: &[Example]) -> Report {
         .encode_all(texts.iter().map(|t| t.as_ref()));
     let labels: Vec<Vec<u32>> = examples
         .iter()
-        .map(|e| model.labels().encode(&e.tags))
+        .map(|e| model.labels().encode_scored(&e.tags))
         .collect();
     let y: SparseRows = labels.iter().map(Vec::as_slice).collect();
     metrics::evaluate(
@@ -415,8 +415,9 @@ pub fn train_with(
     let y_test: SparseRows = test_rows
         .iter()
         .map(|e| {
-            let enc = labels.encode(&e.tags);
-            unknown_test_tags += (e.tags.len() - enc.len()) as u64;
+            // Unknown tags stay, past the labels: the report counts them as missed.
+            let enc = labels.encode_scored(&e.tags);
+            unknown_test_tags += enc.iter().filter(|&&t| t as usize >= labels.len()).count() as u64;
             enc
         })
         .collect::<Vec<_>>()

@@ -116,9 +116,11 @@ fn default_preset_beats_peers_on_so_nlp() {
     // Peers (../shared/data/so-nlp/README.md): TF-IDF uni+bigrams + one-vs-rest LR 0.865 / 0.583
     // / 0.037, fastText one-vs-all 0.843 / 0.560 / 0.056. Measured with the tune example
     // (benchmarks/quality.md): 0.877 / 0.621 / 0.089 with repeat features (0.862 / 0.617 /
-    // 0.095 without): ahead of both on every figure.
+    // 0.095 without): ahead of both on every figure. Those micro-F1s left out test tags unknown
+    // to training (293 of 10,301), which the peers count as missed; counted, release 0.5.1's
+    // CLI measures 0.876 / 0.614 / 0.093 (seed 22).
     assert!(m.p_at_1 >= 0.870, "P@1 {}", m.p_at_1);
-    assert!(m.micro_f1 >= 0.61, "micro-F1 {}", m.micro_f1);
+    assert!(m.micro_f1 >= 0.60, "micro-F1 {}", m.micro_f1);
     assert!(m.macro_f1 >= 0.08, "macro-F1 {}", m.macro_f1);
 }
 
@@ -134,13 +136,15 @@ fn default_preset_beats_peers_on_so_html() {
     let m = metrics(&t);
     // 796 real questions with raw HTML bodies (benchmarks/data/so-html). Peers on its fixed split
     // (benchmarks/peers.py): TF-IDF uni+bigrams + one-vs-rest LR 0.219 / 0.000 / 0.000, fastText
-    // one-vs-all 0.206 / 0.029 / 0.007. Measured: 0.406 / 0.274 / 0.090 with auto-size's
-    // small-data regime and its tags on one training row left untrained; 0.375 / 0.240 / 0.079
-    // with them trained, 0.244 / 0.151 / 0.034 with the preset's batch, width and decay, and
-    // 0.013 / 0.029 / 0.003 before small sets got a patience of 100+ steps
+    // one-vs-all 0.206 / 0.029 / 0.007. Measured: 0.406 / 0.181 / 0.090 with auto-size's
+    // small-data regime and its tags on one training row left untrained (327 of the 754 test
+    // tags are on no training row and count as missed, as the peers count them; before release
+    // 0.5.1 they were left out, and micro-F1 read 0.274); with the old count, 0.375 / 0.240 /
+    // 0.079 with them trained, 0.244 / 0.151 / 0.034 with the preset's batch, width and decay,
+    // and 0.013 / 0.029 / 0.003 before small sets got a patience of 100+ steps
     // (benchmarks/quality.md).
     assert!(m.p_at_1 >= 0.39, "P@1 {}", m.p_at_1);
-    assert!(m.micro_f1 >= 0.26, "micro-F1 {}", m.micro_f1);
+    assert!(m.micro_f1 >= 0.17, "micro-F1 {}", m.micro_f1);
     assert!(m.macro_f1 >= 0.08, "macro-F1 {}", m.macro_f1);
 
     // The tags on a single training row, counted from the file: no output unit trained, yet
