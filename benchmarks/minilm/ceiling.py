@@ -12,7 +12,12 @@ for each model's probabilities mixed with a MiniLM teacher file's test-text prob
 transformer at prediction time, which the product rules out; it measures how much ranking
 evidence the teacher holds that the student has not learnt.
 
-Micro-F1 counts test tags unknown to the model as missed, as the tagger's report does.
+Also per model: micro- and macro-F1 with each frequency group (tags grouped by train.csv
+positives in powers of two, as the default thresholds group them) at the threshold that
+maximises the group's own F1 on test, the oracle of the served rule.
+
+Micro-F1 counts test tags unknown to the model as missed, as the tagger's report does; macro-F1
+averages the tags the model knows that have test rows.
 
 Usage: ceiling.py --tagger BIN --data DIR MODEL_DIR [MODEL_DIR ...] [--teacher F] [--weights 0.3,0.5]
 """
@@ -79,12 +84,44 @@ def main():
         best = max((micro(int((p >= t)[truth].sum()), int((p >= t).sum())), t) for t in GRID)
         return best
 
+    # Frequency groups as the tagger's default thresholds form them: powers of two of a tag's
+    # training positives (here counted over all of train.csv).
+    train_counts = {}
+    with open(f"{args.data}/train.csv", newline="", encoding="utf-8") as f:
+        r = csv.reader(f)
+        header = next(r)
+        ti = header.index("tags")
+        for rec in r:
+            for t in {t.strip() for t in rec[ti].split(",") if t.strip()}:
+                train_counts[t] = train_counts.get(t, 0) + 1
+    group = np.array([int(np.log2(max(train_counts.get(n, 0), 1))) for n in names])
+    with_support = truth.sum(axis=0) > 0
+
+    def micro_macro(p, thresholds):
+        pred = p >= thresholds[None, :]
+        tp = (pred & truth).sum(axis=0)
+        per_tag = np.where(tp > 0, 2 * tp / np.maximum(pred.sum(axis=0) + truth.sum(axis=0), 1), 0.0)
+        return micro(int(tp.sum()), int(pred.sum())), float(per_tag[with_support].mean())
+
+    def group_oracle(p):
+        """Each frequency group at the threshold that maximises the group's own F1 on test."""
+        thresholds = np.zeros(len(names), dtype=np.float32)
+        for g in np.unique(group):
+            cols = group == g
+            pg, yg = p[:, cols], truth[:, cols]
+            f1 = [2 * ((pg >= t) & yg).sum() / max((pg >= t).sum() + yg.sum(), 1) for t in GRID]
+            thresholds[cols] = GRID[int(np.argmax(f1))]
+        return micro_macro(p, thresholds)
+
     print(f"{len(rows)} test rows, {positives} test tags ({unknown} unknown to training)")
     for model, p, s in zip(args.models, probs, served):
         tp = sum(len(s_i & set(tags)) for s_i, (tags, _) in zip(s, rows))
         f, t = oracle(p)
+        gmi, gma = micro_macro(p, np.full(len(names), t, dtype=np.float32))
+        fmi, fma = group_oracle(p)
         print(f"{model}: served micro-F1 {micro(tp, sum(map(len, s))):.4f}; "
-              f"best global threshold on test {f:.4f} at {t:.2f}")
+              f"best global threshold on test {f:.4f} at {t:.2f} (macro-F1 {gma:.4f}); "
+              f"each frequency group at its own best on test: micro-F1 {fmi:.4f}, macro-F1 {fma:.4f}")
     if len(probs) > 1:
         f, t = oracle(np.mean(probs, axis=0))
         print(f"mean of the {len(probs)} models: best global threshold on test {f:.4f} at {t:.2f}")
