@@ -29,6 +29,8 @@ import sys
 
 import numpy as np
 
+from self_teacher import read_teacher
+
 csv.field_size_limit(sys.maxsize)
 GRID = np.round(np.arange(0.05, 0.955, 0.01), 2)
 
@@ -126,10 +128,7 @@ def main():
         f, t = oracle(np.mean(probs, axis=0))
         print(f"mean of the {len(probs)} models: best global threshold on test {f:.4f} at {t:.2f}")
     if args.teacher:
-        teacher = {}
-        with open(args.teacher, newline="", encoding="utf-8") as fh:
-            for rec in csv.DictReader(fh):
-                teacher[rec["text"].strip()] = rec["teacher"]
+        teacher = read_teacher(args.teacher)
         m = np.zeros(probs[0].shape, dtype=np.float32)
         missing = 0
         for i, (_, text) in enumerate(rows):
@@ -137,10 +136,9 @@ def main():
             if cells is None:
                 missing += 1
                 continue
-            for cell in filter(None, cells.split(";")):
-                tag, v = cell.rsplit("=", 1)
+            for tag, v in cells.items():
                 if tag in index:
-                    m[i, index[tag]] = float(v)
+                    m[i, index[tag]] = v
         if missing:
             sys.exit(f"{args.teacher}: {missing} test texts missing (write it with --extra DIR/test.csv)")
         f, t = oracle(m)
