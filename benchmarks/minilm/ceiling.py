@@ -5,12 +5,11 @@ For each published model: micro-F1 of the tags it serves on DIR/test.csv (its ow
 and the best micro-F1 any single global threshold (0.05, 0.06, ..., 0.95) reaches on its test
 probabilities: an oracle tuned on the test rows, so a bound on what one global threshold can
 give (the served per-group thresholds can land above it), never a figure to compare with a
-reference's validation-tuned one. Then the
-same oracle for the mean of the models' probabilities (a seed ensemble), and, with `--teacher`,
-for each model's probabilities mixed with a MiniLM teacher file's test-text probabilities
-(`reference.py DIR --models mlp --teacher-on-all --teacher-out F --extra DIR/test.csv`): a
-transformer at prediction time, which the product rules out; it measures how much ranking
-evidence the teacher holds that the student has not learnt.
+reference's validation-tuned one. Then the same oracle for the mean of the models' probabilities
+(a seed ensemble), and, with `--teacher`, for each model's probabilities mixed with a MiniLM
+teacher file's test-text probabilities (`reference.py DIR --models mlp --teacher-on-all
+--teacher-out F --extra DIR/test.csv`): a transformer at prediction time, which the product rules
+out; it measures how much ranking evidence the teacher holds that the student has not learnt.
 
 Also per model: micro- and macro-F1 with each frequency group (tags grouped by train.csv
 positives in powers of two, as the default thresholds group them) at the threshold that
@@ -22,16 +21,15 @@ averages the tags the model knows that have test rows.
 Usage: ceiling.py --tagger BIN --data DIR MODEL_DIR [MODEL_DIR ...] [--teacher F] [--weights 0.3,0.5]
 """
 import argparse
-import csv
 import json
 import subprocess
 import sys
 
 import numpy as np
 
+from reference import read_rows
 from self_teacher import read_teacher
 
-csv.field_size_limit(sys.maxsize)
 GRID = np.round(np.arange(0.05, 0.955, 0.01), 2)
 
 
@@ -44,11 +42,7 @@ def main():
     ap.add_argument("--weights", default="0.2,0.3,0.5")
     args = ap.parse_args()
 
-    with open(f"{args.data}/test.csv", newline="", encoding="utf-8") as f:
-        r = csv.reader(f)
-        header = next(r)
-        ti, xi = header.index("tags"), header.index("text")
-        rows = [(sorted({t.strip() for t in rec[ti].split(",") if t.strip()}), rec[xi]) for rec in r]
+    rows = [(sorted(set(tags)), text) for tags, text in read_rows(f"{args.data}/test.csv")]
     # One question per stdin line: the texts' own line breaks become spaces.
     texts = [" ".join(text.split()) for _, text in rows]
 
@@ -83,19 +77,14 @@ def main():
         return 2 * tp / (predicted + positives)
 
     def oracle(p):
-        best = max((micro(int((p >= t)[truth].sum()), int((p >= t).sum())), t) for t in GRID)
-        return best
+        return max((micro(int((p >= t)[truth].sum()), int((p >= t).sum())), t) for t in GRID)
 
     # Frequency groups as the tagger's default thresholds form them: powers of two of a tag's
     # training positives (here counted over all of train.csv).
     train_counts = {}
-    with open(f"{args.data}/train.csv", newline="", encoding="utf-8") as f:
-        r = csv.reader(f)
-        header = next(r)
-        ti = header.index("tags")
-        for rec in r:
-            for t in {t.strip() for t in rec[ti].split(",") if t.strip()}:
-                train_counts[t] = train_counts.get(t, 0) + 1
+    for tags, _ in read_rows(f"{args.data}/train.csv"):
+        for t in set(tags):
+            train_counts[t] = train_counts.get(t, 0) + 1
     group = np.array([int(np.log2(max(train_counts.get(n, 0), 1))) for n in names])
     with_support = truth.sum(axis=0) > 0
 
